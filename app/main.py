@@ -189,7 +189,7 @@ class Console:
     async def _run_monitor(self) -> int:
         """A read-only window on the shared database: no broker, no engine, no writes."""
         from app.composition import build_monitor_stack, monitor_db_url
-        from app.controllers.monitor import MonitorController, show_reach
+        from app.controllers.monitor import MonitorController, show_not_read, show_reach
         from app.main_window import MainWindow
         from services.db.errors import is_server_unreachable
         from widgets.dialogs.errors import error_box
@@ -200,6 +200,7 @@ class Console:
         window.closing.connect(self._closed.set)
         window.open_monitor_requested.connect(self._open_monitor)
         window.show()
+        show_not_read(window, True)  # until the controller has read the database
         lost_at: datetime | None = None
         while True:
             try:

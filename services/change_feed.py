@@ -359,6 +359,10 @@ def reach_line(lost: BaseException | None, url: str | None = None) -> str:
     return f"Database unreachable, still watching: {describe_db_error(lost, url)}"
 
 
+#: What a monitor's panels say before the database was first read (a monitor started while the
+#: server is away waits for it): "No run yet" and "0 fills" said an account that had traded nothing.
+NOT_READ_YET = "Database not reached yet: what it holds shows here once it answers"
+
 MONITOR_FOLLOWING = "monitor — no broker connection"
 MONITOR_FOLLOWING_TIP = "the monitor's only connection is the database it follows, read-only; it has no broker"
 

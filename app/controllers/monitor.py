@@ -24,7 +24,7 @@ from app.controllers.history import HistoryPager
 from app.controllers.positions import PositionsShown
 from app.tasks import TaskRunner
 from services import console_queries as queries
-from services.change_feed import MONITOR_FOLLOWING_TIP, FeedBatch, monitor_state, reach_line
+from services.change_feed import MONITOR_FOLLOWING_TIP, NOT_READ_YET, FeedBatch, monitor_state, reach_line
 from services.console_charts import equity_points, followed_run_caption, run_chart
 from services.domain import TradingState
 from services.history_queries import run_history
@@ -106,6 +106,7 @@ class MonitorController(QObject):
             asyncio.to_thread(queries.project_names, db),
             asyncio.to_thread(self.stack.audit.list, limit=AUDIT_ROWS, newest_first=True),
         )
+        show_not_read(w, False)
         self._show_trading_state(self.stack.feed.trading_state or TradingState.ACTIVE)  # as read at prime
         self.positions.load(positions, names)
         w.audit_model.reset(audit)
@@ -232,6 +233,16 @@ def show_reach(window, lost: BaseException | None, url: str, lost_at: datetime |
     status.set_connection_state(monitor_state(None if lost is None else (lost_at or datetime.now(UTC))))
     status.state_label.setToolTip(said if lost is not None else MONITOR_FOLLOWING_TIP)
     window.statusBar().showMessage(said, 0 if lost is not None else 10_000)  # fitted to the state's width
+
+
+def show_not_read(window, not_read: bool) -> None:
+    """Whether the database was read yet (app.main: from the window's start until
+    ``MonitorController.load_initial`` has read it): the run chart and the fills say so instead
+    of "No run yet" and "0 fills", which a risk manager read as an account that had traded nothing
+    while the monitor waited for its server."""
+    said = NOT_READ_YET if not_read else None
+    window.charts_view.set_not_read(said)
+    window.fills_view.set_not_read(said)
 
 
 def monitor_command(args: list[str] | None = None) -> list[str]:

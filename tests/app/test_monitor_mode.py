@@ -472,3 +472,51 @@ def test_a_monitor_started_with_the_server_away_waits_for_it(qloop, database, db
     for shown, boxed in asked[1:]:  # while it waited: said in the bar, no box
         assert shown.startswith("● disconnected — database unreachable since ") and not boxed, asked
     assert state == "● monitor — no broker connection" and message == "Database reachable again"
+
+
+def test_a_monitor_waiting_for_its_database_does_not_say_it_is_empty(qloop, database, db_url, console_settings,
+                                                                       monkeypatch):
+    """Walked under Xvfb: while a monitor waited for its database server, its empty panels said
+    "No run yet: ..." and "0 fills", as though nothing had traded. Until the database is read
+    they say it is not reached yet (services.change_feed.NOT_READ_YET); read, they say what it
+    holds (here: nothing)."""
+    import pymysql
+    from sqlalchemy.exc import OperationalError
+
+    import app.composition as composition
+    import app.main as main_module
+    from app.main import Console
+    from services.change_feed import NOT_READ_YET
+    from widgets.views.charts import NO_RUN
+
+    real = composition.build_monitor_stack
+    shown: list[tuple[str, str]] = []  # the chart's placeholder and the fills' totals at each ask
+    console = Console(replace(console_settings, db_url=db_url, profile="paper"), demo=False, monitor=True)
+
+    def panels() -> tuple[str, str]:
+        w = console.window
+        return w.charts_view.no_run_label.textItem.toPlainText(), w.fills_view.totals_label.text()
+
+    async def away_twice(settings, *, demo=False):
+        shown.append(panels())
+        if len(shown) <= 2:
+            raise OperationalError("SELECT 1", {}, pymysql.err.OperationalError(
+                2003, "Can't connect to MySQL server on '127.0.0.1' ([Errno 111] Connection refused)"))
+        return await real(settings, demo=demo)
+
+    monkeypatch.setattr(composition, "build_monitor_stack", away_twice)
+    monkeypatch.setattr(main_module, "MONITOR_START_RETRY_SECONDS", 0.05, raising=False)
+
+    async def scenario():
+        running = asyncio.ensure_future(console.run())
+        try:
+            await until_console(running, lambda: console.monitor_controller is not None
+                                and console.monitor_controller.stack.feed.polls > 0, 30, "the monitor following the feed")
+            return panels()
+        finally:
+            console.window.close()
+            assert await asyncio.wait_for(running, 20) == 0
+
+    read = run(qloop, scenario(), timeout=60)
+    assert shown == [(NOT_READ_YET, NOT_READ_YET)] * 3
+    assert read == (NO_RUN, "0 fills")

@@ -277,6 +277,12 @@ class ChartsView(QWidget):
         if target is not None:
             self.target_line.setValue(float(target))
 
+    def set_not_read(self, text: str | None) -> None:
+        """``text`` in place of "No run yet" while what the chart would show was not read (the
+        caller's words: a monitor waiting for its database); None: "No run yet" again."""
+        self.no_run_label.setText(text or NO_RUN)
+        self._place_no_run_label()
+
     def _show_whether_a_run(self, has_run: bool) -> None:
         """No run: the chart says so, and shows no amount axis (it would be pyqtgraph's 0 to 1)
         nor the legend (its "filled" key named a line that is not there)."""

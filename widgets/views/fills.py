@@ -47,6 +47,13 @@ class FillsView(QWidget):
         model.flushed.connect(self._update_totals)
         model.modelReset.connect(self._update_totals)
         model.rowsInserted.connect(self._update_totals)  # an older page
+        self._not_read: str | None = None
+        self._update_totals()
+
+    def set_not_read(self, text: str | None) -> None:
+        """``text`` in place of the totals while the fills were not read (the caller's words: a
+        monitor waiting for its database); "0 fills" said none were made. None: the totals."""
+        self._not_read = text
         self._update_totals()
 
     def _on_search_changed(self, text: str) -> None:
@@ -56,6 +63,9 @@ class FillsView(QWidget):
         self.proxy.set_symbol_filter(text)
 
     def _update_totals(self, *_args) -> None:
+        if self._not_read is not None:
+            set_live_text(self.totals_label, self._not_read)
+            return
         per_currency = self.model.totals()
         # a paged history: the totals are of the fills loaded so far, and say so
         loaded = "" if self.model.exhausted else " loaded (older on scrolling)"
