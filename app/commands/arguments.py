@@ -108,6 +108,12 @@ def count(minimum: int = 0) -> Callable[[str], int]:
     return parse
 
 
+# The id of a stored record (an order, a run, a plan, a backtest: the first column of its listing),
+# a whole number from 1, refused as every other number is ("argument ORDER_ID: not a whole number:
+# 'abc'"); argparse's ``int`` said "invalid int value: 'abc'" and took -3 to the broker.
+record_id = count(1)
+
+
 def seconds(*, positive: bool) -> Callable[[str], float]:
     """A finite duration in seconds, above zero with ``positive``, else zero or more."""
     def parse(text: str) -> float:

@@ -20,7 +20,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("backtests", help="the past backtests, newest first; --show ID: one's stored results")
     parser.add_argument("--limit", type=arguments.count(1), default=None, metavar="N",
                         help="the newest N backtests (default 20)")
-    parser.add_argument("--show", type=int, default=None, metavar="ID",
+    parser.add_argument("--show", type=arguments.record_id, default=None, metavar="ID",
                         help="one backtest's stored results, as `backtest` prints them")
     parser.add_argument("--json", action="store_true", help="JSON instead of a table")
     parser.set_defaults(handler=_backtests)

@@ -54,7 +54,7 @@ def register(subparsers) -> None:
 
     ex = subparsers.add_parser("execute", help="send a stored plan, or preview a snapshot and send its plan in one step")
     what = ex.add_mutually_exclusive_group(required=True)
-    what.add_argument("--plan", type=int, metavar="ID", help="a plan stored by `preview --save`: exactly its orders are sent, "
+    what.add_argument("--plan", type=arguments.record_id, metavar="ID", help="a plan stored by `preview --save`: exactly its orders are sent, "
                       "or nothing when it is too old or prices moved (exit 3); the options a preview reads (builder, "
                       "--portfolio-value, --risk, --project, --new-run) are refused with it (exit 2)")
     what.add_argument("--snapshot", metavar="FILE_OR_ID", help="a stored snapshot id or a CSV/JSON file (imported): "
@@ -88,7 +88,7 @@ def register(subparsers) -> None:
     orders = subparsers.add_parser("orders", help="list orders", description=(
         "List the orders stored in the database, newest first. Reads the database only; the "
         "connection options are accepted like every order-management command's, and ignored."))
-    orders.add_argument("--run", type=int, default=None, metavar="ID", help="only the orders of run ID")
+    orders.add_argument("--run", type=arguments.record_id, default=None, metavar="ID", help="only the orders of run ID")
     orders.add_argument("--status", default=None, metavar="S", help="e.g. FILLED, REJECTED (comma separated)")
     orders.add_argument("--json", action="store_true", help="print JSON")
     _connection_options(orders)
@@ -97,20 +97,20 @@ def register(subparsers) -> None:
     fills = subparsers.add_parser("fills", help="list fills", description=(
         "List the fills stored in the database, newest first. Reads the database only; the connection "
         "options are accepted like every order-management command's, and ignored."))
-    fills.add_argument("--run", type=int, default=None, metavar="ID", help="only the fills of run ID's orders")
+    fills.add_argument("--run", type=arguments.record_id, default=None, metavar="ID", help="only the fills of run ID's orders")
     fills.add_argument("--all-revisions", dest="all_revisions", action="store_true", help="include superseded corrections")
     fills.add_argument("--json", action="store_true", help="print JSON")
     _connection_options(fills)
     fills.set_defaults(handler=lambda a, s: _run(cmd_fills, a, s))
 
     cancel = subparsers.add_parser("cancel", help="cancel one order")
-    cancel.add_argument("order_id", type=int, metavar="ORDER_ID", help="the order's id (first column of `orders`)")
+    cancel.add_argument("order_id", type=arguments.record_id, metavar="ORDER_ID", help="the order's id (first column of `orders`)")
     cancel.add_argument("--json", action="store_true", help="print JSON")
     _connection_options(cancel)
     cancel.set_defaults(handler=lambda a, s: _run(cmd_cancel, a, s))
 
     replace = subparsers.add_parser("replace", help="change an order's quantity, limit and/or stop")
-    replace.add_argument("order_id", type=int, metavar="ORDER_ID", help="the order's id (first column of `orders`)")
+    replace.add_argument("order_id", type=arguments.record_id, metavar="ORDER_ID", help="the order's id (first column of `orders`)")
     replace.add_argument("--quantity", type=arguments.order_number("quantity"), default=None, metavar="Q", help="the new total quantity")
     replace.add_argument("--limit", type=arguments.order_number("limit price"), default=None, metavar="P", help="the new limit price (LMT, STP LMT orders)")
     replace.add_argument("--stop", type=arguments.order_number("stop price"), default=None, metavar="P",

@@ -10,12 +10,13 @@ import argparse
 import json
 
 from app.cli import EXIT_BAD_INPUT, EXIT_OK, say_failure
+from app.commands import arguments
 from app.commands.db import run_guarded
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("tca", help="a run's fills against its plan's reference prices and the same day's backtest")
-    parser.add_argument("--run", type=int, required=True, metavar="ID", help="the paper or live run")
+    parser.add_argument("--run", type=arguments.record_id, required=True, metavar="ID", help="the paper or live run")
     parser.add_argument("--prices", default=None, metavar="FILE", help="daily bars for the backtest column (default: the price cache)")
     parser.add_argument("--fill", choices=("close", "next-open"), default="close", help="the backtest's fill (default close)")
     parser.add_argument("--slippage-bps", default="0", metavar="N", help="the backtest's slippage (default 0)")

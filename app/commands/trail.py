@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from app.cli import EXIT_BAD_INPUT, EXIT_OK, say_failure
+from app.commands import arguments
 from app.commands.db import run_guarded
 from services.core.risk_measures import trail_figure
 from services.core.wording import grouped, money, percent, price
@@ -62,8 +63,8 @@ def register(subparsers) -> None:
                     "(or why a symbol got none), every risk rule's measured value, limit and verdict, the orders' "
                     "state changes and the portfolio snapshots during the run. Exit 2 for an unknown id.")
     which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--run", type=int, default=None, metavar="ID", help="the run (its executed plan, or its newest)")
-    which.add_argument("--plan", type=int, default=None, metavar="ID", help="the plan (a stored preview)")
+    which.add_argument("--run", type=arguments.record_id, default=None, metavar="ID", help="the run (its executed plan, or its newest)")
+    which.add_argument("--plan", type=arguments.record_id, default=None, metavar="ID", help="the plan (a stored preview)")
     parser.add_argument("--json", action="store_true",
                         help="one JSON object with the five lists instead of tables, every value exact (a weight 0.1, not 10.00%%)")
     parser.set_defaults(handler=_trail)
