@@ -1,4 +1,4 @@
-"""`trading-console db upgrade [REV] | downgrade REV | current | sql`.
+"""`trading-console db upgrade [REV] | downgrade REV | current | history | sql`.
 
 Database errors become one clear line (the URL's password hidden) and exit code 5, never a
 traceback; an unknown revision is bad input (exit 2), and so is a downgrade that would drop rows
@@ -34,6 +34,9 @@ def register(subparsers) -> None:
 
     current = actions.add_parser("current", help="print the database's revision")
     current.set_defaults(handler=_current)
+
+    history = actions.add_parser("history", help="list the revisions this console knows, oldest first (the REV of upgrade and downgrade)")
+    history.set_defaults(handler=_history)
 
     sql = actions.add_parser("sql", help="print the DDL that creates the schema (MySQL by default), for a DBA")
     sql.add_argument("--dialect", choices=("mysql", "sqlite"), default="mysql", help="SQL dialect of the DDL (default mysql)")
@@ -72,7 +75,9 @@ def database_failure(exc: BaseException, url: str | None) -> tuple[str, str, int
     if isinstance(exc, NoSchema):
         return "no_schema", redact_text(str(exc)), EXIT_BAD_INPUT
     if isinstance(exc, CommandError):
-        return "bad_revision", redact_text(str(exc)), EXIT_BAD_INPUT
+        from services.db.migrate import revision_refusal
+
+        return "bad_revision", redact_text(revision_refusal(exc)), EXIT_BAD_INPUT
     if isinstance(exc, OperationalError) and is_sqlite_not_writable(exc, url):  # this user's permissions
         return "bad_database_location", error_line(exc, url), EXIT_BAD_INPUT
     if isinstance(exc, OperationalError):  # app.commands.execution's word for it too
@@ -154,6 +159,18 @@ def _current(args: argparse.Namespace, settings) -> int:
         return EXIT_OK
 
     return run_guarded(url, action, args)
+
+
+def _history(args: argparse.Namespace, settings) -> int:
+    """The revisions, oldest first, the newest marked head; needs no database."""
+    from services.db import migrate
+
+    revisions = migrate.history()
+    named = [f"{revision} (head)" if revision == revisions[-1][0] else revision for revision, _ in revisions]
+    width = max(map(len, named))
+    for name, (_, what) in zip(named, revisions, strict=True):
+        print(f"{name.ljust(width)}  {what}")
+    return EXIT_OK
 
 
 def _sql(args: argparse.Namespace, settings) -> int:

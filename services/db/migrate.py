@@ -7,6 +7,7 @@ never relative to the working directory, so an installed console can upgrade its
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,6 +49,28 @@ def head() -> str:
     revision = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert revision is not None
     return revision
+
+
+def history() -> list[tuple[str, str]]:
+    """Every revision shipped with this code, oldest first, each with what it changes (its
+    docstring up to the first colon or full stop): what ``db upgrade REV`` / ``db downgrade REV``
+    accept (``db history``)."""
+    scripts = ScriptDirectory.from_config(alembic_config())
+    return [(script.revision, re.split(r"[:.](?:\s|$)", " ".join((script.doc or "").split()), maxsplit=1)[0].replace("``", "`"))
+            for script in reversed(list(scripts.walk_revisions()))]
+
+
+def revision_refusal(refusal: BaseException) -> str:
+    """Alembic's refusal of a revision named to ``db upgrade`` / ``downgrade`` / ``sql`` as one
+    line: a revision it cannot find is named with the way to list them (Alembic said "Can't
+    locate revision identified by 'x'", no next step); any other refusal as Alembic says it."""
+    from alembic.script.revision import ResolutionError
+
+    cause = refusal.__cause__
+    if isinstance(cause, ResolutionError):
+        return (f"{cause.argument!r} is not a revision of this console: `trading-console db history` lists them "
+                f"(the newest, {head()}, is also called head)")
+    return str(refusal)
 
 
 def _prepare_sqlite_file(url: str) -> None:

@@ -81,7 +81,11 @@ def test_unreachable_database_is_one_line_exit_5_and_no_password(tmp_path):
 
 def test_unknown_revision_is_bad_input(empty_db_url, tmp_path):
     result = console("--db-url", empty_db_url, "db", "downgrade", "nope", cwd=tmp_path)
-    assert (result.returncode, result.stderr) == (2, "trading-console: Can't locate revision identified by 'nope'\n")
+    from services.db.migrate import head
+
+    said = ("trading-console: 'nope' is not a revision of this console: `trading-console db history` lists them "
+            f"(the newest, {head()}, is also called head)\n")
+    assert (result.returncode, result.stderr) == (2, said)
 
 
 def test_audit_verify_names_the_tampered_row(database, db_url, tmp_path):
