@@ -20,6 +20,7 @@ from services.core.books import parse_capital as parse_core_capital
 from services.core.positions_book import PositionState, apply_fill
 from services.core.snapshots import storage_problem
 from services.core.trading_hours import trading_day_start
+from services.core.wording import unknown_project
 from services.db.convert import to_position_record
 from services.db.limits import numeric_limit
 from services.db.lock_conflicts import retry_lock_conflicts
@@ -305,7 +306,7 @@ class BooksService:
         projects = {p.name: p for p in session.scalars(select(Project).where(Project.name.in_(list(parsed))))} if parsed else {}
         missing = sorted(set(parsed) - set(projects))
         if missing:
-            raise BooksError(f"no project named {', '.join(map(repr, missing))}")
+            raise BooksError("; ".join(unknown_project(name, _trader_projects(session)) for name in missing))
         changed = {}
         for name, capital in parsed.items():
             if projects[name].capital != capital:
@@ -350,7 +351,7 @@ class BooksService:
         with self.db.unit_of_work() as session:
             target = session.scalars(select(Project).where(Project.name == project)).one_or_none()
             if target is None:
-                raise BooksError(f"no project named {project!r}")
+                raise BooksError(unknown_project(project, _trader_projects(session)))
             rows = list(session.scalars(select(Position).where(Position.symbol == symbol, *(
                 [Position.account == account] if account else [])).with_for_update()))
             held = {r.account: r.quantity for r in rows if r.project_id is None}
@@ -379,3 +380,7 @@ class BooksService:
                    "unassigned_before": str(free)}, session=session)
             return Assignment(record.id, project, where, symbol, quantity, cost, state.quantity, free - quantity)
 
+
+def _trader_projects(session) -> list[str]:
+    """The names of the trader's projects (a backtest's own left out), for ``unknown_project``."""
+    return [p.name for p in ProjectRepository(session).list(with_backtest_only=False)]

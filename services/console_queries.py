@@ -19,6 +19,7 @@ from services.audit_actions import AuditAction
 from services.core.books import UNASSIGNED, BookLine, unassigned_lines
 from services.core.positions_book import PositionState
 from services.core.snapshots import (
+    SNAPSHOT_FILE,
     ParsedSnapshot,
     SnapshotFormatError,
     SnapshotItem,
@@ -28,7 +29,7 @@ from services.core.snapshots import (
     project_name_problem,
     project_problems,
 )
-from services.core.wording import counted, percent, refused_file
+from services.core.wording import counted, percent, refused_file, unknown_project, unreadable_file
 from services.db.convert import to_fill_record, to_order_record, to_position_record
 from services.db.limits import TEXT_BYTES, snapshot_limits
 from services.db.lock_conflicts import retry_lock_conflicts
@@ -69,8 +70,8 @@ class SnapshotInfo:
 class NoSuchProject(LookupError):
     """A project named that the trader has not got (none, or one a backtest made for its inputs alone)."""
 
-    def __init__(self, name: str) -> None:
-        super().__init__(f"no project named {name!r}")
+    def __init__(self, name: str, known: Iterable[str] = ()) -> None:
+        super().__init__(unknown_project(name, known))
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +109,8 @@ def unreadable_snapshot_line(path: str | Path, refusal: OSError | ValueError) ->
     format's refusal, which names the file ("x.txt: unknown snapshot format ..."). The window said
     "<path>: [Errno 2] No such file or directory: '<path>'", the path twice, and a format's
     refusal with its file named twice."""
-    if isinstance(refusal, OSError):
-        return f"cannot read {path}: {refusal.strerror or refusal}"
+    if isinstance(refusal, OSError):  # a folder: "x is a folder, not a snapshot file (CSV or JSON)"
+        return unreadable_file(path, refusal, SNAPSHOT_FILE)
     return str(refusal) if isinstance(refusal, SnapshotFormatError) else f"{path}: {refusal}"
 
 
@@ -218,7 +219,7 @@ def projects_and_snapshots(db, *, project: str | None = None,
             wanted = project_name(project)  # as the repository stores it
             project_id = next((p.id for p in projects if p.name == wanted), None)
             if project_id is None:
-                raise NoSuchProject(project)
+                raise NoSuchProject(project, (p.name for p in projects))
             query = query.where(DecisionSnapshot.project_id == project_id)
         if limit is not None:
             query = query.limit(limit)
@@ -363,7 +364,8 @@ def position_lines(db, project: str | None = None) -> tuple[PositionLine, ...]:
                                   rest.realized_pnl, by_project.get((None, rest.account, rest.symbol)) or Decimal(0)))
     if project is not None:
         if project != UNASSIGNED and project not in names.values():
-            raise LookupError(f"project {project!r} does not exist")
+            with db.session() as session:
+                raise NoSuchProject(project, (p.name for p in ProjectRepository(session).list(with_backtest_only=False)))
         lines = [line for line in lines if line.project == project]
     return tuple(sorted(lines, key=lambda x: (x.project is not None, x.project == UNASSIGNED, x.project or "", x.account, x.symbol)))
 

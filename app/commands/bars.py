@@ -99,12 +99,18 @@ def import_bars(args: argparse.Namespace, settings) -> int:
 
 
 def _refused(args, exc) -> int:
+    """As `snapshot import` says it: "trading-console: " and the file refused for its problems
+    (``wording.refused_file``), each below it, or the one line for a file not read at all."""
+    from services.core.wording import refused_file
+
+    said = exc.unread or refused_file(exc.source, len(exc.problems))
     if args.json:
-        print(json.dumps({"error": "bad_input", "message": f"{exc.source}: {counted(len(exc.problems), 'problem')}; nothing was stored",
-                          "file": exc.source, "problems": [p.to_dict() for p in exc.problems]}, indent=2))
-    print(f"{exc.source}: {counted(len(exc.problems), 'problem')}; nothing was stored", file=sys.stderr)
-    for line in str(exc).splitlines()[1:]:
-        print(line, file=sys.stderr)
+        print(json.dumps({"error": "bad_input", "message": said, "file": exc.source,
+                          "problems": [p.to_dict() for p in exc.problems]}, indent=2))
+    print(f"trading-console: {said}", file=sys.stderr)
+    if exc.unread is None:
+        for line in str(exc).splitlines()[1:]:
+            print(line, file=sys.stderr)
     return EXIT_BAD_INPUT
 
 

@@ -18,6 +18,7 @@ from services.core.books import MONEY_WHOLE_DIGITS
 from services.core.cash_buffer import BadCashBuffer, cash_buffer_ratio
 from services.core.contracts import ContractSpec
 from services.core.typed_numbers import NotANumber, typed_decimal
+from services.core.wording import unknown_project
 from services.db.models import Backtest, DecisionSnapshot, Project
 from services.db.repositories import ProjectRepository, SnapshotRepository
 from services.db.repositories.snapshots import decisions_only
@@ -272,7 +273,7 @@ def stored_snapshots(db, projects: list[str]) -> list[DatedSnapshot]:
         for name in projects:
             project = session.scalars(select(Project).where(Project.name == name)).one_or_none()
             if project is None:
-                problems.append(f"project {name!r} does not exist")
+                problems.append(unknown_project(name, (p.name for p in ProjectRepository(session).list(with_backtest_only=False))))
                 continue
             rows = list(session.scalars(select(DecisionSnapshot).where(*_replayed(project.id))
                                         .order_by(DecisionSnapshot.created_at, DecisionSnapshot.id)))

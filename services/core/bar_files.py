@@ -26,8 +26,10 @@ that message. Floating-point columns are read through their shortest decimal for
 from __future__ import annotations
 
 import csv
+import errno
 import importlib.util
 import io
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -44,7 +46,7 @@ from services.core.snapshot_rows import SnapshotProblem
 from services.core.snapshots import MAX_SYMBOL_LENGTH, SYMBOL_RE, NumericLimit
 from services.core.trading_hours import is_session_day, listing_calendar
 
-from .wording import counted
+from .wording import counted, unreadable_file
 
 BarProblem = SnapshotProblem  # line, column, code, message: one shape for every import's problems
 
@@ -71,12 +73,18 @@ class BarLimits:
 STORAGE_LIMITS = BarLimits(price=NumericLimit(10, 8), volume=NumericLimit(12, 6), symbol_length=64)
 
 
-class BarFileError(ValueError):
-    """A bar file that cannot be used: every problem, with its line."""
+BAR_FILE = "a bar file (CSV or Parquet)"
 
-    def __init__(self, source: str, problems: Iterable[BarProblem]) -> None:
+
+class BarFileError(ValueError):
+    """A bar file that cannot be used: every problem, with its line. ``unread``: the one line
+    for a file that could not be read at all (missing, a folder: ``wording.unreadable_file``),
+    said as `snapshot import` says it; None for a file read and refused for its problems."""
+
+    def __init__(self, source: str, problems: Iterable[BarProblem], *, unread: str | None = None) -> None:
         self.source = source
         self.problems = tuple(problems)
+        self.unread = unread
         shown = [f"  {p}" for p in self.problems[:MAX_PROBLEMS_SHOWN]]
         if len(self.problems) > MAX_PROBLEMS_SHOWN:
             shown.append(f"  ... and {len(self.problems) - MAX_PROBLEMS_SHOWN} more")
@@ -87,6 +95,7 @@ def read_bar_file(path: str | Path, limits: BarLimits = STORAGE_LIMITS) -> list[
     """The bars of a CSV or Parquet file (by its suffix), sorted by date then symbol; raises
     ``BarFileError`` naming every problem."""
     path = Path(path)
+    _readable(path)
     columns = _by_columns(path, limits)  # a clean file, by columns (services/core/bar_columns.py)
     return columns.bars() if columns is not None else _read_by_rows(path, limits)
 
@@ -96,6 +105,7 @@ def read_bar_series(path: str | Path, limits: BarLimits = STORAGE_LIMITS) -> dic
     backtest's price book holds), checked as ``read_bar_file`` checks it; a clean CSV is read
     by columns without a Python object per bar (the prices stay texts until asked for)."""
     path = Path(path)
+    _readable(path)
     columns = _by_columns(path, limits)
     if columns is not None:
         return columns.series()
@@ -106,6 +116,22 @@ def read_bar_series(path: str | Path, limits: BarLimits = STORAGE_LIMITS) -> dic
         opens.append(bar.open)
         closes.append(bar.close)
     return dict(by_listing)
+
+
+def _readable(path: Path) -> None:
+    """A path that is no file to read (missing, a folder) refused before its suffix is judged:
+    a folder was "unknown bar file format ''", a missing file "cannot read the file"."""
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+        path.stat()
+    except OSError as exc:
+        raise _unread(path, exc) from None
+
+
+def _unread(path: Path, refusal: OSError) -> BarFileError:
+    said = unreadable_file(path, refusal, BAR_FILE)
+    return BarFileError(path.name, [BarProblem(None, None, "unreadable", said)], unread=said)
 
 
 def _by_columns(path: Path, limits: BarLimits) -> BarColumns | None:
@@ -123,7 +149,7 @@ def _read_by_rows(path: Path, limits: BarLimits) -> list[Bar]:
         try:
             data = path.read_bytes()
         except OSError as exc:
-            raise BarFileError(path.name, [BarProblem(None, None, "unreadable", f"cannot read the file: {exc.strerror or exc}")]) from None
+            raise _unread(path, exc) from None
         return parse_bar_csv(data, source=path.name, limits=limits)
     if suffix in PARQUET_SUFFIXES:
         return parse_bar_columns(_parquet_columns(path), source=path.name, limits=limits)

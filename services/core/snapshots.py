@@ -21,9 +21,11 @@ they come as CSV or JSON, reordered or reformatted.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import json.scanner
+import os
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -42,6 +44,7 @@ DEFAULT_SEC_TYPE = "STK"
 DEFAULT_EXCHANGE = "SMART"
 DEFAULT_CURRENCY = "USD"
 DEFAULT_MAX_GROSS_WEIGHT = Decimal("1.0")
+SNAPSHOT_FILE = "a snapshot file (CSV or JSON)"  # what a path given to import should be (wording.unreadable_file)
 
 # IB stock symbols: letters and digits, with at most single '.', '-', '/' or ' ' separators
 # between parts ("BRK B", "BRK.B", "RDS-A"); 1 to 12 characters.
@@ -147,6 +150,8 @@ def parse_snapshot_file(
 ) -> ParsedSnapshot:
     """Read and validate a snapshot file; the format comes from the suffix (.csv / .json)."""
     path = Path(path)
+    if path.is_dir():  # said as a folder (wording.unreadable_file), not as "unknown snapshot format ''"
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in ("csv", "json"):
         raise SnapshotFormatError(f"{path.name}: unknown snapshot format {path.suffix!r} (use .csv or .json)")

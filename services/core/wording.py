@@ -32,6 +32,32 @@ def file_problem(line: int | None, column: str | None, message: str) -> str:
     return f"{where}: {message}"
 
 
+def unreadable_file(path: object, refusal: OSError, kind: str) -> str:
+    """A file that could not be read at all (nothing stored), ``kind`` what it should have been
+    ("a snapshot file (CSV or JSON)"): "cannot read targets.csv: No such file or directory", or,
+    given a folder, "prices is a folder, not a bar file (CSV or Parquet)". One wording for
+    `snapshot import`, `bars import` and the window (`bars import` said "1 problem; nothing was
+    stored" and "cannot read the file", `snapshot import` a folder's "unknown snapshot format ''")."""
+    if isinstance(refusal, IsADirectoryError):
+        return f"{path} is a folder, not {kind}"
+    return f"cannot read {path}: {refusal.strerror or refusal}"
+
+
+def unknown_project(name: str, known: Iterable[str] = ()) -> str:
+    """A project named that the trader has not got, with the ones there are: "no project named
+    'x' (projects: alpha, momentum)", "no project named 'x' (there is none yet)". One wording for
+    every command and service that looks a project up by name (`positions` said "project 'x'
+    does not exist", `assign` "no project named 'x'")."""
+    names = sorted(set(known))
+    if not names:
+        return f"no project named {name!r} (there is none yet)"
+    shown = ", ".join(names[:_PROJECTS_LISTED]) + (f", ... ({len(names)} in all)" if len(names) > _PROJECTS_LISTED else "")
+    return f"no project named {name!r} (projects: {shown})"
+
+
+_PROJECTS_LISTED = 10
+
+
 def place(line: int | None, column: str | None) -> str:
     """Where in a file: "line 3, column weight", "line 3", "column weight", "" (neither): one
     wording for a refused file's problems (``file_problem``) and ``preview``'s input problems."""

@@ -167,7 +167,7 @@ async def test_no_sample_while_disconnected(stack):
 @pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 async def test_unknown_project_is_bad_input(database, db_url):
     result = await _positions_cli(db_url, "--project", "nope")
-    assert result.code == 2 and "project 'nope' does not exist" in result.err
+    assert result.code == 2 and "no project named 'nope'" in result.err  # as `assign` says it (wording.unknown_project)
 
 
 async def test_commissions_are_summed_per_listing_as_positions_are_booked(database):

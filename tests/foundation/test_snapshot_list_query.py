@@ -38,7 +38,8 @@ def test_the_query_lists_one_projects_newest_snapshots_and_refuses_an_unknown_pr
     for unknown in ("gamma", "replayed"):  # none, and one a backtest made for its inputs alone
         with pytest.raises(NoSuchProject) as refused:
             projects_and_snapshots(database, project=unknown)
-        assert str(refused.value) == f"no project named {unknown!r}"
+        # the trader's projects listed ("replayed", a backtest's own, is none of them)
+        assert str(refused.value) == f"no project named {unknown!r} (projects: alpha, beta)"
 
 
 def test_the_command_prints_what_the_query_read(database, db_url, tmp_path, capsys):
@@ -51,4 +52,4 @@ def test_the_command_prints_what_the_query_read(database, db_url, tmp_path, caps
     assert [(r["id"], r["project"], r["source"], r["note"]) for r in rows] == [
         (ids["a2.csv"], "alpha", "a2.csv", "from a2.csv"), (ids["a1.csv"], "alpha", "a1.csv", "from a1.csv")]
     assert main(["--db-url", db_url, "snapshot", "list", "--project", "gamma"]) == 2
-    assert capsys.readouterr().err.strip() == "trading-console: snapshot list: no project named 'gamma'"
+    assert capsys.readouterr().err.strip() == "trading-console: snapshot list: no project named 'gamma' (projects: alpha, beta)"
