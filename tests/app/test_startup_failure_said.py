@@ -17,7 +17,8 @@ from services.urls import redact_url
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = [pytest.mark.timeout(180), pytest.mark.parametrize("db_backend", ["mysql"], indirect=True)]
+# a window in its own process: out of dev.py test --quick, as the other subprocess tests are
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180), pytest.mark.parametrize("db_backend", ["mysql"], indirect=True)]
 
 
 def test_a_window_on_a_database_without_its_schema_says_so_in_one_line(isolated_user_dirs, empty_db_url, tmp_path):

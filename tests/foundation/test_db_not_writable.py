@@ -20,6 +20,10 @@ from tests.fixtures.waiting import wait_until_blocking
 
 SAMPLE = ROOT / "resources" / "samples" / "momentum_2026-11-20.csv"
 
+# every test runs commands (or a window) as another user, each a `python -m app` process: out
+# of dev.py test --quick, as the suite's other subprocess tests are (pyproject's slow marker)
+pytestmark = pytest.mark.slow
+
 
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -89,7 +93,6 @@ def test_the_window_says_its_database_cannot_be_created(other_user_place: Place)
     assert list(place.data.iterdir()) == []
 
 
-@pytest.mark.slow  # starts a window and waits for it
 def test_the_paper_window_shows_the_problem_and_closes_cleanly(other_user_place: Place):
     """A paper window on a database in a folder this user cannot write: the start-up box says
     it (the same line as the log's), the terminal has one line, no traceback; closed, exit 2."""
