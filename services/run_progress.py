@@ -217,9 +217,15 @@ class RunProgress:
 
     def _filled_over_time(self) -> list[tuple[datetime, Decimal]]:
         """The counted fills' filled notional, cumulated in their time order, from zero at the
-        first one's time (the progress of a run seen only once it had filled)."""
-        steps = self._tally().steps
-        return [(steps[0][0], ZERO), *steps] if steps else []
+        run's first order's time (the progress of a run seen only once it had filled): read back,
+        a limit order that rested 18 minutes drew its zero at its first fill, the wait out of
+        view, where the window that sent it showed it flat (the chart draws steps)."""
+        tally = self._tally()
+        steps = tally.steps
+        if not steps:
+            return []
+        sent = min((o.created_at for o in self._orders.values() if o.id in tally.counted), default=steps[0][0])
+        return [(min(sent, steps[0][0]), ZERO), *steps]
 
     def _snapshot(self, now: datetime) -> ProgressSnapshot:
         tally = self._tally()

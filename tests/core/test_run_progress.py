@@ -191,7 +191,8 @@ def test_a_run_read_back_whole_shows_its_progress_as_its_fills_came_from_zero():
     it did not send) read the run's fills at once, so its progress was one point at the moment
     of reading: nothing drawn, the target line alone on an axis of 96,734.60 to 96,735.40, the
     run's time out of view. A run first seen with fills shows them as they came, from zero at
-    the first fill's time; what comes after is added as it is seen, as for a run followed live."""
+    its first order's time (its wait for the first fill in view, as the window that sent it
+    showed it); what comes after is added as it is seen, as for a run followed live."""
     progress = _progress()
     orders = [_order(1, "A", "AAPL", Side.BUY, 30), _order(2, "M", "MSFT", Side.SELL, 10)]
     fills = [_fill(1, 1, "e1.01.01", "AAPL", Side.BUY, 10, "101", seconds=1),
@@ -200,7 +201,7 @@ def test_a_run_read_back_whole_shows_its_progress_as_its_fills_came_from_zero():
     later = T0 + timedelta(minutes=5)
     snap = progress.apply(orders, fills, now=later)
     t1, t3 = T0 + timedelta(seconds=1), T0 + timedelta(seconds=3)
-    assert snap.points == ((t1, D(0)), (t1, D(1000)), (t1, D(3000)), (t3, D(5000)))
+    assert snap.points == ((T0, D(0)), (t1, D(1000)), (t1, D(3000)), (t3, D(5000)))
     more = progress.apply([], [_fill(4, 2, "e4.01.01", "MSFT", Side.SELL, 5, "399", seconds=400)], now=later + timedelta(seconds=9))
     assert more.points[-1] == (later + timedelta(seconds=9), D(7000)) and len(more.points) == 5
 
