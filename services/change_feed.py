@@ -37,6 +37,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from services.core.typed_numbers import plain
+from services.core.wording import counted
 from services.db.convert import to_audit_record, to_fill_record, to_order_record, to_position_record
 from services.db.errors import describe_db_error
 from services.db.models import (
@@ -338,8 +339,8 @@ def line_text(line: dict) -> str:
         return (f"{line['fill_time']}  fill     #{line['id']:<6} order {line['order_id']:<6} {line['side']:<4} "
                 f"{line['symbol']:<10} {line['quantity']} @ {line['price']} {line['currency']}{fix}")
     if kind == "snapshot":
-        items = "1 item" if line["item_count"] == 1 else f"{line['item_count']} items"
-        return (f"{line['created_at']}  snapshot #{line['id']:<6} imported into project {line['project']}: {items} "
+        return (f"{line['created_at']}  snapshot #{line['id']:<6} imported into project {line['project']}: "
+                f"{counted(line['item_count'], 'item')} "
                 f"({line['source_name']})")
     return (f"{line['updated_at']}  position {line['account']:<10} project {line['project_id'] or '-':<5} "
             f"{line['symbol']:<10} {line['quantity']} avg {line['average_cost']} realized {line['realized_pnl']}")
