@@ -288,9 +288,10 @@ class PriceCollar(RiskRule):
             # a stop limit works from its stop price on: the limit is collared against the stop
             ref = o.stop_price if o.order_type is OrderType.STP_LMT and o.stop_price else o.reference_price
             if abs(o.limit_price - ref) * HUNDRED > pct * ref:
-                away = abs(o.limit_price - ref) * HUNDRED / ref
+                away = abs(o.limit_price - ref) / ref
                 what = "stop" if ref is not o.reference_price else "reference"
-                out.append((i, self.block(f"{o.symbol}: limit {price_text(o.limit_price)} is {away:.2f} % from the {what} {price_text(ref)}, beyond {pct} %", o.symbol)))
+                out.append((i, self.block(f"{o.symbol}: limit {price_text(o.limit_price)} is {percent(away)} from the {what} "
+                                          f"{price_text(ref)}, beyond {percent(pct / HUNDRED)}", o.symbol)))
         return out
 
 

@@ -104,7 +104,7 @@ def test_a_malformed_symbol_in_the_ticket_is_said_malformed_as_the_import_says_i
 
 def test_the_ticket_writes_a_typed_limit_as_the_blotter_shows_it(qloop, open_console):
     """Walked under Xvfb: a limit typed 405 read "LMT limit 405 DAY" in the verdict and the sent
-    line, and "limit 400 is 3.50 % from the reference 414.52" in a refusal, beside the
+    line, and "limit 400 is 3.50% from the reference 414.52" in a refusal, beside the
     blotter's 405.00."""
 
     async def scenario():

@@ -140,6 +140,14 @@ def test_price_collar_for_limit_orders():
     assert codes(evaluate_risk(orders, ctx, only(price_collar_pct=3))) == ([("B", ["price_collar"]), ("C", ["price_collar"])], [])
 
 
+def test_the_price_collars_message_says_its_percents_as_every_risk_message_does():
+    """The collar said "is 3.01 % from the reference 100.00, beyond 3 %" beside the position rule's
+    "is 4.90% of the portfolio, above 1.00%": one way of writing a percent in every message."""
+    order = draft("B", Side.BUY, 1, 100, order_type=OrderType.LMT, limit=D("103.01"))
+    [block] = evaluate_risk([order], RiskContext(D(10000), now=NOW), only(price_collar_pct=3)).all_blocks()
+    assert block.message == "B: limit 103.01 is 3.01% from the reference 100.00, beyond 3.00%"
+
+
 def test_halted_blocks_every_order_but_not_cancels():
     orders = [draft("A", Side.BUY, 1, 10, seq=1), draft("B", Side.SELL, 1, 10, seq=2)]
     ctx = RiskContext(D(10000), positions={"B": D(5)}, trading_state=TradingState.HALTED, now=NOW)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-LONG_REASON = ("price_collar: AAPL: limit 200 is 12.79 % from the reference 229.32, beyond 3 % "
+LONG_REASON = ("price_collar: AAPL: limit 200 is 12.79% from the reference 229.32, beyond 3.00% "
                "(a limit this far from the market is a typing slip more often than a plan)")
 
 
