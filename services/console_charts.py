@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from services.core.wording import counted
 from services.run_progress import ProgressSnapshot
 
 
@@ -49,6 +50,7 @@ class RunChart:
     fill_points: Mapping[str, tuple[tuple[datetime, Decimal], ...]]
     references: Mapping[str, Decimal]
     notes: Mapping[str, str]  # per symbol: fills and slippage, in words
+    said: str | None = None  # what the progress chart says over its plot (None: its line says it)
 
 
 def run_chart(progress: ProgressSnapshot) -> RunChart:
@@ -58,7 +60,25 @@ def run_chart(progress: ProgressSnapshot) -> RunChart:
         progress.fill_points,
         progress.references,
         {symbol: slippage.describe() for symbol, slippage in progress.slippage.items()},
+        nothing_filled(progress),
     )
+
+
+def nothing_filled(progress: ProgressSnapshot) -> str | None:
+    """What the progress chart of a run with nothing filled says: its filled line is one point at
+    zero, which draws nothing, so a run whose limit orders rest, or whose orders all ended unfilled,
+    showed a target over an empty plot, not a word of it. None: no run followed (the chart says
+    there is none), or something filled (its line shows it). Its amounts as the progress line's
+    (ProgressSnapshot.text)."""
+    if progress.run_id is None or progress.filled_notional:
+        return None
+    if progress.working:
+        state = f"nothing filled yet, {counted(progress.working, 'order')} working"
+    elif progress.orders and progress.ended_unfilled == progress.orders:
+        state = f"nothing filled, {counted(progress.orders, 'order')} ended unfilled"
+    else:
+        state = "nothing filled yet"  # its orders not seen yet, or stored and not sent yet (a halted run)
+    return f"Run {progress.run_id}: {state} (0 of {progress.target_notional:,.0f} target)"
 
 
 def followed_run_caption(project: str, run_id: int) -> str:

@@ -71,6 +71,8 @@ class ProgressSnapshot:
     status: RunStatus | None = None  # the run's stored state, when read (a run followed again after a restart)
     traded_notional: Decimal = ZERO  # the same fills at their own prices (in the base currency)
     project: str | None = None  # whose run it is (None: not known), what the chart's tab says
+    orders: int = 0  # the followed plan's orders seen (and their replacements), whatever became of them
+    ended_unfilled: int = 0  # of them, final with nothing filled (canceled, rejected, blocked, expired)
 
     @property
     def settled(self) -> bool:
@@ -234,12 +236,14 @@ class RunProgress:
             symbol: SymbolSlippage(symbol, t[0], t[1] / t[0], references.get(symbol), shortfall_bps(t[2], t[3]))
             for symbol, t in tally.per_symbol.items() if t[0]
         }
-        working = sum(1 for o in self._orders.values() if o.id in tally.counted and o.status.is_working)
+        counted = [o for o in self._orders.values() if o.id in tally.counted]
+        working = sum(1 for o in counted if o.status.is_working)
+        ended_unfilled = sum(1 for o in counted if o.status.is_terminal and not o.filled_quantity)
         return ProgressSnapshot(
             self.run_id, tally.filled, self.target_notional, working, tuple(self._points),
             {s: tuple(p) for s, p in tally.fill_points.items()}, references, slippage,
             shortfall_bps(tally.run_cost, tally.run_reference), self.plan_id, self.status, tally.traded,
-            self.project)
+            self.project, len(counted), ended_unfilled)
 
     def _tally(self) -> _Tally:
         """The followed plan's fills counted once each, in their time order (the one rule for the

@@ -243,3 +243,37 @@ def test_a_settled_run_takes_the_decisions_and_tca_only_from_its_own_preview_or_
     # another run the trader reads (a ticket's run 8 settling, another project's latest run)
     assert not settled_run_shown(8, 7)
     assert not settled_run_shown(6, 7)
+
+
+def test_a_run_with_nothing_filled_says_so_over_its_chart():
+    """Walked under Xvfb: a ticket's limit order resting below the market drew the target over an
+    empty plot (the filled line, one point at zero, draws nothing), not a word, where before any
+    run the chart says "No run yet". The chart now says what is so, in the progress line's
+    amounts; whatever filled, its line says it."""
+    from services.console_charts import run_chart
+
+    progress = _progress()
+    assert run_chart(progress.apply([], [], now=T0)).said == "Run 7: nothing filled yet (0 of 10,000 target)"
+    resting = [_order(1, "A", "AAPL", Side.BUY, 30), _order(2, "M", "MSFT", Side.SELL, 5)]
+    assert run_chart(progress.apply(resting, [], now=T0)).said == (
+        "Run 7: nothing filled yet, 2 orders working (0 of 10,000 target)")
+    one_ended = [_order(1, "A", "AAPL", Side.BUY, 30, OrderState.CANCELED), resting[1]]
+    assert run_chart(progress.apply(one_ended, [], now=T0)).said == (
+        "Run 7: nothing filled yet, 1 order working (0 of 10,000 target)")
+    ended = [one_ended[0], _order(2, "M", "MSFT", Side.SELL, 5, OrderState.REJECTED)]
+    assert run_chart(progress.apply(ended, [], now=T0)).said == (
+        "Run 7: nothing filled, 2 orders ended unfilled (0 of 10,000 target)")
+    filled = progress.apply([_order(3, "S", "SAP", Side.BUY, 10)], [_fill(1, 3, "e3.01.01", "SAP", Side.BUY, 10, "200")],
+                            now=T0)
+    assert filled.filled_notional and run_chart(filled).said is None
+    assert run_chart(RunProgress().snapshot(T0)).said is None  # no run: the chart says "No run yet" itself
+
+
+def test_a_run_whose_order_reported_filled_before_its_fill_came_is_not_said_ended_unfilled():
+    """An order's FILLED state can come before its execution (the writer stores each as it
+    lands): its run has nothing filled yet, not "ended unfilled"."""
+    from services.console_charts import run_chart
+
+    progress = _progress()
+    reported = replace(_order(1, "A", "AAPL", Side.BUY, 30, OrderState.FILLED), filled_quantity=D(30))
+    assert run_chart(progress.apply([reported], [], now=T0)).said == "Run 7: nothing filled yet (0 of 10,000 target)"

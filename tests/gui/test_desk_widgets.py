@@ -581,3 +581,33 @@ def test_the_run_progress_target_label_reads_in_either_theme(qtbot, theme):
         assert axis == QColor("#d7dae0" if theme == "dark" else "#1f2329")
     finally:
         apply_theme(app, "dark")
+
+
+def test_the_run_progress_chart_of_a_run_with_nothing_filled_says_so(qtbot):
+    """Walked under Xvfb: a ticket's limit order resting below the market, its run's chart showed
+    a target line over an empty plot and no word, where before any run it says "No run yet"."""
+    from datetime import UTC, datetime
+
+    from services.console_charts import run_chart
+    from services.domain import OrderRecord, OrderState, OrderType, Side
+    from services.run_progress import PlannedOrder, RunProgress
+    from widgets.views.charts import NO_RUN, ChartsView
+
+    t0 = datetime(2026, 12, 1, 14, 30, tzinfo=UTC)
+    charts = shown(qtbot, ChartsView(), (900, 300))
+    progress = RunProgress()
+    progress.reset(12, {"A": PlannedOrder("AAPL", Side.BUY, Decimal("250"))}, Decimal("25000"))
+    resting = OrderRecord(id=1, client_order_id="A", run_id=12, symbol="AAPL", side=Side.BUY, quantity=Decimal(100),
+                          order_type=OrderType.LMT, limit_price=Decimal("240"), status=OrderState.ACCEPTED,
+                          filled_quantity=Decimal(0), avg_fill_price=None, updated_at=t0, created_at=t0)
+    charts.show_run_chart(run_chart(progress.apply([resting], [], now=t0)))
+    label = charts.no_run_label
+    assert label.isVisible() and label.textItem.toPlainText() == (
+        "Run 12: nothing filled yet, 1 order working (0 of 25,000 target)")
+    assert charts.target_line.isVisible() and charts.progress_plot.getAxis("left").isVisible()  # the target still drawn
+    charts.set_not_read("Not read yet")  # a monitor's words for no run leave a run's own alone
+    assert label.textItem.toPlainText().startswith("Run 12: ")
+    charts.show_run_chart(run_chart(RunProgress().snapshot(t0)))  # no run again
+    assert label.isVisible() and label.textItem.toPlainText() == "Not read yet"
+    charts.set_not_read(None)
+    assert label.textItem.toPlainText() == NO_RUN

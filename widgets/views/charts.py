@@ -151,6 +151,9 @@ class ChartsView(QWidget):
         self.no_run_label = pg.TextItem(NO_RUN, anchor=(0.5, 0.5))
         self.no_run_label.setParentItem(box)
         box.sigResized.connect(self._place_no_run_label)
+        self._no_run_text = NO_RUN  # what the label says without a run (set_not_read)
+        self._run_said: str | None = None  # what it says over a run's plot (RunChart.said)
+        self._has_run = False
         self._show_whether_a_run(False)
 
         self.prices_plot = _plot("Fill price vs reference", "price")
@@ -265,13 +268,15 @@ class ChartsView(QWidget):
     def show_run_chart(self, chart: RunChart) -> None:
         """The followed run's progress and its fills' prices (services.console_charts.run_chart),
         as the trading window and the monitor window both draw them."""
-        self.set_run_progress(chart.points, chart.target)
+        self.set_run_progress(chart.points, chart.target, chart.said)
         self.set_fill_prices(chart.fill_points, chart.references, chart.notes)
 
-    def set_run_progress(self, points: Sequence[Point], target: Decimal | None) -> None:
-        """Cumulative filled notional over time, and the run's target notional."""
+    def set_run_progress(self, points: Sequence[Point], target: Decimal | None, said: str | None = None) -> None:
+        """Cumulative filled notional over time, and the run's target notional; ``said``: the
+        caller's words over the plot (a run with nothing filled: its line draws nothing)."""
         self.filled_curve.setData(_xs(points), _ys(points))
         _show_times(self.progress_plot, _xs(points))
+        self._run_said = said
         self._show_whether_a_run(bool(points) or target is not None)
         self.target_line.setVisible(target is not None)
         if target is not None:
@@ -280,13 +285,18 @@ class ChartsView(QWidget):
     def set_not_read(self, text: str | None) -> None:
         """``text`` in place of "No run yet" while what the chart would show was not read (the
         caller's words: a monitor waiting for its database); None: "No run yet" again."""
-        self.no_run_label.setText(text or NO_RUN)
-        self._place_no_run_label()
+        self._no_run_text = text or NO_RUN
+        self._show_whether_a_run(self._has_run)
 
     def _show_whether_a_run(self, has_run: bool) -> None:
         """No run: the chart says so, and shows no amount axis (it would be pyqtgraph's 0 to 1)
-        nor the legend (its "filled" key named a line that is not there)."""
-        self.no_run_label.setVisible(not has_run)
+        nor the legend (its "filled" key named a line that is not there). A run: the label says
+        what the caller said of it, if anything."""
+        self._has_run = has_run
+        said = self._run_said if has_run else self._no_run_text
+        if said is not None and self.no_run_label.textItem.toPlainText() != said:
+            self.no_run_label.setText(said)
+        self.no_run_label.setVisible(said is not None)
         legend = self.progress_plot.plotItem.legend
         if legend is not None:
             legend.setVisible(has_run)
