@@ -187,6 +187,8 @@ class AuditVerification:
 #: The audit panel's chain label: verified (green), broken or altered (red: tampering), or not
 #: verified by the last attempt (it failed or did not finish: amber, never the green of before).
 CHAIN_OK, CHAIN_BROKEN, CHAIN_UNVERIFIED = "ok", "broken", "unverified"
+#: A full walk under way (no colour of its own: it says nothing of the chain yet).
+CHAIN_VERIFYING = "verifying"
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +216,21 @@ class ChainVerdicts:
     def verified(self, result: AuditVerification, at: datetime | None = None) -> ChainVerdict:
         self._last, self._last_at = result, at or datetime.now(UTC)
         return ChainVerdict(CHAIN_OK if result.ok else CHAIN_BROKEN, result.describe(short=True), result.describe())
+
+    def verifying(self) -> ChainVerdict:
+        """While a full verification walks the chain: the label kept the verdict of the one
+        before (a green "Chain verified (N entries)") until the walk ended, seconds on a long
+        chain, as if the check asked for were done. A break shown stays shown, said to be
+        checked again."""
+        last, at = self._last, self._last_at
+        if last is not None and not last.ok:
+            return ChainVerdict(CHAIN_BROKEN, f"{last.describe(short=True)} · verifying the full chain again…",
+                                f"{last.describe()} (a full verification is walking the chain again)")
+        details = "verifying the audit chain in full: walking every entry from the first one"
+        if last is not None and at is not None:
+            details += (f"; the last verification that finished, at {at.astimezone(UTC):%H:%M:%S} UTC, "
+                        f"found {last.checked} entries intact")
+        return ChainVerdict(CHAIN_VERIFYING, "Verifying the full chain…", details)
 
     def not_verified(self, error: BaseException | None, url: str | None = None) -> ChainVerdict:
         """``error``: why the attempt failed (None: it did not finish, cancelled)."""

@@ -35,28 +35,47 @@ class ChainShown:
     The newest verification asked is the one shown: an older one finishing last said "verified"
     over a newer one's "broken" (the reads run in worker threads). A break is shown whenever it
     comes: it is never undone (a broken walk drops the checkpoint, every later one finds it
-    again), and a refresh's walk from the checkpoint asked during a full one cannot see an old
-    entry altered, so it says "verified" first."""
+    again). A full walk says so while it runs, and its verdict is the one shown when it ends: a
+    refresh's walk from the checkpoint asked meanwhile cannot see an old entry altered, so its
+    "verified" would have said the full check done while it ran on (a break it finds is shown)."""
 
     def __init__(self, view: AuditView, url: str | None) -> None:
         self.view, self.url = view, url
         self._asked = NewestAnswer()
         self._verdicts = ChainVerdicts()
+        self._full: int | None = None  # the ticket of the newest full walk under way
+        self._broken_at = 0  # the ticket of the newest attempt whose break was shown
 
-    async def verify(self, reading: Awaitable[AuditVerification]) -> AuditVerification:
-        """``reading``: the verification (in a worker thread); its error, or its cancellation,
-        is shown and raised on."""
+    async def verify(self, reading: Awaitable[AuditVerification], *, full: bool = False) -> AuditVerification:
+        """``reading``: the verification (in a worker thread), a walk of the whole chain if
+        ``full``; its error, or its cancellation, is shown and raised on."""
         ticket = self._asked.ask()
+        if full:
+            self._full = ticket
+            _show(self.view, self._verdicts.verifying())
         try:
             result = await reading
         except (Exception, asyncio.CancelledError) as exc:
-            if self._asked.is_newest(ticket):
+            if self._shown_when_ended(ticket):
                 error = None if isinstance(exc, asyncio.CancelledError) else exc
                 _show(self.view, self._verdicts.not_verified(error, self.url))
             raise
-        if self._asked.is_newest(ticket) or not result.ok:
+        shown = self._shown_when_ended(ticket)
+        if not result.ok:
+            self._broken_at = max(self._broken_at, ticket)
+        # a full walk asked before a break was shown ends "verified": it read that entry before it
+        # was altered, and the newer walk's break stays
+        if not result.ok or (shown and ticket > self._broken_at):
             _show(self.view, self._verdicts.verified(result))
         return result
+
+    def _shown_when_ended(self, ticket: int) -> bool:
+        """Whether the attempt ``ticket``, ended, says its verdict (a break is said whatever):
+        the newest full walk's, else the newest attempt's while no full walk runs."""
+        if ticket == self._full:
+            self._full = None
+            return True
+        return self._full is None and self._asked.is_newest(ticket)
 
 
 class AuditController:
@@ -78,7 +97,7 @@ class AuditController:
                             disable=[view.full_verify_button])
 
     async def verify(self, *, full: bool = False):
-        return await self.chain.verify(self.ctx.db(self.ctx.stack.audit.verify, full=full))
+        return await self.chain.verify(self.ctx.db(self.ctx.stack.audit.verify, full=full), full=full)
 
     def schedule_refresh(self, _result=None) -> None:
         """After an action (usable as a task's ``on_done``)."""

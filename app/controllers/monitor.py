@@ -122,7 +122,7 @@ class MonitorController(QObject):
         """The hash chain, read-only (a monitor never moves the verified checkpoint)."""
         self._verifying = True
         try:
-            return await self.chain.verify(asyncio.to_thread(self.stack.audit.verify, full=full))
+            return await self.chain.verify(asyncio.to_thread(self.stack.audit.verify, full=full), full=full)
         finally:
             self._verifying = False
 

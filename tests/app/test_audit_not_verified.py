@@ -136,3 +136,22 @@ def test_the_words_are_the_services():
     verdicts.verified(AuditVerification(True, 7, walked=7), datetime(2026, 11, 20, 14, 3, 12, tzinfo=UTC))
     unfinished = verdicts.not_verified(None)
     assert unfinished.label == "Chain not verified: the check did not finish (last verified 14:03:12 UTC, 7 entries)"
+
+
+def test_a_full_walk_under_way_is_said_and_a_break_shown_stays_said():
+    """While a full verification walks the chain the label says so (services.audit.ChainVerdicts,
+    both windows), not the verdict of the one before; a break shown stays red, said to be
+    checked again."""
+    from services.audit import AuditVerification, ChainVerdicts
+
+    verdicts = ChainVerdicts()
+    first = verdicts.verifying()
+    assert (first.state, first.label) == ("verifying", "Verifying the full chain…")
+    assert "entries intact" not in first.details  # none finished yet
+    verdicts.verified(AuditVerification(True, 7, walked=7), datetime(2026, 11, 20, 14, 3, 12, tzinfo=UTC))
+    again = verdicts.verifying()
+    assert (again.state, again.label) == ("verifying", "Verifying the full chain…")
+    assert again.details.endswith("the last verification that finished, at 14:03:12 UTC, found 7 entries intact")
+    verdicts.verified(AuditVerification(False, 3, first_broken_id=4, reason="hash mismatch"))
+    broken = verdicts.verifying()
+    assert (broken.state, broken.label) == ("broken", "Chain broken at entry 4 · verifying the full chain again…")

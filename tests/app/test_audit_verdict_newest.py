@@ -1,7 +1,8 @@
 """The audit panel's chain verdict (the real window, offscreen): verifications run in worker
 threads and finish in any order; an older "verified" coming back last must not replace a newer
 "broken", and a full walk's "broken" is shown even when a later refresh's walk from the
-checkpoint, which cannot see an old entry altered, came back first."""
+checkpoint, which cannot see an old entry altered, came back first. A full walk says it is
+verifying while it runs."""
 
 from __future__ import annotations
 
@@ -93,11 +94,52 @@ def test_a_full_walks_broken_coming_back_after_a_refreshs_verified_is_shown(qloo
             full = asyncio.ensure_future(controller.verify_full_chain())
             await wait_for(held.is_set, 10, "the full verification asked")
             refreshed = await controller.audit.verify()
-            assert refreshed.ok and w.audit_view.chain_label.property("state") == "ok"
+            # its "verified" would say the full check done while it runs on
+            assert refreshed.ok and w.audit_view.chain_label.property("state") == "verifying"
             release.set()
             assert not (await full).ok
             assert w.audit_view.chain_label.property("state") == "broken"
             assert w.audit_view.chain_label.text().startswith("Chain broken at entry")
+        finally:
+            release.set()
+            await console.close()
+
+    run(qloop, scenario(), timeout=100)
+
+
+@sqlite_only
+@pytest.mark.timeout(120)
+def test_a_full_walk_says_it_is_verifying_until_its_verdict(qloop, open_console, monkeypatch):
+    """Walked under Xvfb: "Verify full chain" on a long chain left the green "Chain verified (N
+    entries)" of the last refresh in view for the seconds of the walk, as if it were its answer."""
+    real_verify = AuditLog.verify
+    held, release = threading.Event(), threading.Event()
+
+    def full_walks_late(self, *, full=False):
+        if full and not held.is_set():
+            held.set()
+            assert release.wait(30), "the test never released the full verification"
+        return real_verify(self, full=full)
+
+    async def scenario():
+        console = await open_console()
+        w, controller = console.window, console.controller
+        label = w.audit_view.chain_label
+        try:
+            assert await controller.runner.drain(timeout=10) == []
+            await asyncio.to_thread(console.stack.audit.append_many, _entries(50))
+            assert (await controller.audit.verify()).ok
+            total = await asyncio.to_thread(console.stack.audit.count)
+            assert (label.text(), label.property("state")) == (f"Chain verified ({total} entries)", "ok")
+            monkeypatch.setattr(AuditLog, "verify", full_walks_late)
+            w.audit_view.full_verify_button.click()
+            await wait_for(held.is_set, 10, "the full verification walking")
+            assert (label.text(), label.property("state")) == ("Verifying the full chain…", "verifying")
+            assert f"found {total} entries intact" in label.toolTip()  # the last verdict, as the tip says it
+            release.set()
+            await wait_for(lambda: label.text() == f"Chain verified in full ({total} entries)", 10,
+                           lambda: f"the full walk's verdict, not {label.text()!r}")
+            assert label.property("state") == "ok"
         finally:
             release.set()
             await console.close()
