@@ -366,6 +366,8 @@ NOT_READ_YET = "Database not reached yet: what it holds shows here once it answe
 
 MONITOR_FOLLOWING = "monitor — no broker connection"
 MONITOR_FOLLOWING_TIP = "the monitor's only connection is the database it follows, read-only; it has no broker"
+#: The monitor's "last event": as the trading window's, with no broker connection to count.
+MONITOR_LAST_EVENT_TIP = "when the monitor last read an order, fill or position change from the database (UTC)"
 
 
 def monitor_state(lost_at: datetime | None) -> str:

@@ -24,7 +24,14 @@ from app.controllers.history import HistoryPager
 from app.controllers.positions import PositionsShown
 from app.tasks import TaskRunner
 from services import console_queries as queries
-from services.change_feed import MONITOR_FOLLOWING_TIP, NOT_READ_YET, FeedBatch, monitor_state, reach_line
+from services.change_feed import (
+    MONITOR_FOLLOWING_TIP,
+    MONITOR_LAST_EVENT_TIP,
+    NOT_READ_YET,
+    FeedBatch,
+    monitor_state,
+    reach_line,
+)
 from services.console_charts import equity_points, followed_run_caption, run_chart
 from services.domain import TradingState
 from services.history_queries import run_history
@@ -70,6 +77,7 @@ class MonitorController(QObject):
         status.set_connection_state(monitor_state(None))
         status.state_label.setToolTip(MONITOR_FOLLOWING_TIP)
         status.endpoint_label.setText("read-only")
+        status.last_event_label.setToolTip(MONITOR_LAST_EVENT_TIP)
         status.set_account(None)
         status.set_database(stack.db.redacted_url)
         blotter, preview = w.blotter_view, w.preview_view
@@ -174,7 +182,10 @@ class MonitorController(QObject):
         # (a slice at most, as their timer would)
         for model in (w.orders_model, w.fills_model, w.positions_model, w.audit_model):
             model.flush(model.max_batch)
-        w.connection_status.set_last_event_time(batch.observed_at)
+        if changes.orders or changes.fills or changes.positions:
+            # as the trading window's: an order, fill or position change (an audit entry, an equity
+            # sample or a snapshot alone moved it, where the label's tip says orders, fills, positions)
+            w.connection_status.set_last_event_time(batch.observed_at)
         self.batches += 1
         newest_run = self.progress.newer_run(batch.orders)
         if newest_run is not None:

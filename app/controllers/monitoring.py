@@ -113,7 +113,6 @@ class MonitoringController:
     def _on_changes(self, changes: ChangeSet) -> None:
         """This process's writer committed ``changes``."""
         self.take(changes)
-        self.ctx.window.connection_status.set_last_event_time(datetime.now(UTC))
 
     def take(self, changes: ChangeSet) -> None:
         """Orders, fills and positions from the writer or the change feed: what the window was
@@ -123,6 +122,10 @@ class MonitoringController:
         if not (changes.orders or changes.fills or changes.positions):
             return
         w = self.ctx.window
+        # the writer's or another process's (the change feed): only the writer's moved the time, so
+        # a run `execute` sent from a terminal filled under an old "last event" (the monitor's is
+        # the same: the last order, fill or position change it was handed)
+        w.connection_status.set_last_event_time(datetime.now(UTC))
         w.orders_model.apply(changes)
         w.fills_model.apply(changes)
         self.positions.take(self.marks.apply(changes.positions))

@@ -196,3 +196,30 @@ def test_a_snapshot_imported_by_another_process_is_listed_without_a_restart(qloo
             await console.close()
 
     run(qloop, scenario(), timeout=100)
+
+
+@pytest.mark.slow  # a whole window: the whole suite, not --quick
+@pytest.mark.timeout(120)
+def test_the_last_event_time_moves_on_another_process_s_order_too(qloop, open_console):
+    """The status bar's "last event" (its tip: the last order, fill or position change) moved
+    only on this window's own writer's changes: a run `execute` sent from a terminal filled in
+    the blotter under an old time, where the monitor's moves on it."""
+    from services.db import Database
+
+    async def scenario():
+        console = await open_console()
+        w = console.window
+        other = Database(console.stack.db.url)
+        moved: list[datetime] = []
+        try:
+            assert await console.controller.runner.drain(timeout=10) == []
+            w.connection_status.set_last_event_time = moved.append  # what the label is told, each time
+            order_id, fill_id = await asyncio.to_thread(_another_process_books, other, "ZZOTHER")
+            await wait_until(lambda: w.orders_model.get(order_id) is not None and w.fills_model.get(fill_id) is not None,
+                             10, "the other process's order and fill in the window")
+            assert moved, "the window's last event stayed where its own writer left it"
+        finally:
+            other.dispose()
+            await console.close()
+
+    run(qloop, scenario(), timeout=100)

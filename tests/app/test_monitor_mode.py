@@ -520,3 +520,35 @@ def test_a_monitor_waiting_for_its_database_does_not_say_it_is_empty(qloop, data
     read = run(qloop, scenario(), timeout=60)
     assert shown == [(NOT_READ_YET, NOT_READ_YET)] * 3
     assert read == (NO_RUN, "0 fills")
+
+
+def test_a_monitors_last_event_is_an_order_fill_or_position_change_as_the_trading_windows(
+        qloop, qtbot, database, db_url, console_settings):
+    """Both windows say "last event HH:MM:SS UTC"; the trading window's moves on an order, fill
+    or position change, the monitor's moved on anything its feed read (an audit entry, an equity
+    sample, a snapshot), where the label's tip says orders, fills and positions."""
+    from services.audit import AuditLog
+
+    async def scenario():
+        monitor = await open_monitor(qtbot, replace(console_settings, db_url=db_url, profile="paper"))
+        w = monitor.window
+        status = w.connection_status
+        moved: list[datetime] = []
+        status.set_last_event_time = moved.append  # what the label is told, each time
+        try:
+            await asyncio.to_thread(AuditLog(database).append, "cli", "trading.halt", "trade_settings", 1, {})
+            await wait_until(lambda: any(r.actor == "cli" for r in w.audit_model.records()), 10,
+                             "the other process's audit entry in the monitor")
+            assert moved == []
+            await asyncio.to_thread(_run_with_an_order, database, "alpha", "M-9")
+            await wait_until(lambda: any(o.client_order_id == "M-9" for o in w.orders_model.records()), 10,
+                             "the other process's order in the monitor")
+            assert len(moved) == 1 and monitor.controller.last_error is None
+            # its tip says so, no broker connection in it (imported here: the behaviour above is what fails before)
+            from services.change_feed import MONITOR_LAST_EVENT_TIP
+
+            assert status.last_event_label.toolTip() == MONITOR_LAST_EVENT_TIP
+        finally:
+            await monitor.close()
+
+    run(qloop, scenario(), timeout=60)

@@ -166,7 +166,8 @@ class ConnectionStatusBar(QWidget):
         self.state_label.setToolTip("the connection to TWS / IB Gateway (or the built-in simulator)")
         self.endpoint_label.setToolTip("host:port of TWS / IB Gateway (or the built-in simulator)")
         self.account_label.setToolTip("the account traded")
-        self.last_event_label.setToolTip("when the last order, fill or position change or connection came in (UTC)")
+        self.last_event_label.setToolTip("when the last order, fill or position change came in (this window's or another "
+                                         "program's, read from the database), or the connection came up (UTC)")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         for label in (self.state_label, self.endpoint_label, self.account_label, self.database_label,
