@@ -12,23 +12,41 @@ from datetime import date
 from decimal import Decimal
 
 from services.core.bars import iso_day
-from services.core.cash_buffer import BadCashBuffer, cash_buffer_ratio
+from services.core.cash_buffer import BadCashBuffer, CashBufferNotANumber, cash_buffer_ratio
 from services.core.typed_numbers import NotANumber, NotFinite, port_problem, typed_decimal
 
 MAX_AMOUNT = Decimal("1e15")  # far above any account; keeps exact arithmetic in range
 
 
+def not_a_number(text: str, hint: str = "") -> argparse.ArgumentTypeError:
+    """The one refusal of a value that is not a number, for every number option, whatever it counts
+    (an amount, a count, an id, a port, seconds): ``argument --limit: not a number: 'x'``; ``hint``
+    says why a misplaced comma is none (``services.core.typed_numbers.COMMA_HINT``). argparse's
+    ``int`` and ``float`` said "invalid int value: 'x'", other options "not a port number" or "not a
+    number of seconds", for one mistake."""
+    return argparse.ArgumentTypeError(f"not a number: {text!r}" + (f" ({hint})" if hint else ""))
+
+
 def _finite(text: str) -> Decimal:
-    """``text`` as a finite Decimal, or the argument's error (one wording for every number type)."""
+    """``text`` as a finite Decimal, or the argument's error (one wording for every number type):
+    read as the window reads a typed number (``typed_decimal``: ``1,000`` grouped, no ``1_000``)."""
     try:
         value = typed_decimal(text)
     except NotFinite:
         raise argparse.ArgumentTypeError(f"not a finite number: {text!r}") from None
-    except NotANumber:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    except NotANumber as exc:
+        raise not_a_number(text, exc.hint) from None
     if not value.is_finite():
         raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
     return value
+
+
+def _whole(text: str) -> int:
+    """``text`` as a whole number, said as a fraction is by ``number(whole=True)``."""
+    value = _finite(text)
+    if value != value.to_integral_value():
+        raise argparse.ArgumentTypeError(f"must be a whole number: {text!r}")
+    return int(value)
 
 
 def number(minimum: Decimal | None = None, *, strict: bool = False, below: Decimal | None = None,
@@ -74,6 +92,8 @@ def cash_buffer(text: str) -> Decimal:
     """``--cash-buffer PCT``: the builder's ratio of a percent (``services.core.cash_buffer``)."""
     try:
         return cash_buffer_ratio(text, label="", unit_shown=False)
+    except CashBufferNotANumber as exc:
+        raise not_a_number(text, exc.hint) from None
     except BadCashBuffer as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -82,10 +102,7 @@ def port(*, free: bool = False) -> Callable[[str], int]:
     """A TCP port (``services.core.typed_numbers.port_problem``)."""
 
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+        value = _whole(text)
         problem = port_problem(value, free=free)
         if problem is not None:
             raise argparse.ArgumentTypeError(f"port {problem}: {text!r}")
@@ -94,14 +111,11 @@ def port(*, free: bool = False) -> Callable[[str], int]:
     return parse
 
 
-def count(minimum: int = 0) -> Callable[[str], int]:
-    """A whole number of things, at least ``minimum``."""
+def count(minimum: int | None = 0) -> Callable[[str], int]:
+    """A whole number of things, at least ``minimum`` (None: any whole number, a seed or a client id)."""
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-        if value < minimum:
+        value = _whole(text)
+        if minimum is not None and value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}: {text!r}")
         return value
 
@@ -109,20 +123,22 @@ def count(minimum: int = 0) -> Callable[[str], int]:
 
 
 # The id of a stored record (an order, a run, a plan, a backtest: the first column of its listing),
-# a whole number from 1, refused as every other number is ("argument ORDER_ID: not a whole number:
+# a whole number from 1, refused as every other number is ("argument ORDER_ID: not a number:
 # 'abc'"); argparse's ``int`` said "invalid int value: 'abc'" and took -3 to the broker.
 record_id = count(1)
 
 
-def seconds(*, positive: bool) -> Callable[[str], float]:
-    """A finite duration in seconds, above zero with ``positive``, else zero or more."""
+def seconds(*, positive: bool, within: tuple[float, float] | None = None) -> Callable[[str], float]:
+    """A finite duration in seconds, above zero with ``positive``, else zero or more; from the first
+    to the second of ``within`` when given."""
     def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-        if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        value = float(_finite(text))
+        if not math.isfinite(value):  # 1e400 is a finite Decimal, an infinite float
+            raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+        if value < 0 or (positive and value == 0):
             raise argparse.ArgumentTypeError(f"seconds must be {'> 0' if positive else '>= 0'}: {text!r}")
+        if within is not None and not within[0] <= value <= within[1]:
+            raise argparse.ArgumentTypeError(f"must be between {within[0]:g} and {within[1]:g} seconds: {text!r}")
         return value
 
     return parse

@@ -14,6 +14,7 @@ import json
 import sys
 
 from app.cli import EXIT_BAD_INPUT, EXIT_OK, say_failure
+from app.commands import arguments
 from app.commands.db import run_guarded
 
 EXIT_CHAIN_BROKEN = 1
@@ -32,7 +33,7 @@ def register(subparsers) -> None:
     listing.add_argument("--action", default=None, help="only entries with this action")
     listing.add_argument("--entity-type", default=None, help="only entries about this kind of entity (e.g. trade_order)")
     listing.add_argument("--entity-id", default=None, help="only entries about this entity id")
-    listing.add_argument("--limit", type=int, default=None, help="only the newest N entries")
+    listing.add_argument("--limit", type=arguments.count(1), default=None, metavar="N", help="only the newest N entries")
     listing.add_argument("--json", action="store_true", help="one JSON array instead of text")
     listing.set_defaults(handler=_list)
 
@@ -76,9 +77,6 @@ def _record_dict(record) -> dict:
 
 
 def _list(args: argparse.Namespace, settings) -> int:
-    if args.limit is not None and args.limit < 1:
-        return say_failure(args, "bad_input", "--limit must be at least 1", EXIT_BAD_INPUT)
-
     def action() -> int:
         database, log = _open(settings)
         try:

@@ -33,7 +33,7 @@ def register(subparsers) -> None:
     parser.add_argument("--universe", metavar="FILE", default=None, help="CSV symbol,conId,primaryExchange,price,longName")
     parser.add_argument("--synthetic-symbols", dest="synthetic_symbols", type=arguments.count(), default=0, metavar="N",
                         help="add N made-up stocks SYN0001... to the universe (large-run tests)")
-    parser.add_argument("--seed", type=int, default=1, help="random-walk seed")
+    parser.add_argument("--seed", type=arguments.count(None), default=1, help="random-walk seed")
     parser.add_argument("--state", metavar="FILE", default=None, help="keep orders, executions, positions and cash here")
     parser.add_argument("--ledger-json", metavar="FILE", default=None, help="JSON list of every execution")
     parser.add_argument("--account", action="append", default=None, help="managed account id (repeatable; default DU1234567)")

@@ -46,7 +46,7 @@ def register(subparsers) -> None:
 
     lst = sub.add_parser("list", help="list stored snapshots, newest first")
     lst.add_argument("--project", metavar="NAME", default=None, help="only this project's snapshots")
-    lst.add_argument("--limit", type=int, default=None, help="only the newest N snapshots")
+    lst.add_argument("--limit", type=arguments.count(1), default=None, metavar="N", help="only the newest N snapshots")
     lst.add_argument("--json", action="store_true", help="print JSON")
     lst.set_defaults(handler=list_snapshots)
 

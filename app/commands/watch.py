@@ -22,6 +22,7 @@ import sys
 import threading
 
 from app.cli import EXIT_OK
+from app.commands import arguments
 from app.commands.db import run_guarded
 
 DEFAULT_INTERVAL = 0.25  # seconds between looks: a change is printed well within one second
@@ -37,15 +38,12 @@ def register(subparsers) -> None:
                      "--demo (or --profile demo) before the command."))
     parser.add_argument("--json", action="store_true",
                         help="newline-delimited JSON: one object per line (kind, fields, observed_at)")
-    parser.add_argument("--interval", type=float, default=DEFAULT_INTERVAL,
+    parser.add_argument("--interval", type=arguments.seconds(positive=True, within=(0.05, 5)), default=DEFAULT_INTERVAL,
                         help=f"seconds between looks at the database (default {DEFAULT_INTERVAL}; 0.05 to 5)")
     parser.set_defaults(handler=_watch)
 
 
 def _watch(args: argparse.Namespace, settings) -> int:
-    if not 0.05 <= args.interval <= 5:
-        print("trading-console: --interval must be between 0.05 and 5 seconds", file=sys.stderr)
-        return 2
     # the commands' one database (orders, fills, positions read it too): demo mode's only when the
     # demo profile was given, not by the default profile, which gives the monitor window demo's
     url = settings.effective_db_url

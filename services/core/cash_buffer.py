@@ -24,6 +24,15 @@ class BadCashBuffer(ValueError):
     """A cash buffer that cannot be read; the message names the field and says why."""
 
 
+class CashBufferNotANumber(BadCashBuffer):
+    """What was typed is no number at all (``hint``: why a misplaced comma is none), for a front
+    end that says that in its own words for every number (the command line's options)."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
 def cash_buffer_ratio(text: str, *, label: str, unit_shown: bool) -> Decimal:
     """The ratio of ``text``, a percent (``"5"``, ``"5%"``, ``"2.5 %"``) from 0 to below 100.
     ``label`` names the field in a refusal (empty: the caller names it); ``unit_shown``: the field says "%" on screen (a bare
@@ -36,7 +45,7 @@ def cash_buffer_ratio(text: str, *, label: str, unit_shown: bool) -> Decimal:
         percent = typed_decimal(number)
     except NotANumber as exc:
         reason = f" ({exc.hint})" if exc.hint else ""
-        raise BadCashBuffer(f"{named} is not a number{reason}") from None
+        raise CashBufferNotANumber(f"{named} is not a number{reason}", exc.hint) from None
     if not percent.is_finite() or percent < 0 or percent >= HUNDRED:
         raise BadCashBuffer(f"{named} must be a percent from 0 to below 100")
     if 0 < percent < 1 and not signed and not unit_shown:

@@ -3,11 +3,13 @@ each case through ``app.cli.main`` as the trader types it, the line on stderr an
 
 from __future__ import annotations
 
+import argparse
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from app.cli import EXIT_BAD_INPUT, EXIT_OK, main
+from app.cli import EXIT_BAD_INPUT, EXIT_OK, build_parser, main
 from services.db.migrate import head
 
 SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"
@@ -26,10 +28,82 @@ def _said(capsys, argv) -> tuple[int, list[str]]:
 @pytest.mark.parametrize("argv", [("cancel", "abc"), ("replace", "abc", "--quantity", "1")])
 def test_an_order_id_that_is_not_a_number_is_said_as_every_number_is(capsys, argv):
     """argparse's int said "argument ORDER_ID: invalid int value: 'abc'"; every other number
-    option says "not a number" ("not a whole number" for a count)."""
+    option says "not a number"."""
     code, said = _said(capsys, list(argv))
     assert code == EXIT_BAD_INPUT
-    assert said[-1].endswith("error: argument ORDER_ID: not a whole number: 'abc'"), said
+    assert said[-1].endswith("error: argument ORDER_ID: not a number: 'abc'"), said
+
+
+def _typed_options(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
+    """Every option and positional of every command that has a type, as (its name, its action)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _typed_options(sub, (*path, name))
+        elif action.type is not None:
+            yield " ".join((*path, action.option_strings[0] if action.option_strings else action.metavar or action.dest)), action
+
+
+# A value each kind of number option takes (a port, a count, an amount, seconds, a percent, a
+# rate): an option whose type reads one of them as a number is a number option.
+_GOOD = (("{}", "7497"), ("{}", "5"), ("EUR={}", "5"))
+
+
+def _number_options() -> dict[str, tuple[argparse.Action, str]]:
+    found = {}
+    for name, action in _typed_options(build_parser()):
+        for form, good in _GOOD:
+            try:
+                value = action.type(form.format(good))
+            except (argparse.ArgumentTypeError, ValueError, ArithmeticError):
+                continue
+            parts = value if isinstance(value, tuple) else (value,)
+            if any(isinstance(part, int | float | Decimal) and not isinstance(part, bool) for part in parts):
+                found[name] = (action, form)
+                break
+    return found
+
+
+def test_every_number_option_says_a_value_that_is_not_a_number_in_one_way():
+    """`snapshot list --limit x` and `audit list --limit x` said argparse's "argument --limit:
+    invalid int value: 'x'" (`watch --interval`: "invalid float value", `--client-id` and `sim
+    --seed` alike), `--ib-port x` "not a port number", `--wait-seconds x` "not a number of
+    seconds", `--cash-buffer x` "'x' is not a number", `cancel x` "not a whole number": one
+    mistake in six wordings. Walks every command's options, so a new `type=int` is caught."""
+    options = _number_options()
+    assert {"snapshot list --limit", "audit list --limit", "watch --interval", "sim --seed", "orders --client-id",
+            "orders --ib-port", "cancel ORDER_ID", "order --wait-seconds", "preview --cash-buffer", "preview --fx",
+            "assign --quantity"} <= set(options), sorted(options)
+    wrong = {}
+    for name, (action, form) in options.items():
+        for number, said in (("x", "not a number: 'x'"),
+                             ("1,5", "not a number: '1,5' (commas only group thousands, as in 1,000.5)")):
+            typed = form.format(number)
+            try:
+                action.type(typed)
+                wrong[name] = f"{typed!r} taken"
+            except argparse.ArgumentTypeError as refusal:
+                if str(refusal) != said:
+                    wrong[name] = str(refusal)
+            except Exception as failure:  # int, float, Decimal: argparse says their ValueError its own way
+                wrong[name] = f"{type(failure).__name__}: {failure}"
+    assert wrong == {}, wrong
+
+
+@pytest.mark.parametrize("argv", [("snapshot", "list", "--limit", "x"), ("audit", "list", "--limit", "x"),
+                                  ("watch", "--interval", "x"), ("orders", "--client-id", "x")])
+def test_a_limit_that_is_not_a_number_is_said_in_the_consoles_words(capsys, argv):
+    code, said = _said(capsys, list(argv))
+    assert code == EXIT_BAD_INPUT
+    assert said[-1].endswith(f"error: argument {argv[-2]}: not a number: 'x'"), said
+
+
+def test_a_limit_of_nothing_is_refused_by_every_listing(capsys):
+    """`snapshot list --limit 0` said "no snapshots" (exit 0) where `audit list --limit 0` and
+    `backtests --limit 0` refuse it."""
+    for argv in (["snapshot", "list"], ["audit", "list"], ["backtests"]):
+        code, said = _said(capsys, [*argv, "--limit", "0"])
+        assert code == EXIT_BAD_INPUT and said[-1].endswith("error: argument --limit: must be at least 1: '0'"), (argv, said)
 
 
 def test_a_revision_this_console_does_not_know_names_the_way_to_list_them(capsys, tmp_path):
