@@ -31,7 +31,7 @@ from services.core.wording import counted
 from services.db import Database
 from services.db.limits import bar_limits
 from services.db.repositories.price_bars import BarCoverage, PriceBarRepository, SavedBars
-from services.execution.errors import BrokerError, NotConnected
+from services.execution.errors import BrokerError, NotConnected, QueryFailed, UnknownContract
 from services.execution.provider import ExecutionProvider
 
 MAX_SPANS = 3  # more gaps than this in one listing's cache: one request over all of them
@@ -170,6 +170,22 @@ def missing_days(db: Database, spec: ContractSpec, first: date, last: date, *, w
 def _store(db: Database, bars: list[Bar], what_to_show: str, source: str) -> SavedBars:
     with db.unit_of_work() as session:
         return PriceBarRepository(session).save(bars, source=source, what_to_show=what_to_show)
+
+
+async def check_listings(provider: ExecutionProvider, listings: Sequence[str | ContractSpec]) -> None:
+    """Before a bar is asked for, every listing the broker knows: else ``UnknownContract`` naming
+    each it does not, and nothing is downloaded. A listing typed wrong is bad input, and a
+    download that stored the others' bars around it was half done, where `bars import` and
+    `snapshot import` store nothing of an input with any problem and a preview is refused for one
+    unknown listing. A query that fails here is left to each listing's download, which says it."""
+    specs = list(dict.fromkeys(spec_of(item) for item in listings))
+    try:
+        await provider.check_listings(specs)
+    except UnknownContract as exc:
+        none = "no such listing" if len(exc.keys) < 2 else "none of these listings"
+        raise UnknownContract(f"{exc}: the broker knows {none}; nothing was downloaded", exc.keys) from None
+    except QueryFailed:
+        return
 
 
 async def download_daily_bars(db: Database, provider: ExecutionProvider, listings: Sequence[str | ContractSpec],

@@ -5,8 +5,10 @@ Import checks the whole CSV / Parquet file first (services/core/bar_files.py) an
 when it has any problem: the problems go to stderr with their lines (or into the JSON) and the
 exit code is 2. Download connects like every broker command (TWS, IB Gateway, or the built-in
 simulator when it is the configured data source) and asks only for the trading days the cache
-lacks, within IB's historical-data pacing (docs/ib-pacing.md, "Historical data"); a listing the
-broker refuses is named and the exit code is 5. Show lists what the cache holds.
+lacks, within IB's historical-data pacing (docs/ib-pacing.md, "Historical data"): a listing the
+broker does not know is named, nothing is downloaded and the exit code is 2 (bad input, as a
+file with any problem is refused whole); a listing whose bars the broker then refuses is named,
+the others' are stored and the exit code is 5. Show lists what the cache holds.
 """
 
 from __future__ import annotations
@@ -135,6 +137,7 @@ async def _download(args, settings) -> int:
             print(f"{item.symbol}: {item.outcome_words()}", flush=True)
 
     async with connected(args, settings) as stack:
+        await price_cache.check_listings(stack.provider, args.symbols)  # an unknown one: exit 2, nothing stored
         report = await price_cache.download_daily_bars(stack.db, stack.provider, args.symbols, args.first, args.last,
                                                        what_to_show=args.what_to_show, on_listing=progress)
     if args.json:

@@ -135,6 +135,11 @@ class IbQueries:
         return refs
 
     # ------------------------------------------------------------------ contracts and prices
+    async def check_listings(self, specs: Sequence[ContractSpec]) -> None:
+        """``ExecutionProvider.check_listings``: the contract details ``daily_bars`` asks for anyway,
+        asked first and kept (a second ask of a listing costs nothing)."""
+        await self.qualify(specs)
+
     async def qualify(self, symbols: Sequence[str | ContractSpec]) -> dict[str, Any]:
         """Qualified contracts by listing key (a bare symbol is the US stock). A listing IB does
         not know, or answers with another listing, is refused: never swapped."""

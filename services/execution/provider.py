@@ -125,6 +125,11 @@ class ExecutionProvider(ABC):
 
         return FxRates()
 
+    async def check_listings(self, specs: Sequence[ContractSpec]) -> None:
+        """Raise ``UnknownContract`` naming every listing of ``specs`` the broker knows none of; a
+        provider that cannot tell lets each request for it refuse it."""
+        return None
+
     async def daily_bars(self, spec: ContractSpec, first: date, last: date, what_to_show: str = "TRADES") -> list[Bar]:
         """The broker's daily bars of a listing from ``first`` to ``last`` (both included); a
         provider without historical data refuses."""

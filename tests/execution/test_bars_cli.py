@@ -78,10 +78,26 @@ async def test_download_twice_fetches_nothing_the_second_time(db_url, make_simul
     assert second.code == 0, second.err
     assert second.json["requests"] == 0 and second.json["stored"] == 0
     assert len(sim.history_requests) == 2
+
+
+async def test_an_unknown_symbol_is_bad_input_named_and_nothing_is_downloaded(db_url, make_simulator):
+    """`bars download --symbols AAPL,ZZZZZ,MSFT` stored AAPL's and MSFT's bars and exited 5 (a
+    broker error) for a mistyped symbol. It is bad input, refused whole as `bars import` refuses a
+    file with any problem: named, exit 2, no bar asked for or stored."""
+    sim = await make_simulator(clock=lambda: NOW)
+    december = ("--from", "2024-12-01", "--to", "2024-12-31")
+    text = await run(cli_args(db_url, sim.port, "bars", "download", "--symbols", "AAPL,ZZZZZ,MSFT", *december))
+    assert (text.code, text.out, text.err.strip()) == (
+        2, "", "trading-console: unknown contract: ZZZZZ: the broker knows no such listing; nothing was downloaded")
+    assert list(sim.history_requests) == []
     await until_client_gone(sim, 1)
-    text = await run(cli_args(db_url, sim.port, "bars", "download", "--symbols", "AAPL,NOPE", "--from", "2024-12-01",
-                              "--to", "2024-12-31"))
-    assert text.code == 5 and "AAPL: cached" in text.out and "NOPE" in text.err and "unknown contract" in text.err
+    two = await run(cli_args(db_url, sim.port, "bars", "download", "--symbols", "NOPE,AAPL,ZZZZZ", *december, "--json"))
+    assert two.code == 2 and two.json == {
+        "error": "unknown_contract",
+        "message": "unknown contracts: NOPE, ZZZZZ: the broker knows none of these listings; nothing was downloaded"}
+    assert list(sim.history_requests) == []
+    shown = await run(cli_args(db_url, 0, "bars", "show", connection=False))
+    assert shown.code == 0 and "no bars cached" in shown.out
 
 
 async def test_download_from_before_1900_is_refused_before_connecting(db_url):
