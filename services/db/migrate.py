@@ -16,6 +16,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import Connection, make_url
 
@@ -60,6 +61,72 @@ def history() -> list[tuple[str, str]]:
             for script in reversed(list(scripts.walk_revisions()))]
 
 
+class BadRevision(CommandError):
+    """A revision named to ``db upgrade`` / ``downgrade`` / ``sql`` that names none, or not one
+    that way, said in the console's words (Alembic's were "Relative revision +100 didn't produce
+    100 migrations", "Walked too far", an AssertionError, or nothing while ``upgrade base-1``
+    went to head)."""
+
+
+_RELATIVE = re.compile(r"(?P<anchor>[^+-]*)(?P<step>[+-]\d+)")
+
+
+def _unknown(name: str) -> str:
+    return (f"{name!r} is not a revision of this console: `trading-console db history` lists them "
+            f"(the newest, {head()}, is also called head)")
+
+
+def resolve(rev: str, current: str | None, *, upgrade: bool | None = None) -> str:
+    """``rev`` as the one revision it names (``base`` for none), read as Alembic reads it (head,
+    base, a revision or its first characters, ``+N`` / ``-N`` from ``current``, ``REV+N`` /
+    ``REV-N``) along this console's one line of revisions, or :class:`BadRevision`. ``upgrade``
+    True: a revision below ``current`` is refused (Alembic did nothing and said so not), False
+    (a downgrade): one above it is."""
+    order = [revision for revision, _ in history()]
+
+    def index_of(name: str) -> int:  # -1: base
+        if name in ("head", "heads"):
+            return len(order) - 1
+        if name == "base":
+            return -1
+        named = [i for i, revision in enumerate(order) if revision.startswith(name)] if name else []
+        if len(named) != 1:
+            raise BadRevision(_unknown(name) if not named else
+                              f"{name!r} is the start of {len(named)} revisions: give more of it (`trading-console db history` lists them)")
+        return named[0]
+
+    at = order.index(current) if current in order else None
+    relative = _RELATIVE.fullmatch(rev.strip())
+    if relative is None:
+        target = index_of(rev.strip())
+    else:
+        if relative["anchor"]:
+            start = index_of(relative["anchor"])
+            start_name = "base" if start == -1 else order[start]
+        elif current is None or at is not None:
+            start, start_name = (-1 if at is None else at), f"the database's revision, {current or 'base'}"
+        else:
+            raise BadRevision(f"{rev!r} counts from the database's revision, {current}, which this console does not know "
+                              "(a newer version migrated it): name the revision")
+        target = start + int(relative["step"])
+        if target >= len(order):
+            after = len(order) - 1 - start
+            raise BadRevision(f"{rev!r} goes past the newest revision, {order[-1]}: {after or 'none'} "
+                              f"follow{'s' if after < 2 else ''} {start_name} (`trading-console db history` lists them)")
+        if target < -1:
+            raise BadRevision(f"{rev!r} goes below base (no tables): {start + 1 or 'none'} "
+                              f"lie{'s' if start < 1 else ''} below {start_name} (`trading-console db history` lists them)")
+    name = "base" if target == -1 else order[target]
+    current_index = -1 if current is None else at
+    if upgrade is True and current_index is not None and target < current_index:
+        raise BadRevision(f"{rev!r} is {name}, below the database's revision, {current}: nothing changed; "
+                          f"`trading-console db downgrade {rev}` goes back to it")
+    if upgrade is False and current_index is not None and target > current_index:
+        raise BadRevision(f"{rev!r} is {name}, above the database's revision, {current or 'base'}: nothing changed; "
+                          f"`trading-console db upgrade {rev}` goes forward to it")
+    return name
+
+
 def revision_refusal(refusal: BaseException) -> str:
     """Alembic's refusal of a revision named to ``db upgrade`` / ``downgrade`` / ``sql`` as one
     line: a revision it cannot find is named with the way to list them (Alembic said "Can't
@@ -68,8 +135,7 @@ def revision_refusal(refusal: BaseException) -> str:
 
     cause = refusal.__cause__
     if isinstance(cause, ResolutionError):
-        return (f"{cause.argument!r} is not a revision of this console: `trading-console db history` lists them "
-                f"(the newest, {head()}, is also called head)")
+        return _unknown(cause.argument)
     return str(refusal)
 
 
@@ -112,9 +178,11 @@ def _migration_connection(url: str) -> Iterator[Connection]:
 def upgrade(url: str, rev: str = "head") -> str | None:
     """Upgrade the database at ``url`` to ``rev``; returns the revision now current."""
     with _migration_connection(url) as connection:
+        target = resolve(rev, MigrationContext.configure(connection).get_current_revision(), upgrade=True)
+        connection.rollback()  # the read's transaction, before Alembic begins its own
         config = alembic_config(url)
         config.attributes["connection"] = connection
-        command.upgrade(config, rev)
+        command.upgrade(config, target)
         connection.commit()
         return MigrationContext.configure(connection).get_current_revision()
 
@@ -128,6 +196,8 @@ def downgrade(url: str, rev: str, *, accept_loss: bool = False) -> str | None:
     from services.db.downgrade_loss import DowngradeLosesData, loss_on
 
     with _migration_connection(url) as connection:
+        rev = resolve(rev, MigrationContext.configure(connection).get_current_revision(), upgrade=False)
+        connection.rollback()
         loss = loss_on(connection, url, rev)  # under the migration lock, as the downgrade runs
         if loss.loses_rows and not accept_loss:
             raise DowngradeLosesData(loss)
@@ -166,7 +236,9 @@ def offline_sql(dialect: str = "mysql", rev: str = "head", *, from_rev: str | No
         raise ValueError(f"unknown dialect {dialect!r}; one of {', '.join(sorted(urls))}") from None
     output = io.StringIO()
     config = alembic_config(url, output=output)
-    command.upgrade(config, f"{from_rev}:{rev}" if from_rev else rev, sql=True)
+    start = resolve(from_rev, None) if from_rev else None
+    target = resolve(rev, None if start in (None, "base") else start, upgrade=True)
+    command.upgrade(config, f"{start}:{target}" if start else target, sql=True)
     return output.getvalue()
 
 

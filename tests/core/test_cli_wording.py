@@ -164,3 +164,38 @@ def test_an_unknown_project_is_said_alike_by_every_command_with_the_projects_the
         assert (code, said) == (EXIT_BAD_INPUT, expected), argv
     code, said = _said(capsys, ["--db-url", url, "snapshot", "list", "--project", "nosuch"])
     assert (code, said) == (EXIT_BAD_INPUT, ["trading-console: snapshot list: no project named 'nosuch' (projects: momentum)"])
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["db", "upgrade", "+30"], ("'+30' goes past the newest revision, {head}: {after} follow the database's revision, "
+                               "0002_plans (`trading-console db history` lists them)")),
+    (["db", "downgrade", "-5", "--yes"], ("'-5' goes below base (no tables): 2 lie below the database's revision, 0002_plans "
+                                        "(`trading-console db history` lists them)")),
+    (["db", "downgrade", "head+1"], ("'head+1' goes past the newest revision, {head}: none follows {head} "
+                                    "(`trading-console db history` lists them)")),
+    (["db", "upgrade", "0001+40"], ("'0001+40' goes past the newest revision, {head}: {after_first} follow 0001_initial "
+                                   "(`trading-console db history` lists them)")),
+    (["db", "upgrade", "base-1"], ("'base-1' goes below base (no tables): none lies below base "
+                                  "(`trading-console db history` lists them)")),
+    (["db", "upgrade", "-1"], ("'-1' is 0001_initial, below the database's revision, 0002_plans: nothing changed; "
+                              "`trading-console db downgrade -1` goes back to it")),
+    (["db", "downgrade", "+1"], ("'+1' is 0003_lease, above the database's revision, 0002_plans: nothing changed; "
+                                "`trading-console db upgrade +1` goes forward to it")),
+    (["db", "upgrade", "00"], "'00' is the start of {count} revisions: give more of it (`trading-console db history` lists them)"),
+    (["db", "sql", "head+2"], ("'head+2' goes past the newest revision, {head}: none follows {head} "
+                              "(`trading-console db history` lists them)")),
+])
+def test_a_relative_revision_that_names_none_is_said_in_the_consoles_words(capsys, tmp_path, argv, expected):
+    """Alembic said "Relative revision +30 didn't produce 30 migrations", "Walked too far",
+    "AssertionError: (details in the log file)" (exit 1) for `db upgrade 0001+40` and `db sql
+    head+2`; `db upgrade base-1` went to the newest revision and `db upgrade -1` did nothing,
+    saying only where the database was."""
+    from services.db import migrate
+
+    revisions = [revision for revision, _ in migrate.history()]
+    url = f"sqlite:///{tmp_path / 'x.sqlite3'}"
+    assert main(["--db-url", url, "db", "upgrade", "0002_plans"]) == EXIT_OK
+    code, said = _said(capsys, ["--db-url", url, *argv])
+    words = expected.format(head=head(), after=len(revisions) - 2, after_first=len(revisions) - 1, count=len(revisions))
+    assert (code, said) == (EXIT_BAD_INPUT, [f"trading-console: {words}"])
+    assert migrate.current(url) == "0002_plans"  # nothing changed
