@@ -215,6 +215,14 @@ def confirm(parent: QWidget | None, title: str, text: str) -> bool:
     return answer == QMessageBox.StandardButton.Yes
 
 
+def _columns_of(view: QAbstractItemView) -> Sequence:
+    """The ``Column`` declarations of the model behind ``view`` (through its proxies), if any."""
+    model = view.model()
+    while isinstance(model, QSortFilterProxyModel):
+        model = model.sourceModel()
+    return getattr(model, "columns", None) or ()
+
+
 def fit_last_section(view: QAbstractItemView) -> None:
     """The last column shown takes the room left over when it is text (an id, a message: more of
     it shows); a figure stretched sat alone at the far edge, a gap away from the rest of its row.
@@ -223,10 +231,7 @@ def fit_last_section(view: QAbstractItemView) -> None:
     if not isinstance(view, QTableView):
         return
     header = view.horizontalHeader()
-    model = view.model()
-    while isinstance(model, QSortFilterProxyModel):
-        model = model.sourceModel()
-    columns = getattr(model, "columns", None) or ()
+    columns = _columns_of(view)
     shown = [header.logicalIndex(v) for v in range(header.count()) if not header.isSectionHidden(header.logicalIndex(v))]
     last = shown[-1] if shown else None
     figure = last is not None and last < len(columns) and bool(columns[last].align & Qt.AlignmentFlag.AlignRight)
@@ -331,8 +336,9 @@ def size_columns_to_content(view: QTableView, *, narrow: bool = True) -> None:
     model = view.model()
     measured = view.content_widths(SIZE_SAMPLE_ROWS) if isinstance(view, RecordTableView) else None
     metrics = header.fontMetrics()
+    columns = _columns_of(view)
     for column in range(header.count()):
-        if header.isSectionHidden(column):
+        if header.isSectionHidden(column) or (column < len(columns) and columns[column].takes_room_left):
             continue
         # The header's own size hint reserves room for a sort arrow in every column; only the
         # sorted column shows one.

@@ -172,16 +172,14 @@ class RecordTableView(QTableView):
         # what each painted column needs, worked out once per paint rather than per cell
         plan = []
         edge = self.viewport().width()
+        elide_modes = source.elide_modes()
         for logical, x, width in columns:
             _fmt, _value, align, foreground, background = cells[logical]
             horizontal = align & HORIZONTAL
             placing = PLACE_RIGHT if horizontal == RIGHT else PLACE_CENTRE if horizontal == CENTRE else PLACE_LEFT
-            # a column the viewport's right edge cuts (the table scrolls sideways) lays its texts
-            # out in the part in view: a figure placed at the column's hidden right edge lost its
-            # last digits there ("0.0" for "0.00" under the fills' vertical scrollbar at 1366x768),
-            # and read as another number; a text too long for that part is elided as any other
-            room = min(width - inset, edge - x) - 2 * margin
-            plan.append((logical, x, width, x + margin, room, placing, align, foreground, background))
+            room = self._text_room(x, width, edge)
+            plan.append((logical, x, width, x + margin, room, placing, align, foreground, background,
+                         elide_modes[logical]))
         left = columns[0][1]
         right = max(x + width for _, x, width in columns)
         y = top
@@ -207,7 +205,7 @@ class RecordTableView(QTableView):
                     texts_of.popitem(last=False)
             texts = kept[1]
             text_y = y + text_top
-            for logical, x, width, text_x, room, placing, align, foreground, background in plan:
+            for logical, x, width, text_x, room, placing, align, foreground, background, elide in plan:
                 if background is not None and not selected:
                     fill = background(record)
                     if fill is not None:
@@ -227,7 +225,7 @@ class RecordTableView(QTableView):
                         prepared.popitem(last=False)
                 static, advance = glyphs
                 if advance > room:
-                    painter.drawText(text_x, y, room, height - inset, align, self.fitted_text(text, room))
+                    painter.drawText(text_x, y, room, height - inset, align, self.fitted_text(text, room, elide))
                 elif placing is PLACE_LEFT:
                     painter.drawStaticText(text_x, text_y, static)
                 elif placing is PLACE_RIGHT:
@@ -273,10 +271,31 @@ class RecordTableView(QTableView):
         static.prepare(IDENTITY, font)
         return static, ceil(static.size().width())
 
-    def fitted_text(self, text: str, room: int) -> str:
-        """``text`` elided on the right to fit ``room`` pixels, as Qt's delegate shows it."""
+    def fitted_text(self, text: str, room: int, elide: Qt.TextElideMode = Qt.TextElideMode.ElideRight) -> str:
+        """``text`` elided (on the right unless its column says otherwise) to fit ``room``
+        pixels, as Qt's delegate shows it."""
         metrics = self._metrics or QFontMetrics(self.font())
-        return metrics.elidedText(text, Qt.TextElideMode.ElideRight, room)
+        return metrics.elidedText(text, elide, room)
+
+    def _text_room(self, x: int, width: int, edge: int) -> int:
+        """The pixels a cell's text may take in a column at ``x`` (the viewport's) ``width`` wide.
+        A column the viewport's right edge cuts (the table scrolls sideways) lays its texts out in
+        the part in view: a figure placed at the column's hidden right edge lost its last digits
+        there ("0.0" for "0.00" under the fills' vertical scrollbar at 1366x768), and read as
+        another number; a text too long for that part is elided as any other."""
+        inset = 1 if self.showGrid() else 0  # the grid takes each cell's last pixel column
+        return min(width - inset, edge - x) - 2 * self._margin
+
+    def shown_text(self, row: int, column: int) -> str:
+        """The text painted in the cell at (``row``, ``column``) of the view's model as it is laid
+        out now: elided as its column elides, to the part of the column in view."""
+        index = self.model().index(row, column)
+        text = str(index.data() or "")
+        room = self._text_room(self.columnViewportPosition(column), self.columnWidth(column), self.viewport().width())
+        found = self._record_source()
+        elide = found[0].elide_modes()[column] if found is not None else self.textElideMode()
+        advance = (self._prepared.get(text) or self._prepare(text, self.font()))[1]
+        return text if advance <= room else self.fitted_text(text, room, elide)
 
     def _paint_grid(self, painter: QPainter, top: int, bottom: int, columns: list[tuple[int, int, int]],
                     height: int, left: int, right: int) -> None:

@@ -50,7 +50,8 @@ def test_columns_and_filters_are_saved_with_the_layout(qtbot, tmp_path):
     first = _window(qtbot, state)
     blotter = first.blotter_view
     header = blotter.table.horizontalHeader()
-    _hide_by_menu(blotter.table, "Run")
+    _hide_by_menu(blotter.table, "Limit")
+    _hide_by_menu(blotter.table, "Run")  # hidden at first (its number is the id's): shown
     header.moveSection(header.visualIndex(OrderBlotterModel.SYMBOL), 0)
     header.resizeSection(OrderBlotterModel.STATUS, 222)
     first.orders_model.reset([order(1, run_id=4), order(2, run_id=5)])
@@ -61,7 +62,8 @@ def test_columns_and_filters_are_saved_with_the_layout(qtbot, tmp_path):
 
     second = _window(qtbot, state)
     header = second.blotter_view.table.horizontalHeader()
-    assert header.isSectionHidden(OrderBlotterModel.RUN)
+    assert header.isSectionHidden(OrderBlotterModel.LIMIT)
+    assert not header.isSectionHidden(OrderBlotterModel.RUN)
     assert header.logicalIndex(0) == OrderBlotterModel.SYMBOL
     assert header.sectionSize(OrderBlotterModel.STATUS) == 222
     assert second.blotter_view.filter_state() == {"status": "working", "run": 5, "search": "AMZN"}
@@ -656,3 +658,41 @@ def test_each_table_of_a_tabbed_panel_gets_its_own_columns_back_whichever_tab_wa
         assert view.horizontalHeader().count() == view.model().columnCount(), type(view.model()).__name__
     assert second.decisions_view.orders_table.columnWidth(0) == 41
     assert second.tca_view.table.columnWidth(0) == 243
+
+
+@pytest.mark.parametrize("rows", [12, 40])  # a run that fits, and one the table scrolls down through
+def test_at_1366x768_the_blotter_shows_which_order_is_which_by_its_client_order_id(qtbot, qapp, monkeypatch, rows):
+    """Walked under Xvfb (a demo run of 12 orders): the client order id, last, ran past the
+    blotter's edge, and its part in view read "TCX4J39…" on every row, the installation's head
+    the ids share. In view now, cut at the left where it does not fit whole: each row reads its
+    own end (sequence, side, symbol, digest), the whole id in its tooltip."""
+    from dataclasses import replace
+
+    from services.core.builder import client_order_id
+    from services.domain import Side
+
+    monkeypatch.setattr("app.main_window.default_window_size", lambda _w, _preferred: QSize(1366, 768))
+    window = _window(qtbot, compact=True)
+    orders = [replace(o, client_order_id=client_order_id(1, o.symbol, Side.BUY, o.id, "X4J39Q"))
+              for o in (order(i) for i in range(1, rows + 1))]
+    window.orders_model.reset(orders)
+    table = window.blotter_view.table
+    for _ in range(3):  # the columns are sized to the first rows after they are painted
+        qapp.processEvents()
+    header, column = table.horizontalHeader(), OrderBlotterModel.CLIENT_ID
+    assert header.sectionViewportPosition(column) + header.sectionSize(column) <= table.viewport().width(), (
+        header.sectionViewportPosition(column), header.sectionSize(column), table.viewport().width())
+    assert header.length() <= table.viewport().width()  # nothing to scroll sideways to
+    metrics = table.fontMetrics()
+    room = header.sectionSize(column) - 2 * table._margin - 1
+    shown = {}
+    for row in range(table.model().rowCount()):
+        whole = str(table.model().index(row, column).data())
+        text = table.shown_text(row, column)
+        assert metrics.horizontalAdvance(text) <= room, (text, room)
+        digest = whole.rsplit("-", 1)[1]
+        assert text == whole or (text.startswith("…") and whole.endswith(text[1:])), (text, whole)
+        assert text.endswith(f"-{digest}"), text  # the digest whole: unique to the order
+        assert table.model().index(row, column).data(Qt.ItemDataRole.ToolTipRole) == whole
+        shown[text] = whole
+    assert len(shown) == rows  # no two rows read alike

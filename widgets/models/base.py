@@ -224,6 +224,14 @@ class Column(Generic[R]):
     export: Callable[[R], str] | None = None
     #: What the column means, on the header's tooltip (where the title alone could mislead).
     header_tooltip: str | None = None
+    #: Where a text wider than its cell is cut: at the left for an id whose end tells one row
+    #: from another (a run's ids share their installation's head, "TCX4J39Q.1-…" on every row).
+    elide: Qt.TextElideMode = Qt.TextElideMode.ElideRight
+    #: Given the room the other columns leave (it is the last one, and stretches), never widened
+    #: to its content: sized to a long id, the blotter's last column ran past a 1366-px screen
+    #: and a trader scrolled sideways to read which order was which. Its whole text is in its
+    #: tooltip.
+    takes_room_left: bool = False
 
 
 class CoalescingTableModel(QAbstractTableModel, Generic[R]):
@@ -290,6 +298,7 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
             self._role_getters.append(getters)
         #: (format, value, alignment, foreground, background) per column, for RecordTableView.
         self._paint_columns = tuple((c.fmt, c.value, int(c.align), c.foreground, c.background) for c in self.columns)
+        self._elide_modes = tuple(c.elide for c in self.columns)
         #: columns whose format was set for the rows (``set_column_format``): texts of them
         #: formatted elsewhere may be of an older format, and are formatted again when kept
         self._set_formats: set[int] = set()
@@ -531,6 +540,10 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
         """What a painter needs per column: (format, value, alignment flags, foreground,
         background); ``format(value(record))`` is the display text, as in ``data()``."""
         return self._paint_columns
+
+    def elide_modes(self) -> tuple[Qt.TextElideMode, ...]:
+        """Where each column cuts a text wider than its cell (``Column.elide``)."""
+        return self._elide_modes
 
     def format_row(self, record: R) -> list[str]:
         """The display text of each column of ``record``. A function of the record and the

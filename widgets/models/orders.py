@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
 from services.domain import OrderRecord, OrderState
@@ -58,7 +59,11 @@ class OrderBlotterModel(SharedPricePlaces[OrderRecord], PagedTableModel[OrderRec
 
     columns = (
         Column("Time", lambda o: o.created_at, fmt=fmt_time, mutable=False, width=165),
-        Column("Client order id", lambda o: o.client_order_id, mutable=False, width=170),
+        # Its end tells the orders apart (sequence, side, symbol, digest), its head is the same
+        # on every row (TC, the installation, the run): cut at the left, whole in its tooltip,
+        # in the room the columns before it leave (at least about "…MSFT-C43F52")
+        Column("Client order id", lambda o: o.client_order_id, mutable=False, width=90,
+               tooltip=lambda o: o.client_order_id, elide=Qt.TextElideMode.ElideLeft, takes_room_left=True),
         Column("Symbol", lambda o: o.symbol, mutable=False, width=60),
         Column("Side", lambda o: o.side, align=CENTER, mutable=False, width=45,
                foreground=lambda o: SIDE_COLOURS.get(o.side.value)),

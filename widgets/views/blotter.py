@@ -183,6 +183,10 @@ class BlotterView(QWidget):
         header = self.table.horizontalHeader()
         for visual, logical in enumerate(DEFAULT_COLUMN_ORDER):
             header.moveSection(header.visualIndex(logical), visual)
+        # Run's number is the client order id's ("TC<installation>.<run>-<sequence>-..."): hidden
+        # until shown from the header's menu, its 41 px go to the id, which at 1366x768 ran past
+        # the table's edge (the other columns take 780 of its 850 px)
+        header.hideSection(M.RUN)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
 
         layout = QVBoxLayout(self)
