@@ -77,3 +77,52 @@ def test_a_long_verdict_grows_the_dialog_instead_of_squeezing_the_fields(qtbot):
     for edit in (dialog.quantity_edit, dialog.limit_edit):
         assert edit.height() >= edit.sizeHint().height()
     assert label.geometry().bottom() <= dialog.height() and label.height() >= label.heightForWidth(label.width())
+
+
+def test_replace_and_close_stay_where_they_are_as_the_verdict_changes(qtbot):
+    """Walked under Xvfb: each verdict resized the dialog to its lines, and Replace and Close
+    moved up and down under the pointer as the trader typed (a check under way, a refusal with
+    its reason, a pass, a figure mistyped)."""
+    from decimal import Decimal
+
+    from PySide6.QtCore import QPoint, QRect
+
+    from tests.gui.showing import shown
+
+    dialog = shown(qtbot, ReplaceDialog(order(1, symbol="MSFT", quantity="20", limit="411")))
+
+    def buttons() -> list[QRect]:
+        QApplication.processEvents()
+        return [QRect(b.mapToGlobal(QPoint(0, 0)), b.size()) for b in (dialog.ok_button, dialog.close_button)]
+
+    at_first = buttons()  # nothing changed yet: "Type a new quantity or price ..."
+    seen = {}
+    dialog.quantity_edit.setText("30")
+    seen["checking"] = buttons()
+    typed = (Decimal(30), Decimal(411), None)
+    dialog.show_check(typed, False, [("max_position_ratio: MSFT: position after the trade 30 is 27.30% of the "
+                                      "portfolio, above 20.00%")])
+    seen["one reason"] = buttons()
+    dialog.show_check(typed, False, ["max_position_ratio: position 27.30% above 20.00%", "max_order_notional: too big"])
+    seen["two reasons"] = buttons()
+    dialog.show_problem(typed, "MSFT: 411.003 is not on the price grid of 0.01")
+    seen["a problem"] = buttons()
+    dialog.show_check(typed, True, [])
+    seen["passed"] = buttons()
+    assert dialog.ok_button.isEnabled()
+    dialog.quantity_edit.setText("3x")
+    seen["mistyped"] = buttons()
+    dialog.quantity_edit.setText("20")
+    seen["back unchanged"] = buttons()
+    moved = {what: rects for what, rects in seen.items() if rects != at_first}
+    assert not moved, (at_first, moved)
+    # a verdict longer than the room kept grows the dialog once; a shorter one after it leaves
+    # the buttons where that one put them
+    dialog.quantity_edit.setText("5000")
+    typed = (Decimal(5000), Decimal(411), None)
+    dialog.show_check(typed, False, [f"rule_{n}: MSFT: position after the trade 5,020 is 1160.32% of the "
+                                     "portfolio, above 20.00%" for n in range(7)])
+    after_long = buttons()
+    assert after_long[0].top() > at_first[0].top()
+    dialog.show_check(typed, True, [])
+    assert buttons() == after_long

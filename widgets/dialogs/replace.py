@@ -24,6 +24,9 @@ from .order_ticket import BLOCK_COLOUR, CHECK_DELAY_MS, PASS_COLOUR
 #: Shown, not as an error, while the fields still say what the order is: Replace waits for a change.
 UNCHANGED_HINT = "Type a new quantity or price to replace the order."
 CHECKING_REPLACE = "Checking the risk of this replace…"
+#: Lines kept for the risk verdict under the fields: "Not replaceable:" and two reasons of two
+#: lines each (a quantity mistyped tenfold met four, nine lines, under Xvfb: the dialog grows)
+VERDICT_LINES = 5
 
 #: (quantity, limit, stop) as typed: what a verdict is for, and what Replace sends
 Typed = tuple[Decimal, Decimal | None, Decimal | None]
@@ -134,11 +137,24 @@ class ReplaceDialog(QDialog):
         self.close_button.setToolTip("close without replacing: the order stays as it is")
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
+        # Walked under Xvfb: each verdict resized the dialog to its lines ("Checking…", one
+        # reason, "Risk: passed."), and Replace and Close moved up and down under the pointer
+        # as the trader typed. The what-Replace-sends line, a refusal and the verdict share one
+        # block with room reserved for the usual texts (the line on two, the verdict on
+        # VERDICT_LINES), top-aligned: the buttons stay where they are. A longer verdict grows
+        # the dialog once, and it does not shrink back (``_fit``).
+        self.messages = QWidget()
+        messages = self._messages = QVBoxLayout(self.messages)
+        messages.setContentsMargins(0, 0, 0, 0)
+        messages.addWidget(self.hint_label)
+        messages.addWidget(self.error_label)
+        messages.addWidget(self.verdict_label)
+        messages.addStretch(1)
+        line = self.fontMetrics().lineSpacing()
+        self.messages.setMinimumHeight((2 + VERDICT_LINES) * line + messages.spacing())
         layout = self._body = QVBoxLayout(self)
         layout.addLayout(form)
-        layout.addWidget(self.hint_label)
-        layout.addWidget(self.error_label)
-        layout.addWidget(self.verdict_label)
+        layout.addWidget(self.messages)
         layout.addWidget(self.buttons)
         self.quantity_edit.textChanged.connect(self._validate)
         self.limit_edit.textChanged.connect(self._validate)
@@ -224,13 +240,16 @@ class ReplaceDialog(QDialog):
     def _fit(self) -> None:
         """As tall as the contents need at the dialog's width, as the ticket fits its verdict:
         walked under Xvfb, three blocks squeezed the Quantity and Limit fields to slivers and cut
-        the last line off. Never wider once shown (Replace stays under the pointer)."""
+        the last line off. Never wider once shown, nor shorter: a shorter verdict after a long
+        one moved Replace and Close back up under the pointer."""
         if not self.isVisible():
             return
+        # the block of messages first: its labels' new texts measured before the dialog asks it
+        self._messages.activate()
         layout = self._body
         layout.activate()
         width = self.width()
-        self.resize(width, max(layout.totalHeightForWidth(width), self.minimumSizeHint().height()))
+        self.resize(width, max(layout.totalHeightForWidth(width), self.minimumSizeHint().height(), self.height()))
 
     def hideEvent(self, event) -> None:
         # a closed dialog asks for no verdict
