@@ -130,16 +130,28 @@ class DraggedWidths(QObject):
     """Notes each section a mouse drag on the header resizes as the trader's choice
     (``CHOSEN_WIDTHS``). Only while a button is down on the header, and not the view's own sizing
     (``resize``, a tick of rows may come during a drag): a restored state and the header's stretch
-    of its last section resize sections too (the stretch follows a drag, after the release)."""
+    of its last section resize sections too (the stretch follows a drag, after the release).
 
-    def __init__(self, view: QTreeView) -> None:
+    A double click on a section's edge is the way back, as in a spreadsheet: the column is no
+    longer the trader's choice (nor in the layout saved next) and ``refit``, the view's own
+    sizing, fits it again. Qt's own answer to that double click fitted it to its texts once and
+    left it chosen: the next rebuild and the next start kept that width for good."""
+
+    def __init__(self, view: QTreeView, refit: Callable[[], None]) -> None:
         super().__init__(view)
         self.view = view
+        self.refit = refit
         self._pressed = False
         self._sizing = False
         header = view.header()
         header.viewport().installEventFilter(self)
         header.sectionResized.connect(self._on_section_resized)
+        # after the view's own connection (QTreeView's resizeColumnToContents): this one has the last word
+        header.sectionHandleDoubleClicked.connect(self._on_edge_double_clicked)
+
+    def _on_edge_double_clicked(self, column: int) -> None:
+        self.view.setProperty(CHOSEN_WIDTHS, sorted(chosen_widths(self.view) - {column}))
+        self.refit()
 
     def resize(self, column: int, width: int) -> None:
         """The view's own sizing of a column: not the trader's choice."""
@@ -261,6 +273,8 @@ def make_table(model: QAbstractItemModel, parent: QWidget | None = None, *, sort
     header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
     fit_last_section(view)
     header.sectionMoved.connect(lambda *_: fit_last_section(view))
+    # after QTableView's own connection (resizeColumnToContents): this one has the last word
+    header.sectionHandleDoubleClicked.connect(lambda column: fit_column(view, column))
     header.setHighlightSections(False)
     for column, width in enumerate(widths):
         if width:
@@ -331,26 +345,47 @@ def size_columns_to_content(view: QTableView, *, narrow: bool = True) -> None:
     than it was declared; with ``narrow`` False never narrower than it is either (a table whose
     rows are replaced whole: what the trader widened, or an earlier set needed, stays)."""
     header = view.horizontalHeader()
-    declared = list(view.property(DECLARED_WIDTHS) or [])
     header.setResizeContentsPrecision(SIZE_SAMPLE_ROWS)
-    model = view.model()
     measured = view.content_widths(SIZE_SAMPLE_ROWS) if isinstance(view, RecordTableView) else None
-    metrics = header.fontMetrics()
     columns = _columns_of(view)
     for column in range(header.count()):
         if header.isSectionHidden(column) or (column < len(columns) and columns[column].takes_room_left):
             continue
-        # The header's own size hint reserves room for a sort arrow in every column; only the
-        # sorted column shows one.
-        title = str(model.headerData(column, Qt.Orientation.Horizontal) or "")
-        arrow = 16 if header.isSortIndicatorShown() and header.sortIndicatorSection() == column else 0
-        title_width = metrics.horizontalAdvance(title) + 18 + arrow
-        content = measured[column] if measured is not None else view.sizeHintForColumn(column)
-        floor = declared[column] if column < len(declared) else 0
-        if not narrow:
-            floor = max(floor, header.sectionSize(column))
-        header.resizeSection(column, max(floor, min(MAX_AUTO_COLUMN_WIDTH, max(content, title_width))))
+        width = _fitted_width(view, column, measured)
+        header.resizeSection(column, width if narrow else max(width, header.sectionSize(column)))
     view.setProperty(COLUMNS_SIZED, True)
+
+
+def _fitted_width(view: QTableView, column: int, measured: list[int] | None) -> int:
+    """``column``'s width sized to content: as wide as its header and its first rows need (their
+    widths ``measured``, else Qt's size hint), capped, never narrower than it was declared."""
+    header = view.horizontalHeader()
+    # The header's own size hint reserves room for a sort arrow in every column; only the
+    # sorted column shows one.
+    title = str(view.model().headerData(column, Qt.Orientation.Horizontal) or "")
+    arrow = 16 if header.isSortIndicatorShown() and header.sortIndicatorSection() == column else 0
+    title_width = header.fontMetrics().horizontalAdvance(title) + 18 + arrow
+    content = measured[column] if measured is not None else view.sizeHintForColumn(column)
+    declared = list(view.property(DECLARED_WIDTHS) or [])
+    floor = declared[column] if column < len(declared) else 0
+    return max(floor, min(MAX_AUTO_COLUMN_WIDTH, max(content, title_width)))
+
+
+def fit_column(view: QTableView, column: int) -> None:
+    """A double click on a section's edge, as in a spreadsheet: the column back to the width the
+    table would give it itself, whatever width the trader dragged it to (kept with the layout
+    until then). Qt's own answer fitted it to every text, past the cap and the declared width,
+    and the blotter's client order id to the whole of it, past the table's edge again; a column
+    that takes the room left goes back to taking it."""
+    columns = _columns_of(view)
+    if column < len(columns) and columns[column].takes_room_left:
+        declared = list(view.property(DECLARED_WIDTHS) or [])
+        width = declared[column] if column < len(declared) and declared[column] else view.horizontalHeader().minimumSectionSize()
+    else:
+        header = view.horizontalHeader()
+        header.setResizeContentsPrecision(SIZE_SAMPLE_ROWS)
+        width = _fitted_width(view, column, view.content_widths(SIZE_SAMPLE_ROWS) if isinstance(view, RecordTableView) else None)
+    view.horizontalHeader().resizeSection(column, width)
 
 
 def _size_columns_when_rows_arrive(view: QTableView) -> None:

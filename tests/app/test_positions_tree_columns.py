@@ -12,7 +12,15 @@ from PySide6.QtCore import QPoint, QSize, Qt
 from PySide6.QtTest import QTest
 
 from tests.gui.factories import position
-from widgets.views.positions import BOOK, MARKET, QUANTITY, REALIZED, TREE_COLUMNS, UNREALIZED
+from widgets.views.positions import (
+    BOOK,
+    BOOK_COLUMN_CAP,
+    MARKET,
+    QUANTITY,
+    REALIZED,
+    TREE_COLUMNS,
+    UNREALIZED,
+)
 
 ACCOUNT_ID = "DU1234567"
 # (symbol, quantity, average cost, mark, realized): a few large holdings, long symbols among them
@@ -194,3 +202,54 @@ def test_a_book_column_the_trader_narrowed_comes_back_as_saved_when_the_rows_arr
     for column in (QUANTITY, UNREALIZED, REALIZED, MARKET):
         assert tree.header().sectionSize(column) >= max(tree.sizeHintForColumn(column),
                                                         tree.header().sectionSizeHint(column)), TREE_COLUMNS[column]
+
+
+def _double_click_section_edge(header, column: int) -> None:
+    """The trader's double click on a section's right edge, as a spreadsheet's column is fitted."""
+    edge = QPoint(header.sectionViewportPosition(column) + header.sectionSize(column) - 1, header.height() // 2)
+    QTest.mouseDClick(header.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, edge)
+
+
+def test_a_double_click_on_a_dragged_columns_edge_gives_it_back_to_the_trees_own_fit(qtbot, qapp, monkeypatch, tmp_path):
+    """A column dragged to a width kept it for good, through every rebuild and every start: there
+    was no way back to the width the tree gives it. A double click on its edge fits it again and
+    forgets the choice, in the layout saved too: the next rows and the next start fit it."""
+    from tests.app.test_window_layout import _window
+    from widgets.common import chosen_widths
+
+    monkeypatch.setattr("app.main_window.default_window_size", lambda _w, _preferred: QSize(1366, 768))
+    state = tmp_path / "ui-state.ini"
+
+    def opened():
+        window = _window(qtbot, state, compact=True)
+        window.positions_model.set_project_names({1: "Demo momentum"})
+        window.positions_view.set_capitals({"Demo momentum": Decimal("5000000")})
+        window.positions_model.reset(_records())
+        window.docks["positions"].raise_()
+        for _ in range(3):
+            qapp.processEvents()
+        return window
+
+    first = opened()
+    tree = first.positions_view.tree
+    header = tree.header()
+    fitted = {QUANTITY: header.sectionSize(QUANTITY)}
+    _drag_section_edge(header, QUANTITY, fitted[QUANTITY] + 60)  # a choice the double click below leaves
+    first.positions_model.reset(_records()[:-2])
+    qapp.processEvents()
+    fitted[BOOK] = header.sectionSize(BOOK)  # the tree's own: the room the others leave it
+    _drag_section_edge(header, BOOK, 67)
+    assert chosen_widths(tree) == {BOOK, QUANTITY}
+    _double_click_section_edge(header, BOOK)
+    qapp.processEvents()
+    assert header.sectionSize(BOOK) == fitted[BOOK] and chosen_widths(tree) == {QUANTITY}
+    first.positions_model.reset(_records())  # a position opened: the tree is built anew
+    qapp.processEvents()
+    assert header.sectionSize(BOOK) > 67 and header.sectionSize(QUANTITY) == fitted[QUANTITY] + 60
+    first.close()
+
+    second = opened()
+    tree = second.positions_view.tree
+    assert chosen_widths(tree) == {QUANTITY}  # the book's is the tree's again (the room the others leave it)
+    assert tree.header().sectionSize(BOOK) >= BOOK_COLUMN_CAP
+    assert tree.header().sectionSize(QUANTITY) == fitted[QUANTITY] + 60

@@ -696,3 +696,60 @@ def test_at_1366x768_the_blotter_shows_which_order_is_which_by_its_client_order_
         assert table.model().index(row, column).data(Qt.ItemDataRole.ToolTipRole) == whole
         shown[text] = whole
     assert len(shown) == rows  # no two rows read alike
+
+
+def test_a_double_click_on_a_blotter_columns_edge_gives_it_back_its_own_width(qtbot, qapp, monkeypatch, tmp_path):
+    """A column dragged to a width kept it, in the layout saved too; Qt's answer to a double click
+    on its edge fitted it to the whole of its texts: the client order id past the table's edge
+    at 1366x768 again, the Status column under its declared room for a partial fill. The double
+    click gives the column the width the table gives it itself, and the next start keeps that."""
+    from dataclasses import replace
+
+    from PySide6.QtCore import QPoint
+    from PySide6.QtTest import QTest
+
+    from services.core.builder import client_order_id
+    from services.domain import Side
+    from widgets.views.blotter import M
+
+    monkeypatch.setattr("app.main_window.default_window_size", lambda _w, _preferred: QSize(1366, 768))
+    state = tmp_path / "ui-state.ini"
+    orders = [replace(o, client_order_id=client_order_id(1, o.symbol, Side.BUY, o.id, "X4J39Q"))
+              for o in (order(i) for i in range(1, 13))]
+
+    def opened():
+        window = _window(qtbot, state, compact=True)
+        window.orders_model.reset(orders)
+        for _ in range(3):
+            qapp.processEvents()
+        return window
+
+    def drag(header, column: int, width: int) -> None:
+        y = header.height() // 2
+        edge = QPoint(header.sectionViewportPosition(column) + header.sectionSize(column) - 1, y)
+        end = QPoint(edge.x() + width - header.sectionSize(column), y)
+        QTest.mousePress(header.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, edge)
+        QTest.mouseMove(header.viewport(), end)
+        QTest.mouseRelease(header.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, end)
+
+    def double_click(header, column: int) -> None:
+        edge = QPoint(header.sectionViewportPosition(column) + header.sectionSize(column) - 1, header.height() // 2)
+        QTest.mouseDClick(header.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, edge)
+        qapp.processEvents()
+
+    first = opened()
+    table = first.blotter_view.table
+    header = table.horizontalHeader()
+    own = {column: header.sectionSize(column) for column in (M.STATUS, M.CLIENT_ID)}
+    drag(header, M.STATUS, own[M.STATUS] - 60)
+    drag(header, M.CLIENT_ID, own[M.CLIENT_ID] + 150)
+    assert header.sectionSize(M.STATUS) == own[M.STATUS] - 60 and header.length() > table.viewport().width()
+    double_click(header, M.STATUS)
+    double_click(header, M.CLIENT_ID)
+    assert header.sectionSize(M.STATUS) == own[M.STATUS]
+    assert header.sectionSize(M.CLIENT_ID) == own[M.CLIENT_ID] and header.length() <= table.viewport().width()
+    first.close()
+
+    second = opened()
+    header = second.blotter_view.table.horizontalHeader()
+    assert {column: header.sectionSize(column) for column in (M.STATUS, M.CLIENT_ID)} == own

@@ -134,7 +134,8 @@ class PositionsView(QWidget):
             self.tree.headerItem().setToolTip(column, tooltip)
         self.tree.setUniformRowHeights(True)
         # a column the trader dragged to a width keeps it: _size_columns leaves it, the layout saves it
-        self._dragged = DraggedWidths(self.tree)
+        # (a double click on its edge gives it back to that sizing)
+        self._dragged = DraggedWidths(self.tree, lambda: self._size_columns(self._longest))
         self.groups: tuple[BookGroup, ...] = ()
         self._capitals: dict[str, Decimal | None] = {}
         self._fx: Rates = None  # each account's rates, for the groups' sums (none yet: see set_exchange_rates)
