@@ -869,3 +869,37 @@ def test_the_account_panel_says_when_the_summary_and_when_the_p_l_are_from(qtbot
     assert header.width() <= view.scroll_area.viewport().width()
     assert view.scroll_area.horizontalScrollBar().maximum() == 0  # wrapped, not a sideways scroll
     assert header.geometry().bottom() < view.values["Net liquidation"].geometry().top()  # the figures below it, readable
+
+
+def test_the_backtest_form_stays_where_it_is_as_a_run_is_said(qtbot):
+    """Walked under Xvfb at 1366x768: when a backtest ended, "backtest 1: done, 10 trading days"
+    came above the form and pushed every field down (Prices from 117 to 137 px) under the
+    trader's pointer, From / To and the costs out of the strip, and a form scrolled down to the
+    costs went back to its top. Room for the line is kept from the start, out of the form."""
+    from PySide6.QtCore import QPoint
+    from PySide6.QtWidgets import QApplication
+
+    from widgets.views.backtest import BacktestView
+
+    view = shown(qtbot, BacktestView(), (1366, 250))
+
+    def where() -> tuple[int, int]:
+        QApplication.processEvents()
+        return (view.prices_edit.mapTo(view, QPoint(0, 0)).y(), view.from_edit.mapTo(view, QPoint(0, 0)).y())
+
+    before = where()
+    view.set_running(True)  # "preparing…"
+    assert where() == before
+    view.set_progress(1, 10, "2026-11-20")
+    assert where() == before
+    view.show_status("backtest 1: done, 10 trading days")
+    view.set_running(False)
+    assert view.status_label.isVisible() and view.status_label.text() == "backtest 1: done, 10 trading days"
+    assert where() == before
+    view.form_scroll.verticalScrollBar().setValue(view.form_scroll.verticalScrollBar().maximum())  # down to the costs
+    scrolled = where()
+    assert scrolled != before
+    view.set_running(True)
+    view.show_status("backtest 2: done, 10 trading days")
+    view.set_running(False)
+    assert where() == scrolled

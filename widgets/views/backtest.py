@@ -180,8 +180,6 @@ class BacktestView(QWidget):
         form_holder = QWidget()
         form_layout = QVBoxLayout(form_holder)
         form_layout.setContentsMargins(0, 0, 4, 0)
-        form_layout.addWidget(self.status_label)
-        self.status_label.hide()  # until there is something to say
         form_layout.addLayout(form)
         form_layout.addStretch(1)
         self.form_scroll = QScrollArea()
@@ -198,6 +196,13 @@ class BacktestView(QWidget):
         inputs_layout = QVBoxLayout(inputs)
         inputs_layout.setContentsMargins(0, 0, 0, 0)
         inputs_layout.addLayout(_row_layout(self.run_button, self.cancel_button, self.progress))
+        # The status line sits under the Run row, out of the form's scroll area, its room kept
+        # from the start: shown above the form when a run ended, it pushed every field down under
+        # the trader's pointer (From / To and the costs out of view), and scrolled the form back
+        # to its top. A longer text (several problems) takes more lines once and keeps them.
+        inputs_layout.addWidget(self.status_label)
+        self._status_lines = 1
+        self._keep_status_room()
         inputs_layout.addWidget(self.form_scroll, 1)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(inputs)
@@ -353,8 +358,16 @@ class BacktestView(QWidget):
 
     def show_status(self, text: str) -> None:
         self.status_label.setText(text)
-        self.status_label.setVisible(bool(text))  # an empty line would take a row of the short strip
-        self.form_scroll.verticalScrollBar().setValue(0)  # the message sits above the form
+        self._keep_status_room()
+
+    def _keep_status_room(self) -> None:
+        """The status line's room: one line, or the most lines a text has needed (never less, so
+        that a shorter text after a longer one moves nothing either)."""
+        line = self.status_label.fontMetrics().lineSpacing()
+        width = self.status_label.width() if self.status_label.isVisible() else 0
+        needed = self.status_label.heightForWidth(width) if width > 0 else line
+        self._status_lines = max(self._status_lines, -(-needed // line))
+        self.status_label.setMinimumHeight(self._status_lines * line)
 
     def show_results(self, projects: Mapping[str, Mapping], total: Mapping | None) -> None:
         """Per project (the service's summaries): curves, the metrics row, the rebalances."""
