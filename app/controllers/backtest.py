@@ -8,7 +8,8 @@ is handed to ``show_trail`` (the window's Decisions view, app/controllers/decisi
 past backtests are listed newest first; a chosen one's stored results are read on a worker
 thread and handed to the panel as read-only values (``listing.frozen``), nothing run again.
 From's and To's placeholders say the days an empty From begins and an empty To ends at, read
-off the GUI thread as the ticked projects change (``show_first_day``)."""
+off the GUI thread as the ticked projects change (``show_first_day``), and again when the panel
+comes into view and when a run ends (the last bar moves on at each close)."""
 
 from __future__ import annotations
 
@@ -120,6 +121,7 @@ class BacktestController:
         view.cancel_requested.connect(self.cancel)
         view.rebalance_activated.connect(self._on_rebalance)
         view.start_inputs_changed.connect(self._on_start_inputs)
+        view.panel_shown.connect(self._read_hints_again)
         view.set_bar_series(WHAT_TO_SHOW, DEFAULT_WHAT_TO_SHOW)
 
     async def load(self) -> None:
@@ -146,6 +148,16 @@ class BacktestController:
             ticket, wanted, broker_bars = self._ask_first_day(projects, snapshots, prices)
             if wanted:
                 self.runner.run(self._read_first_day(ticket, wanted, broker_bars), what="First snapshot")
+
+    def _read_hints_again(self) -> None:
+        """From's and To's days read again for the same inputs: the last bar's moves on at each
+        session's close, and a panel left open across one said the day before while a run used
+        the new one. Read when the panel comes into view and when a run ends (done, canceled,
+        failed or refused), never on the GUI thread."""
+        values = self.view.values()
+        ticket, wanted, broker_bars = self._ask_first_day(values["projects"], values["snapshots"], values["prices"])
+        if wanted:
+            self.runner.run(self._read_first_day(ticket, wanted, broker_bars), what="First snapshot")
 
     async def show_first_day(self, projects: tuple[str, ...], snapshots: str | None, prices: str | None = None) -> None:
         """From's placeholder says the day an empty From begins at: the ticked projects' first
@@ -243,6 +255,7 @@ class BacktestController:
         finally:
             self._running = False
             view.set_running(False)
+            self._read_hints_again()  # the run read the bars to its day: To's hint says the same
 
     async def _prepare(self, request: BacktestRequest) -> PreparedBacktest:
         """A bar file's prices, else the broker's daily bars through the price cache (only the

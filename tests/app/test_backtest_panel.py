@@ -572,3 +572,47 @@ def test_to_says_the_last_bar_day_of_the_projects_ticked_on_the_brokers_bars(qlo
         assert placeholder() == generic and errors == []
 
     run(qloop, scenario())
+
+
+def test_tos_last_bar_day_is_read_again_when_the_panel_is_shown_and_when_a_run_ends(qloop, panel, monkeypatch, tmp_path):
+    """To's placeholder was read when the ticked projects changed only: a window left open
+    across a session's close said "2024-03-05 (last bar)" while a run ended at the 6th. It is
+    read again when the panel comes into view and when a run ends (refused here: its bad cash)."""
+    from app.controllers import backtest as controller_module
+    from services.console_queries import import_snapshot
+
+    view, controller, runner, errors = panel
+    path = tmp_path / "south-2024-03-04.csv"
+    path.write_text("symbol,weight\nG00,0.40\n", encoding="utf-8")
+    assert import_snapshot(controller.db, path, "south").created
+    real_last_bar_day = controller_module.last_bar_day
+    now = [datetime(2024, 3, 6, 15, 0, tzinfo=UTC)]  # a Wednesday, before New York's close
+
+    def last_bar_day(db, projects):
+        return real_last_bar_day(db, projects, now=now[0])
+
+    monkeypatch.setattr(controller_module, "last_bar_day", last_bar_day)
+
+    def placeholder() -> str:
+        return view.to_edit.placeholderText()
+
+    async def scenario():
+        await controller.refresh_projects()
+        (item,) = view.projects_list.findItems("south", Qt.MatchFlag.MatchExactly)
+        item.setCheckState(Qt.CheckState.Checked)
+        await wait_until(lambda: placeholder() == "2024-03-05 (last bar)", 10, lambda: f"Tuesday's bar ({placeholder()!r})")
+        await runner.drain(timeout=5)
+        now[0] = datetime(2024, 3, 6, 22, 0, tzinfo=UTC)  # the close went by, the window open
+        view.hide()
+        view.show()  # the Backtest tab chosen again
+        await wait_until(lambda: placeholder() == "2024-03-06 (last bar)", 10, lambda: f"Wednesday's bar ({placeholder()!r})")
+        await runner.drain(timeout=5)
+        now[0] = datetime(2024, 3, 7, 22, 0, tzinfo=UTC)  # Thursday's close, the panel in view
+        view.cash_edit.setText("-1")
+        view.run_button.click()
+        await wait_until(lambda: placeholder() == "2024-03-07 (last bar)", 10, lambda: f"Thursday's bar ({placeholder()!r})")
+        assert "Initial cash" in view.status_label.text()
+        await runner.drain(timeout=5)
+        assert errors == []
+
+    run(qloop, scenario())

@@ -72,6 +72,8 @@ class BacktestView(QWidget):
     # the ticked projects (a tuple), the Snapshots field or the Prices field (None: empty)
     # changed: what From and To default to may have too (``set_first_snapshot``, ``set_last_bar``)
     start_inputs_changed = Signal(object, object, object)
+    # the panel came into view: the days those defaults name may have moved on since (a close)
+    panel_shown = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -211,6 +213,10 @@ class BacktestView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.panel_shown.emit()
 
     # -- intents ----------------------------------------------------------------------------
     def _browse(self, edit: QLineEdit, title: str, filters: str) -> None:
