@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from services.core.bars import iso_day
 from services.core.cash_buffer import BadCashBuffer, CashBufferNotANumber, cash_buffer_ratio
-from services.core.typed_numbers import NotANumber, NotFinite, port_problem, typed_decimal
+from services.core.typed_numbers import NotANumber, NotFinite, not_a_number_said, port_problem, typed_decimal
 
 MAX_AMOUNT = Decimal("1e15")  # far above any account; keeps exact arithmetic in range
 
@@ -24,7 +24,7 @@ def not_a_number(text: str, hint: str = "") -> argparse.ArgumentTypeError:
     says why a misplaced comma is none (``services.core.typed_numbers.COMMA_HINT``). argparse's
     ``int`` and ``float`` said "invalid int value: 'x'", other options "not a port number" or "not a
     number of seconds", for one mistake."""
-    return argparse.ArgumentTypeError(f"not a number: {text!r}" + (f" ({hint})" if hint else ""))
+    return argparse.ArgumentTypeError(not_a_number_said(text, hint))
 
 
 def _finite(text: str) -> Decimal:

@@ -24,8 +24,10 @@ def register(subparsers) -> None:
     parser.add_argument("--symbol", required=True, metavar="SYM", help="a US stock (AAPL) or a listing key (SAP@IBIS:EUR)")
     parser.add_argument("--side", required=True, type=str.upper, choices=("BUY", "SELL"), help="BUY or SELL")
     amount = parser.add_mutually_exclusive_group(required=True)
-    amount.add_argument("--quantity", metavar="N", help="whole shares")
-    amount.add_argument("--notional", metavar="V", help="an amount in the base currency: the whole shares worth at most V as the risk rules value them (a limit order at its limit)")
+    # read as every number option (and `replace --quantity`), refused before anything connects;
+    # the ticket's own rules (whole shares, the notional's shares) follow in the service
+    amount.add_argument("--quantity", type=arguments.order_number("quantity"), metavar="N", help="whole shares")
+    amount.add_argument("--notional", type=arguments.positive, metavar="V", help="an amount in the base currency: the whole shares worth at most V as the risk rules value them (a limit order at its limit)")
     parser.add_argument("--type", dest="order_type", default="MKT", type=str.upper, choices=("MKT", "LMT", "STP", "STP LMT"),
                         help="order type (default MKT)")
     parser.add_argument("--limit", dest="limit_price", type=arguments.positive, default=None, metavar="P", help="limit price (LMT, STP LMT), on the tick grid")

@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from services.core.commissions import ZERO, CommissionModel, FixedCommission, TieredCommission
 from services.core.trading_hours import next_session
-from services.core.typed_numbers import NotANumber, typed_decimal
+from services.core.typed_numbers import NotANumber, not_a_number_said, typed_decimal
 from services.core.wording import grouped, price_places, shared_places
 from services.core.wording import price as price_text
 from services.domain import OrderType, Side
@@ -144,8 +144,8 @@ def read_slippage_bps(text: str, label: str = "--slippage-bps") -> Decimal:
     """A typed slippage in bps (the backtest's and the TCA's), or ``BadSlippage`` saying why."""
     try:
         value = typed_decimal(str(text))
-    except NotANumber:
-        raise BadSlippage(f"{label} {text!r} is not a number") from None
+    except NotANumber as exc:
+        raise BadSlippage(not_a_number_said(text, exc.hint, name=label)) from None
     problem = slippage_problem(value)
     if problem is not None:
         raise BadSlippage(f"{label} {text!r} {problem}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from .typed_numbers import NotANumber, plain, typed_decimal
+from .typed_numbers import NotANumber, not_a_number_said, plain, typed_decimal
 
 HUNDRED = Decimal(100)
 
@@ -44,8 +44,7 @@ def cash_buffer_ratio(text: str, *, label: str, unit_shown: bool) -> Decimal:
     try:
         percent = typed_decimal(number)
     except NotANumber as exc:
-        reason = f" ({exc.hint})" if exc.hint else ""
-        raise CashBufferNotANumber(f"{named} is not a number{reason}", exc.hint) from None
+        raise CashBufferNotANumber(not_a_number_said(typed, exc.hint, name=label), exc.hint) from None
     if not percent.is_finite() or percent < 0 or percent >= HUNDRED:
         raise BadCashBuffer(f"{named} must be a percent from 0 to below 100")
     if 0 < percent < 1 and not signed and not unit_shown:

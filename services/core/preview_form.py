@@ -15,7 +15,7 @@ from services.domain import OrderType
 
 from .builder import given_builder, params_from
 from .cash_buffer import BadCashBuffer, cash_buffer_ratio
-from .typed_numbers import NotANumber, typed_decimal
+from .typed_numbers import NotANumber, not_a_number_said, typed_decimal
 from .wording import as_sentence
 
 
@@ -42,7 +42,7 @@ class PreviewForm:
         portfolio = None
         if self.portfolio_value.strip():
             portfolio = _number("Portfolio value", self.portfolio_value)
-            if portfolio is None or portfolio <= 0:
+            if portfolio <= 0:
                 raise ValueError("Portfolio value must be positive.")
         try:  # the field says "%": a fraction is meant as typed
             cash_buffer = cash_buffer_ratio(self.cash_buffer_pct, label="Cash buffer", unit_shown=True)
@@ -57,7 +57,7 @@ class PreviewForm:
             fields.append(("limit_offset_bps", "Limit offset"))
         for name, label in fields:
             value = _number(label, getattr(self, name))
-            if value is None or value < 0:
+            if value < 0:
                 raise ValueError(f"{label} must be a non-negative number.")
             numbers[name] = value
         if numbers["lot_size"] <= 0:
@@ -79,12 +79,10 @@ class PreviewForm:
         return values
 
 
-def _number(label: str, text: str) -> Decimal | None:
-    """The field's number, None when it is none; a misplaced comma is refused with the reason
-    (a decimal comma: said, not guessed)."""
+def _number(label: str, text: str) -> Decimal:
+    """The field's number; what is none is refused in the words of every number field and option
+    (``not_a_number_said``; a misplaced comma with the reason: a decimal comma is said, not guessed)."""
     try:
         return typed_decimal(text)
     except NotANumber as exc:
-        if exc.hint:
-            raise ValueError(f"{label}: {exc}.") from None
-        return None
+        raise ValueError(as_sentence(not_a_number_said(text, exc.hint, name=label))) from None

@@ -18,7 +18,7 @@ from typing import Any
 
 from . import risk_rules
 from .risk_base import RiskRule
-from .typed_numbers import NotANumber, typed_decimal
+from .typed_numbers import NotANumber, not_a_number_said, typed_decimal
 from .wording import ANOTHER_VERSION, how_to_remove
 
 DEFAULT_RISK_LIMITS: dict[str, Any] = {
@@ -56,12 +56,11 @@ def decimal_limit(name: str, value: Any) -> Decimal:
     the one reading of a numeric limit, for the order rules here and the account-wide ones
     (services.core.account_risk)."""
     if isinstance(value, bool):
-        raise RiskParamError(f"{name} must be a number, got {value!r}")
+        raise RiskParamError(not_a_number_said(value, name=name))
     try:
         result = typed_decimal(value if isinstance(value, Decimal | int | float) else str(value))
     except NotANumber as exc:
-        reason = f" ({exc.hint})" if exc.hint else ""  # a misplaced comma says why
-        raise RiskParamError(f"{name} must be a number, got {value!r}{reason}") from None
+        raise RiskParamError(not_a_number_said(value, exc.hint, name=name)) from None
     if not result.is_finite() or result < 0:
         raise RiskParamError(f"{name} must be a finite number >= 0, got {value!r}")
     return result

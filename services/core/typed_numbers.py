@@ -36,6 +36,17 @@ class NotFinite(NotANumber):
     """What was typed is NaN or an infinity: a number to Python, never an amount."""
 
 
+def not_a_number_said(typed: object, hint: str = "", *, name: str = "") -> str:
+    """The one wording of a typed value that is no number, for every option, field and service
+    that reads one: ``not a number: 'x'`` (argparse names its option before it: ``argument
+    --limit: not a number: 'x'``), ``--initial-cash: not a number: 'x'`` with ``name``, and why a
+    misplaced comma is none (``hint``, a NotANumber's). The commands' own options, the backtest's
+    and the order ticket's checks and the risk limits said it four ways ("quantity must be a
+    number, got 'x'", "--initial-cash 'x' is not a number") for one mistake."""
+    said = f"not a number: {typed!r}" + (f" ({hint})" if hint else "")
+    return f"{name}: {said}" if name else said
+
+
 def typed_decimal(value: object) -> Decimal:
     """``value`` as a finite Decimal; a NotANumber for anything else (text that is not a number
     by the rule above, a bool, None)."""

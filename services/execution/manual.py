@@ -34,7 +34,7 @@ from services.core.risk import RiskReport
 from services.core.risk_measures import risk_decisions
 from services.core.snapshots import MAX_SYMBOL_LENGTH, SYMBOL_RE
 from services.core.trail import ticket_decision
-from services.core.typed_numbers import NotANumber, plain, typed_decimal
+from services.core.typed_numbers import NotANumber, not_a_number_said, plain, typed_decimal
 from services.core.wording import price
 from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.plan_repository import PlanRepository
@@ -77,8 +77,7 @@ def _decimal(name: str, value: Any) -> Decimal | None:
     try:
         number = typed_decimal(value if isinstance(value, Decimal | int | float) else str(value))
     except NotANumber as exc:
-        reason = f" ({exc.hint})" if exc.hint else ""  # a misplaced comma says why
-        raise BadInput(f"{name} must be a number, got {value!r}{reason}") from None
+        raise BadInput(not_a_number_said(value, exc.hint, name=name)) from None
     if not number.is_finite() or number <= 0:
         raise BadInput(f"{name} must be a positive number, got {value!r}")
     return number

@@ -66,7 +66,7 @@ async def test_bad_input_exits_2_naming_every_problem_and_stores_nothing(databas
                                 "--slippage-bps", "x", "--what-to-show", "ADJUSTED_LAST", "--from", "20240102",
                                 "--to", "2024-W52-5", connection=False))
     assert result.code == 2, result.err
-    for expected in ("--initial-cash '-5'", "--fill 'tomorrow'", "--commission", "--slippage-bps 'x'",
+    for expected in ("--initial-cash '-5'", "--fill 'tomorrow'", "--commission", "--slippage-bps: not a number: 'x'",
                      "line 2, column date", "line 3", "--what-to-show ADJUSTED_LAST chooses the broker's bars",
                      "--from '20240102' is not an ISO date (YYYY-MM-DD)", "--to '2024-W52-5' is not an ISO date (YYYY-MM-DD)"):
         assert expected in result.err, (expected, result.err)
@@ -180,7 +180,7 @@ async def test_a_signal_mid_run_cancels_the_backtest_promptly_and_leaves_no_run_
 @pytest.mark.parametrize(("typed", "said"), [
     ("bogus=1", "--risk: unknown risk parameter 'bogus'"),
     ("max_order_notional", "--risk: risk override 'max_order_notional' is not NAME=VALUE"),
-    ("max_order_notional=abc", "--risk: max_order_notional must be a number, got 'abc'"),
+    ("max_order_notional=abc", "--risk: max_order_notional: not a number: 'abc'"),
     ("allow_short=maybe", "--risk: allow_short must be true or false, got 'maybe'"),
 ])
 async def test_a_bad_risk_override_exits_2_and_stores_nothing(database, db_url, files, typed, said):

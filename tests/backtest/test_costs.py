@@ -21,7 +21,7 @@ def test_a_slippage_below_zero_or_of_a_whole_price_is_refused_where_it_is_typed(
 
 
 def test_a_slippage_that_is_not_a_number_says_so():
-    with pytest.raises(BadSlippage, match="--slippage-bps 'x' is not a number"):
+    with pytest.raises(BadSlippage, match="--slippage-bps: not a number: 'x'"):
         read_slippage_bps("x")
 
 

@@ -25,9 +25,9 @@ def test_a_percent_is_read_as_the_builders_ratio(typed, ratio):
 @pytest.mark.parametrize("typed, said", [
     ("100", "--cash-buffer '100' must be a percent from 0 to below 100"),
     ("-1", "--cash-buffer '-1' must be a percent from 0 to below 100"),
-    ("abc", "--cash-buffer 'abc' is not a number"),
-    ("1,5", "--cash-buffer '1,5' is not a number (commas only group thousands, as in 1,000.5)"),
-    ("nan", "--cash-buffer 'nan' is not a number"),
+    ("abc", "--cash-buffer: not a number: 'abc'"),
+    ("1,5", "--cash-buffer: not a number: '1,5' (commas only group thousands, as in 1,000.5)"),
+    ("nan", "--cash-buffer: not a number: 'nan'"),
     ("0.05", ("--cash-buffer '0.05' is ambiguous: it is a percent of the portfolio value (5 keeps 5 % as cash), "
               "so 0.05 would keep 0.05 %; write 0.05% if that is meant, or 5 for 5 % (the ratio 0.05)")),
 ])

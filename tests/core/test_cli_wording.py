@@ -199,3 +199,38 @@ def test_a_relative_revision_that_names_none_is_said_in_the_consoles_words(capsy
     words = expected.format(head=head(), after=len(revisions) - 2, after_first=len(revisions) - 1, count=len(revisions))
     assert (code, said) == (EXIT_BAD_INPUT, [f"trading-console: {words}"])
     assert migrate.current(url) == "0002_plans"  # nothing changed
+
+
+PRICES = str(SAMPLES / "prices_2026-11-21.csv")
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["order", "--symbol", "AAPL", "--side", "BUY", "--quantity", "x"], "error: argument --quantity: not a number: 'x'"),
+    (["order", "--symbol", "AAPL", "--side", "BUY", "--quantity", "1,5"],
+     "error: argument --quantity: not a number: '1,5' (commas only group thousands, as in 1,000.5)"),
+    (["order", "--symbol", "AAPL", "--side", "BUY", "--notional", "x"], "error: argument --notional: not a number: 'x'"),
+    (["backtest", "--initial-cash", "x"], "trading-console: --initial-cash: not a number: 'x'"),
+    (["backtest", "--initial-cash", "1,5"],
+     "trading-console: --initial-cash: not a number: '1,5' (commas only group thousands, as in 1,000.5)"),
+    (["backtest", "--slippage-bps", "x"], "trading-console: --slippage-bps: not a number: 'x'"),
+    (["backtest", "--lot-size", "x"], "trading-console: --lot-size: not a number: 'x'"),
+    (["backtest", "--cash-buffer", "x"], "trading-console: --cash-buffer: not a number: 'x'"),
+    (["backtest", "--risk", "max_order_notional=x"], "trading-console: --risk: max_order_notional: not a number: 'x'"),
+    (["preview", "--snapshot", NOV20, "--portfolio-value", "100000", "--prices", PRICES, "--risk", "max_order_notional=x"],
+     "  --risk: max_order_notional: not a number: 'x'"),
+])
+def test_a_number_a_service_checks_is_said_as_every_number_option_says_it(capsys, tmp_path, argv, expected):
+    """`order --quantity x` said "quantity must be a number, got 'x'", `backtest --initial-cash x`
+    "--initial-cash 'x' is not a number", `--risk max_order_notional=x` "max_order_notional must be
+    a number, got 'x'", where every other number option says "argument --limit: not a number: 'x'"."""
+    url = f"sqlite:///{tmp_path / 'x.sqlite3'}"
+    if argv[0] == "backtest":
+        assert main(["--db-url", url, "db", "upgrade"]) == EXIT_OK
+        prices = tmp_path / "bars.csv"
+        prices.write_text("date,symbol,open,high,low,close\n2026-11-20,D,10,10,10,10\n", encoding="utf-8")
+        weights = tmp_path / "weights.csv"
+        weights.write_text("date,symbol,weight\n2026-11-20,D,0.1\n", encoding="utf-8")
+        argv = [*argv, "--prices", str(prices), "--snapshots", str(weights), "--project", "alpha"]
+    code, said = _said(capsys, ["--db-url", url, *argv])
+    assert code == EXIT_BAD_INPUT
+    assert said[-1].endswith(expected) if expected.startswith("error:") else expected in said, said

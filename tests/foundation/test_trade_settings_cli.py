@@ -195,7 +195,7 @@ def test_a_limit_stored_above_the_bound_stops_no_other_change_and_is_reported(da
     # a refused change writes nothing, the change beside it included
     before = service.read()
     refused = console("--db-url", db_url, "trade-settings", "set", "risk.max_order_quantity=7", "risk.max_position_ratio=abc")
-    assert refused.returncode == 2 and "max_position_ratio must be a number, got 'abc'" in refused.stderr, refused.stderr
+    assert refused.returncode == 2 and "max_position_ratio: not a number: 'abc'" in refused.stderr, refused.stderr
     with pytest.raises(TradeSettingsError, match="from 0 to 1e12"):  # the old value typed anew is refused too
         service.update({"risk": {"max_order_quantity": "8", "max_order_notional": "2e13"}})
     assert service.read() == before
@@ -225,7 +225,7 @@ def test_a_whole_number_limit_is_refused_in_the_words_typed(database, db_url, co
 def test_a_decimal_comma_is_refused_with_the_reason(db_url, console):
     """`risk.max_order_notional=1,5` (and any setting's) was refused as "not a number" without
     the reason the order ticket gives: commas only group thousands (services.core.typed_numbers)."""
-    for typed, said in (("risk.max_order_notional=1,5", "max_order_notional must be a number, got '1,5'"),
+    for typed, said in (("risk.max_order_notional=1,5", "max_order_notional: not a number: '1,5'"),
                         ("auto_recovery.max_price_deviation_pct=1,5", "max_price_deviation_pct: '1,5' is not a number")):
         refused = console("--db-url", db_url, "trade-settings", "set", typed)
         assert refused.returncode == 2

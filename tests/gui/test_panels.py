@@ -133,7 +133,7 @@ def test_a_decimal_comma_typed_in_the_preview_is_refused_with_its_reason_not_rea
     assert view.cash_buffer_edit.text() == "1,5"
     with qtbot.assertNotEmitted(view.preview_requested):
         view.preview_action.trigger()
-    assert view.error_label.text() == "Cash buffer '1,5' is not a number (commas only group thousands, as in 1,000.5)."
+    assert view.error_label.text() == "Cash buffer: not a number: '1,5' (commas only group thousands, as in 1,000.5)."
     view.cash_buffer_edit.clear()
     QTest.keyClicks(view.cash_buffer_edit, "1.5")
     view.portfolio_edit.clear()

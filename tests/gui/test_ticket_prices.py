@@ -54,7 +54,7 @@ def test_a_decimal_comma_is_kept_and_refused_by_the_service_with_the_field_named
     _typed(ticket.limit_box, "415,75")
     fields = ticket.fields()
     assert ticket.limit_box.text() == "415,75" and fields["limit_price"] == "415,75"
-    with pytest.raises(BadInput, match=r"limit price must be a number, got '415,75' \(commas only group thousands"):
+    with pytest.raises(BadInput, match=r"limit price: not a number: '415,75' \(commas only group thousands"):
         Ticket.of(fields["symbol"], fields["side"], quantity=fields["quantity"], order_type=fields["order_type"],
                   limit_price=fields["limit_price"])
     _typed(ticket.limit_box, "1,415.75")  # grouped as the window shows amounts
