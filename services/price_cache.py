@@ -172,9 +172,11 @@ def _store(db: Database, bars: list[Bar], what_to_show: str, source: str) -> Sav
         return PriceBarRepository(session).save(bars, source=source, what_to_show=what_to_show)
 
 
-async def check_listings(provider: ExecutionProvider, listings: Sequence[str | ContractSpec]) -> None:
+async def check_listings(provider: ExecutionProvider, listings: Sequence[str | ContractSpec], *,
+                         where: Callable[[str], str] | None = None) -> None:
     """Before a bar is asked for, every listing the broker knows: else ``UnknownContract`` naming
-    each it does not, and nothing is downloaded. A listing typed wrong is bad input, and a
+    each it does not (with ``where(key)`` after it: which snapshots name it, for a backtest), and
+    nothing is downloaded. A listing typed wrong is bad input, and a
     download that stored the others' bars around it was half done, where `bars import` and
     `snapshot import` store nothing of an input with any problem and a preview is refused for one
     unknown listing. A query that fails here is left to each listing's download, which says it."""
@@ -183,7 +185,10 @@ async def check_listings(provider: ExecutionProvider, listings: Sequence[str | C
         await provider.check_listings(specs)
     except UnknownContract as exc:
         none = "no such listing" if len(exc.keys) < 2 else "none of these listings"
-        raise UnknownContract(f"{exc}: the broker knows {none}; nothing was downloaded", exc.keys) from None
+        named = str(exc)
+        if where is not None and exc.keys:
+            named = f"unknown contract{'s' if len(exc.keys) > 1 else ''}: " + ", ".join(f"{key}{where(key)}" for key in exc.keys)
+        raise UnknownContract(f"{named}: the broker knows {none}; nothing was downloaded", exc.keys) from None
     except QueryFailed:
         return
 

@@ -10,8 +10,10 @@ state machine, writer, positions book) on a simulated account per project; nothi
 broker and nothing shows in paper or live views. With ``--from-broker`` the other inputs are
 checked first, then the daily bars the price cache lacks for the snapshots' listings and dates
 are downloaded (connected like every broker command; only missing days are asked for) and the
-backtest runs on the cached bars. Exit 0 when it ran, 2 for bad input (every problem on stderr),
-5 for a database failure or a listing the broker refused, and 5 when it ran but a rebalance
+backtest runs on the cached bars. Exit 0 when it ran, 2 for bad input (every problem on stderr;
+a listing the broker does not know too: named with the snapshots that name it, nothing
+downloaded, as ``bars download`` says it), 5 for a database failure or a listing whose bars
+the broker refused, and 5 when it ran but a rebalance
 failed for a reason other than a risk block (its preview refused, or its run could not be made,
 ``run_id`` null: it did not trade; each listed with its reason, ``failed_rebalances`` in ``--json``;
 as ``execute`` exits 5 for an order not sent).
@@ -218,9 +220,10 @@ def _signals_cancel() -> Iterator[list[signal.Signals]]:
 def _prepared_from_broker(args: argparse.Namespace, settings, request, wanted, refused):
     """The backtest prepared on the broker's bars (``services.backtest.requests.prepare_from_broker``:
     the price cache filled first; connected like every broker command): a ``PreparedBacktest``,
-    or an exit code (a listing the broker refused: exit 5; another problem: exit 2)."""
+    or an exit code (a listing the broker knows none of: exit 2, nothing downloaded, as `bars
+    download` says it; a listing whose bars the broker refused: exit 5; another problem: exit 2)."""
     from app.commands.execution import _run, connected
-    from services.backtest.requests import BadBacktest, BrokerBarsFailed, prepare_from_broker
+    from services.backtest.requests import BadBacktest, BrokerBarsFailed, UnknownListings, prepare_from_broker
 
     fetched: dict = {}
 
@@ -241,6 +244,8 @@ def _prepared_from_broker(args: argparse.Namespace, settings, request, wanted, r
                 # the service's words (which snapshots name each refused listing), as the panel shows them
                 return say_failure(args, "bars_refused", f"{counted(len(exc.report.failed), 'listing')} failed: "
                                    + "; ".join(exc.problems), EXIT_BROKER, exc.problems)
+            except UnknownListings as exc:  # bad input, in bars download's words and code
+                return say_failure(args, exc.code, exc.problems[0], EXIT_BAD_INPUT)
             except BadBacktest as exc:
                 return refused(exc.problems)
         summary(report)

@@ -22,6 +22,7 @@ from services.core.wording import unknown_project
 from services.db.models import Backtest, DecisionSnapshot, Project
 from services.db.repositories import ProjectRepository, SnapshotRepository
 from services.db.repositories.snapshots import decisions_only
+from services.execution.errors import UnknownContract
 from services.price_cache import DownloadReport
 
 from .checks import check_spec
@@ -180,6 +181,13 @@ class BrokerBarsFailed(BadBacktest):
         self.report = report
 
 
+class UnknownListings(BadBacktest):
+    """Listings the broker does not know: bad input, as ``bars download`` says it (exit 2, each
+    named with the snapshots that name it, nothing downloaded, nothing run)."""
+
+    code = "unknown_contract"
+
+
 def _where(names: tuple[str, ...], shown: int = 3) -> str:
     """Which snapshots name a refused listing (" (in typo.csv of Momentum)"): where to correct it."""
     if not names:
@@ -193,11 +201,18 @@ async def prepare_from_broker(db, provider, request: BacktestRequest, wanted: Ba
     """A backtest on the broker's daily bars (the command's ``--from-broker``, the window's panel
     with no bar file): what it needs (``wanted``, else ``bars_wanted``: every other input checked
     first), the days the price cache lacks downloaded, then ``prepare`` on the cached bars.
-    ``BrokerBarsFailed`` when a listing's bars were refused, ``BadBacktest`` for any other problem;
+    ``UnknownListings`` (nothing downloaded) when the broker knows one of the listings not
+    (``price_cache.check_listings``, the check of ``bars download``), ``BrokerBarsFailed`` when a
+    listing's bars were refused later, ``BadBacktest`` for any other problem;
     a lost connection raises ``NotConnected``; ``canceled()`` true between listings raises
     ``price_cache.DownloadCanceled``."""
     if wanted is None:
         wanted = await asyncio.to_thread(bars_wanted, db, request)
+    try:  # a typo in a snapshot is bad input: said before a bar of the others is downloaded
+        await price_cache.check_listings(provider, wanted.listings,
+                                         where=lambda key: _where(wanted.named_in.get(key, ())))
+    except UnknownContract as exc:
+        raise UnknownListings([str(exc)]) from None
     prices, report = await broker_prices(db, provider, wanted, on_listing=on_listing, canceled=canceled)
     if report.failed:
         raise BrokerBarsFailed(report, wanted.named_in)

@@ -217,6 +217,46 @@ def test_with_no_bar_file_the_panel_backtests_on_the_brokers_bars_asked_for_once
     run(qloop, scenario(), timeout=200)
 
 
+def test_a_listing_the_broker_does_not_know_is_said_as_bad_input_and_nothing_is_downloaded(qloop, qtbot, database,
+                                                                                          sim_config, tmp_path,
+                                                                                          ib_log_guard):
+    """The panel said "bars ZZZZNOPE: unknown contract: ZZZZNOPE" after AAPL's bars were
+    downloaded around the typo; `bars download` and `backtest --from-broker` refuse it before a bar
+    is asked for (services.price_cache.check_listings), and the panel says it in their words, the
+    snapshot with the typo named: the simulator over a real socket."""
+    from services.execution.ib_provider import IbExecutionProvider
+    from services.ibsim import IBGatewaySimulator
+
+    ib_log_guard.allow(r"Error 200, .*ZZZZNOPE")
+    weights = tmp_path / "weights.csv"
+    weights.write_text("date,symbol,weight\n2024-12-02,AAPL,0.1\n2024-12-16,ZZZZNOPE,0.1\n", encoding="utf-8")
+
+    async def scenario():
+        sim = IBGatewaySimulator(sim_config(clock=lambda: BROKER_NOW))
+        await sim.start(host="127.0.0.1", port=0)
+        provider = IbExecutionProvider(port=sim.port, client_id=9, connect_timeout=5, auto_reconnect=False)
+        try:
+            await provider.connect()
+            view, controller, runner, errors = _broker_panel(qtbot, database, provider)
+            view.snapshots_edit.setText(str(weights))
+            view.from_edit.setText("2024-12-02")
+            view.to_edit.setText("2024-12-31")
+            view.run_button.click()
+            await wait_until(lambda: "ZZZZNOPE" in view.status_label.text(), 60,
+                             lambda: f"the refusal ({errors}; {view.status_label.text()})")
+            await runner.drain(timeout=5)
+            assert view.status_label.text() == (
+                f"unknown contract: ZZZZNOPE (in 2024-12-16-{weights.stem}-backtest.csv of backtest): the broker knows "
+                "no such listing; nothing was downloaded")
+            assert errors == [] and controller.last_outcome is None and view.run_button.isEnabled()
+            assert list(sim.history_requests) == []
+        finally:
+            await provider.disconnect()
+            await sim.stop()
+
+    run(qloop, scenario(), timeout=120)
+
+
 def test_with_no_bar_file_and_no_broker_the_panel_says_so(qloop, qtbot, database, tmp_path):
     from services.execution.ib_provider import IbExecutionProvider
 
@@ -244,6 +284,9 @@ class _BarsThatCancel:
     def __init__(self) -> None:
         self.view: BacktestView | None = None
         self.asked: list[str] = []
+
+    async def check_listings(self, specs) -> None:  # every listing known (ExecutionProvider.check_listings)
+        return None
 
     async def daily_bars(self, spec, first, last, what_to_show):
         self.asked.append(spec.key)

@@ -67,11 +67,14 @@ async def test_from_broker_checks_the_other_inputs_before_connecting(db_url, tmp
 
 
 @pytest.mark.parametrize("as_json", [False, True])
-async def test_a_listing_the_broker_refuses_is_named_with_the_snapshot_that_has_it(db_url, make_simulator, tmp_path,
-                                                                                   ib_log_guard, as_json):
+async def test_a_listing_the_broker_does_not_know_is_bad_input_named_with_its_snapshot_and_nothing_is_downloaded(
+        db_url, make_simulator, tmp_path, ib_log_guard, as_json):
     """The panel and the command said "bars ZZZZNOPE: unknown contract: ZZZZNOPE" and nothing of
     which of the project's snapshots holds the typo (seen under Xvfb, with three stored snapshots).
-    With --json stdout was empty: now the one error object, the refused listings beside it."""
+    It then exited 5, a broker error, with AAPL's bars downloaded around the typo, where `bars
+    download` refuses the same typo as bad input, exit 2, nothing downloaded
+    (services.price_cache.check_listings, one check for both). With --json stdout was empty: now
+    the one error object."""
     ib_log_guard.allow(r"Error 200, .*ZZZZNOPE")
     sim = await make_simulator(clock=lambda: NOW)
     weights = tmp_path / "weights.csv"
@@ -79,14 +82,13 @@ async def test_a_listing_the_broker_refuses_is_named_with_the_snapshot_that_has_
     refused = await run(cli_args(db_url, sim.port, "backtest", "--from-broker", "--snapshots", str(weights), "--project",
                                  "demo", "--initial-cash", "100000", "--from", "2024-12-02", "--to", "2024-12-31",
                                  *(["--json"] if as_json else [])), timeout=180)
-    assert refused.code == 5, refused.err
     # the service's one wording, which the panel shows too (app.controllers.backtest: exc.problems)
-    assert "failed: bars ZZZZNOPE: unknown contract: ZZZZNOPE (in " in refused.err, refused.err
-    line = next(line for line in refused.err.splitlines() if "failed: bars ZZZZNOPE" in line)
-    assert line.endswith("ZZZZNOPE (in 2024-12-16-weights-demo.csv of demo)"), line  # the dated snapshot with the typo
+    said = ("unknown contract: ZZZZNOPE (in 2024-12-16-weights-demo.csv of demo): the broker knows no such listing; "
+            "nothing was downloaded")
+    assert (refused.code, refused.err) == (2, f"trading-console: {said}\n"), refused.err
+    assert list(sim.history_requests) == []  # AAPL's bars neither asked for nor stored
     if as_json:
         assert refused.out.count("\n") == 1, refused.out
-        assert refused.json == {"error": "bars_refused", "message": line.removeprefix("trading-console: "),
-                                "problems": ["bars ZZZZNOPE: unknown contract: ZZZZNOPE (in 2024-12-16-weights-demo.csv of demo)"]}
+        assert refused.json == {"error": "unknown_contract", "message": said}
     else:
         assert refused.out == ""
