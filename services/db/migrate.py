@@ -84,14 +84,14 @@ def resolve(rev: str, current: str | None, *, upgrade: bool | None = None) -> st
     (a downgrade): one above it is."""
     order = [revision for revision, _ in history()]
 
-    def index_of(name: str) -> int:  # -1: base
+    def index_of(name: str, typed: str | None = None) -> int:  # -1: base; ``typed``: what an unknown name is said as
         if name in ("head", "heads"):
             return len(order) - 1
         if name == "base":
             return -1
         named = [i for i, revision in enumerate(order) if revision.startswith(name)] if name else []
         if len(named) != 1:
-            raise BadRevision(_unknown(name) if not named else
+            raise BadRevision(_unknown(typed or name) if not named else
                               f"{name!r} is the start of {len(named)} revisions: give more of it (`trading-console db history` lists them)")
         return named[0]
 
@@ -101,7 +101,8 @@ def resolve(rev: str, current: str | None, *, upgrade: bool | None = None) -> st
         target = index_of(rev.strip())
     else:
         if relative["anchor"]:
-            start = index_of(relative["anchor"])
+            # an unknown anchor is said as typed: `db upgrade @+1` named '@', not what the trader wrote
+            start = index_of(relative["anchor"], rev.strip())
             start_name = "base" if start == -1 else order[start]
         elif current is None or at is not None:
             start, start_name = (-1 if at is None else at), f"the database's revision, {current or 'base'}"

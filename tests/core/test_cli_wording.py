@@ -182,6 +182,8 @@ def test_an_unknown_project_is_said_alike_by_every_command_with_the_projects_the
     (["db", "downgrade", "+1"], ("'+1' is 0003_lease, above the database's revision, 0002_plans: nothing changed; "
                                 "`trading-console db upgrade +1` goes forward to it")),
     (["db", "upgrade", "00"], "'00' is the start of {count} revisions: give more of it (`trading-console db history` lists them)"),
+    (["db", "upgrade", "@+1"], ("'@+1' is not a revision of this console: `trading-console db history` lists them "
+                               "(the newest, {head}, is also called head)")),
     (["db", "sql", "head+2"], ("'head+2' goes past the newest revision, {head}: none follows {head} "
                               "(`trading-console db history` lists them)")),
 ])
