@@ -611,3 +611,40 @@ def test_the_run_progress_chart_of_a_run_with_nothing_filled_says_so(qtbot):
     assert label.isVisible() and label.textItem.toPlainText() == "Not read yet"
     charts.set_not_read(None)
     assert label.textItem.toPlainText() == NO_RUN
+
+
+def test_the_run_progress_chart_of_a_one_point_run_ends_its_time_axis_at_the_point(qtbot):
+    """Walked under Xvfb: a run with one fill (or none yet, its one point at zero) drew its time
+    axis from five minutes before the point to five minutes after it, into the future (a range of
+    no width, centred on the point); a market order's three partial fills in one second a minute
+    past them. The axis now ends at the newest point, the two minutes before it shown; a run over
+    a longer span is fitted to it as before. The fill-prices plot of a symbol alike."""
+    from datetime import UTC, datetime, timedelta
+
+    from services.console_charts import RunChart
+    from widgets.views.charts import MIN_TIME_SPAN_S, ChartsView
+
+    charts = shown(qtbot, ChartsView(), (900, 300))
+    now = datetime.now(UTC)
+    filled = now - timedelta(seconds=5)
+
+    def times(plot) -> tuple[float, float]:
+        QApplication.processEvents()  # the view box takes its automatic range before it paints
+        (first, last), _ = plot.getViewBox().viewRange()
+        return first - filled.timestamp(), last - filled.timestamp()
+
+    for amount in (Decimal(0), Decimal(1000)):  # none filled yet, one fill
+        charts.show_run_chart(RunChart(((filled, amount),), Decimal(5000), {"AAPL": ((filled, Decimal(100)),)}, {}, {}))
+        for plot in (charts.progress_plot, charts.prices_plot):
+            first, last = times(plot)
+            assert 0 <= last <= 5 and first <= -MIN_TIME_SPAN_S + 5, (amount, plot, first, last)
+    # a market order's three partial fills in one second: the same, ending at the newest
+    burst = tuple((filled - timedelta(milliseconds=ms), Decimal(amount)) for ms, amount in ((400, 500), (200, 900), (0, 1000)))
+    charts.show_run_chart(RunChart(burst, Decimal(5000), {"AAPL": burst}, {}, {}))
+    for plot in (charts.progress_plot, charts.prices_plot):
+        first, last = times(plot)
+        assert 0 <= last <= 5 and first <= -MIN_TIME_SPAN_S + 5, (plot, first, last)
+    later = filled + timedelta(minutes=30)
+    charts.show_run_chart(RunChart(((filled, Decimal(0)), (later, Decimal(1000))), Decimal(5000), {}, {}, {}))
+    first, last = times(charts.progress_plot)
+    assert first <= 0 and 1800 <= last <= 1800 + 5 * 60, (first, last)  # fitted to the run's span

@@ -98,9 +98,16 @@ class AmountAxis(pg.AxisItem):
 
 
 def _show_times(plot: pg.PlotWidget, xs: Sequence[float]) -> None:
-    """Data: fit it; none yet: the last minutes, not the epoch's first seconds (00:00:05...)."""
-    if xs:
+    """Data over MIN_TIME_SPAN_S or more: fit it. Less (a run's one fill, its one point at zero
+    before any, a market order's partial fills in one second): MIN_TIME_SPAN_S ending at the
+    newest; fitted, the range was centred on the data, a run of one point running five minutes
+    past it, into the future (a range of no width), one of a few seconds a minute. None yet: the
+    last minutes, not the epoch's first seconds (00:00:05...)."""
+    if xs and max(xs) - min(xs) >= MIN_TIME_SPAN_S:
         plot.enableAutoRange(axis="x")
+    elif xs:
+        # a little padding: a fill's mark at the edge is drawn whole
+        plot.setXRange(max(xs) - MIN_TIME_SPAN_S, max(xs), padding=0.02)
     else:
         now = datetime.now(UTC).timestamp()
         plot.setXRange(now - 600, now, padding=0)
