@@ -79,9 +79,7 @@ class ConsoleController(QObject):
                                    on_run_sent=self.trading.follow_sent_run)
         # what other processes (`execute`, `halt`, `serve`, another window) write to the database,
         # followed as a monitor window follows it; primed by load_initial before the panels load
-        # (not the audit log: its panel reads new entries itself after each action, bounded, and a
-        # burst another process appended came as one batch of every row into the GUI thread)
-        self.feed = FeedFollower(ChangeFeed(stack.db, audit=False), self.runner, self._on_feed_batch, interval=FEED_SECONDS)
+        self.feed = FeedFollower(ChangeFeed(stack.db), self.runner, self._on_feed_batch, interval=FEED_SECONDS)
         self.lock_wait_said.connect(self._show_lock_wait)
         self._unsubscribe_lock_waits = lock_waits.subscribe(self.lock_wait_said.emit)
 
@@ -97,11 +95,12 @@ class ConsoleController(QObject):
         self.monitoring.take(batch.changes)
         if batch.trading_state is not None:
             self.orders.show_trading_state(batch.trading_state)
-            self.audit.schedule_refresh()  # a halt or resume elsewhere is an audit entry too
+        # any entry another process appended (a halt while halted changes no state), as a monitor
+        self.audit.follow(batch.audit_newest)
         # a snapshot imported elsewhere: listed (and its project offered to a backtest) without a
         # restart; one this window imported is listed already and not read again
-        if batch.snapshots and await self.snapshots.take_stored(s.id for s in batch.snapshots):
-            self.audit.schedule_refresh()  # an import elsewhere is an audit entry too
+        if batch.snapshots:
+            await self.snapshots.take_stored(s.id for s in batch.snapshots)
 
     def _on_run_changes(self, orders: Iterable[OrderRecord], fills: Iterable[FillRecord]) -> None:
         """Orders or fills committed (the writer's or the change feed's): the run's progress, and

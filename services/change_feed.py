@@ -13,10 +13,14 @@ Two kinds of watermark, one per kind of table:
 * the trading state (``trade_settings.trading_state``, one row read by its key): the state
   passed on last; a batch carries it only when it changed (``trading-console halt`` in another
   process).
-* append-only tables (``order_events``, ``audit_logs``, ``equity_snapshots``,
-  ``decision_snapshots``): the highest id seen, plus the gaps below it. MariaDB hands out AUTO_INCREMENT ids at insert and the rows
+* append-only tables (``order_events``, ``equity_snapshots``, ``decision_snapshots``): the highest id seen, plus the gaps below it. MariaDB hands out AUTO_INCREMENT ids at insert and the rows
   become visible at commit, so id 11 can be seen before id 10; a missing id stays a gap (read
   again each poll) until it appears or ``gap_patience`` passes (a rolled-back insert never will).
+
+* the audit log (``audit_logs``): its newest id only, passed on when it moved. A window reads the
+  entries itself, bounded (app.controllers.audit.AuditShown): a burst another process appended
+  came as one batch of every row into the GUI thread. Its appends are serialized by the chain's
+  head lock, so its ids become visible in order: no gaps to watch.
 
 Every poll is a few indexed range reads of recent rows; nothing grows with the history.
 
@@ -38,7 +42,7 @@ from sqlalchemy import func, select
 
 from services.core.typed_numbers import plain
 from services.core.wording import counted
-from services.db.convert import to_audit_record, to_fill_record, to_order_record, to_position_record
+from services.db.convert import to_fill_record, to_order_record, to_position_record
 from services.db.errors import describe_db_error
 from services.db.models import (
     SETTINGS_ROW_ID,
@@ -55,7 +59,6 @@ from services.db.models import (
 from services.db.repositories.snapshots import BACKTEST_INPUT_NOTE
 from services.db.scope import not_backtest
 from services.domain import (
-    AuditRecord,
     ChangeSet,
     FillRecord,
     OrderRecord,
@@ -108,13 +111,14 @@ class FeedBatch:
     fills: tuple[FillRecord, ...] = ()
     positions: tuple[PositionRecord, ...] = ()
     events: tuple[OrderEventLine, ...] = ()
-    audit: tuple[AuditRecord, ...] = ()
+    audit_newest: int | None = None  # the audit log's newest id when entries were appended, else None
     equity_snapshots: int = 0  # new equity samples (the chart reads its history again)
     trading_state: TradingState | None = None  # HALTED / ACTIVE when it changed, else None
     snapshots: tuple[SnapshotLine, ...] = ()  # decision snapshots stored (a backtest's inputs alone left out)
 
     def __bool__(self) -> bool:
-        return bool(self.orders or self.fills or self.positions or self.events or self.audit or self.equity_snapshots
+        return bool(self.orders or self.fills or self.positions or self.events or self.audit_newest is not None
+                    or self.equity_snapshots
                     or self.trading_state is not None or self.snapshots)
 
     @property
@@ -205,6 +209,10 @@ class _AppendScan:
         return rows
 
 
+def _newest_audit_id(session) -> int:
+    return session.scalar(select(func.max(AuditLog.id))) or 0
+
+
 def _stored_trading_state(session) -> TradingState:
     """The trading state in force (ACTIVE while the settings row is not created yet: a reader
     never creates it)."""
@@ -239,12 +247,8 @@ class ChangeFeed:
     one feed per follower; it never writes."""
 
     def __init__(self, db, *, overlap: timedelta = DEFAULT_OVERLAP, gap_patience: float = DEFAULT_GAP_PATIENCE,
-                 clock: Callable[[], float] = time.monotonic, audit: bool = True) -> None:
-        """``audit=False``: the audit log is not followed (the trading window's audit panel reads
-        its new entries itself, bounded, from its checkpoint: a burst of entries another process
-        appended would otherwise come as one unbounded batch of rows into the GUI thread)."""
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.db = db
-        self.follows_audit = audit
         self.overlap = overlap
         self.gap_patience = gap_patience
         self._clock = clock
@@ -252,7 +256,7 @@ class ChangeFeed:
         self._fills = _UpdatedScan(TradeFill, to_fill_record)
         self._positions = _UpdatedScan(Position, to_position_record)
         self._events = _AppendScan(OrderEvent, order_of=OrderEvent.order_id)
-        self._audit = _AppendScan(AuditLog)
+        self._audit_newest = 0  # the audit log's newest id passed on (or read at prime)
         self._equity = _AppendScan(EquitySnapshot)
         self._snapshots = _AppendScan(DecisionSnapshot, keep=_trader_snapshot)
         self.trading_state: TradingState | None = None  # in force at prime, then as passed on last
@@ -266,9 +270,9 @@ class ChangeFeed:
         with self.db.session() as session:
             for scan in (self._orders, self._fills, self._positions):
                 scan.prime(session, self.overlap)
-            for append in (self._events, self._audit, self._equity, self._snapshots):
-                if append is not self._audit or self.follows_audit:
-                    append.prime(session, now)
+            for append in (self._events, self._equity, self._snapshots):
+                append.prime(session, now)
+            self._audit_newest = _newest_audit_id(session)
             self.trading_state = _stored_trading_state(session)
         self.primed = True
 
@@ -281,7 +285,9 @@ class ChangeFeed:
             fills = self._fills.poll(session, self.overlap)
             positions = self._positions.poll(session, self.overlap)
             events = self._events.poll(session, now, self.gap_patience)
-            audit = self._audit.poll(session, now, self.gap_patience) if self.follows_audit else []
+            audit_newest = _newest_audit_id(session)
+            audit_grew = audit_newest > self._audit_newest
+            self._audit_newest = max(self._audit_newest, audit_newest)
             equity = self._equity.poll(session, now, self.gap_patience)
             snapshots = _snapshot_lines(session, self._snapshots.poll(session, now, self.gap_patience))
             state = _stored_trading_state(session)
@@ -291,7 +297,7 @@ class ChangeFeed:
                 observed_at=datetime.now(UTC),
                 orders=tuple(orders), fills=tuple(fills), positions=tuple(positions),
                 events=tuple(_event_line(e) for e in events),
-                audit=tuple(to_audit_record(a) for a in audit),
+                audit_newest=audit_newest if audit_grew else None,
                 equity_snapshots=len(equity),
                 trading_state=changed_state,
                 snapshots=snapshots,

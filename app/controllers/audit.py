@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING
 
 from app.controllers.context import ConsoleContext
 from app.controllers.newest import NewestAnswer
+from app.tasks import TaskRunner
 from services.audit import ChainVerdict, ChainVerdicts
 
 if TYPE_CHECKING:
     from services.audit import AuditVerification
     from widgets.views.audit import AuditView
 
-AUDIT_ROWS = 5_000  # the newest entries loaded into the panel at start
+AUDIT_ROWS = 5_000  # the newest entries loaded into the panel at start, and at most in one refresh
 
 
 def show_verification(view: AuditView, result: AuditVerification) -> None:
@@ -78,18 +79,76 @@ class ChainShown:
         return self._full is None and self._asked.is_newest(ticket)
 
 
+class AuditShown:
+    """The audit panel's entries and chain, one way for the trading window and the monitor: the
+    newest ``AUDIT_ROWS`` at start, then the entries newer than the panel's newest (the newest
+    ``AUDIT_ROWS`` of a burst: a bounded read), each read followed by a verification from the
+    checkpoint (neither reads the whole chain). Read after the window's own actions and whenever
+    the change feed says the log grew (``follow``): a second `trading-console halt` from a
+    terminal, which changes no trading state, left the panel without its entry and its
+    "Chain verified (N entries)" one behind."""
+
+    def __init__(self, model, view: AuditView, audit, runner: TaskRunner, url: str | None) -> None:
+        self.model, self.audit, self.runner = model, audit, runner
+        self.chain = ChainShown(view, url)
+        self._last_id = 0  # the newest entry the panel shows: refreshes load only newer ones
+        self._refreshing = False
+        self._again = False  # a refresh asked while one ran: one more after it, not one each
+
+    async def load(self) -> None:
+        records = await asyncio.to_thread(self.audit.list, limit=AUDIT_ROWS, newest_first=True)
+        self.model.reset(records)
+        self._last_id = max((r.id for r in records), default=0)
+
+    async def verify(self, *, full: bool = False) -> AuditVerification:
+        return await self.chain.verify(asyncio.to_thread(self.audit.verify, full=full), full=full)
+
+    async def refresh(self) -> None:
+        records = await asyncio.to_thread(self.audit.entries_after, self._last_id, limit=AUDIT_ROWS)
+        if records:
+            self.model.upsert(records)
+            self._last_id = max(self._last_id, records[-1].id)
+        await self.verify()
+
+    def follow(self, newest: int | None) -> None:
+        """The change feed's word that the log grew to ``newest`` (services.change_feed): read
+        unless the panel shows it already (the window's own entry, read after its action)."""
+        if newest is not None and newest > self._last_id:
+            self.schedule_refresh()
+
+    def schedule_refresh(self, _result=None) -> None:
+        """A refresh in a task (usable as a task's ``on_done``); asked while one runs, one more
+        follows it, however often it was asked: a run's entries landing in bursts start no pile
+        of verifications."""
+        if self._refreshing:
+            self._again = True
+            return
+        self._refreshing = True
+        self.runner.run(self._refresh_until_current(), what="Refresh audit log")
+
+    async def _refresh_until_current(self) -> None:
+        try:
+            again = True
+            while again:
+                self._again = False
+                await self.refresh()
+                again = self._again
+        finally:
+            self._refreshing = False
+
+
 class AuditController:
+    """The trading window's audit panel (AuditShown) and its Verify full chain button."""
+
     def __init__(self, ctx: ConsoleContext) -> None:
         self.ctx = ctx
-        self._last_id = 0  # the newest entry the panel shows: refreshes load only newer ones
         view = ctx.window.audit_view
-        self.chain = ChainShown(view, ctx.stack.db.url)
+        self.shown = AuditShown(ctx.window.audit_model, view, ctx.stack.audit, ctx.runner, ctx.stack.db.url)
+        self.chain = self.shown.chain
         view.full_verify_requested.connect(self._on_full_verify_requested)
 
     async def load(self) -> None:
-        records = await self.ctx.db(self.ctx.stack.audit.list, limit=AUDIT_ROWS, newest_first=True)
-        self.ctx.window.audit_model.reset(records)
-        self._last_id = max((r.id for r in records), default=0)
+        await self.shown.load()
 
     def _on_full_verify_requested(self) -> None:
         view = self.ctx.window.audit_view
@@ -97,17 +156,16 @@ class AuditController:
                             disable=[view.full_verify_button])
 
     async def verify(self, *, full: bool = False):
-        return await self.chain.verify(self.ctx.db(self.ctx.stack.audit.verify, full=full), full=full)
+        return await self.shown.verify(full=full)
+
+    def follow(self, newest: int | None) -> None:
+        self.shown.follow(newest)
 
     def schedule_refresh(self, _result=None) -> None:
         """After an action (usable as a task's ``on_done``)."""
-        self.ctx.runner.run(self.refresh(), what="Refresh audit log")
+        self.shown.schedule_refresh()
 
     async def refresh(self) -> None:
         """The entries newer than the panel's newest, and a verification from the stored
         checkpoint; neither reads the whole chain."""
-        records = await self.ctx.db(self.ctx.stack.audit.entries_after, self._last_id, limit=AUDIT_ROWS)
-        if records:
-            self.ctx.window.audit_model.upsert(records)
-            self._last_id = max(self._last_id, records[-1].id)
-        await self.verify()
+        await self.shown.refresh()

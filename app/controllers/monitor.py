@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from PySide6.QtCore import QObject, QTimer
 
 from app.composition import MonitorStack
-from app.controllers.audit import ChainShown
+from app.controllers.audit import AuditShown
 from app.controllers.feed import FeedFollower
 from app.controllers.history import HistoryPager
 from app.controllers.positions import PositionsShown
@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.2  # a change reaches the panels well within a second
 CHART_MS = 1_000
-AUDIT_ROWS = 5_000
 READ_ONLY = "Monitor (read-only): {what} is done at the trading workstation"
 
 
@@ -94,10 +93,10 @@ class MonitorController(QObject):
         w.audit_view.full_verify_requested.connect(
             lambda: self.runner.run(self.verify_audit(full=True), what="Verify the full audit chain",
                                     disable=[w.audit_view.full_verify_button]))
-        self._verifying = False
-        # one way for both windows: the newest verification asked, a break whenever it comes, a
-        # failed or unfinished one said as such
-        self.chain = ChainShown(w.audit_view, stack.db.url)
+        # one way for both windows: the entries read when the feed says the log grew, bounded;
+        # the newest verification asked, a break whenever it comes, a failed one said as such
+        self.audit = AuditShown(w.audit_model, w.audit_view, stack.audit, self.runner, stack.db.url)
+        self.chain = self.audit.chain
         # the blotter and fills hold a page of the history at a time, not all of it
         self.history = HistoryPager(stack.db, w.blotter_view, w.fills_view, self.runner, parent=self)
         # the positions and their projects' names, as the trading window gives them (one way for both)
@@ -108,16 +107,15 @@ class MonitorController(QObject):
     async def load_initial(self) -> None:
         """What is stored now (the feed was primed before: nothing lands between the two)."""
         db, w = self.stack.db, self.window
-        _, positions, names, audit = await asyncio.gather(
+        _, positions, names, _ = await asyncio.gather(
             self.history.load(),  # the newest page of the blotter and fills, more on scrolling
             asyncio.to_thread(queries.positions, db),
             asyncio.to_thread(queries.project_names, db),
-            asyncio.to_thread(self.stack.audit.list, limit=AUDIT_ROWS, newest_first=True),
+            self.audit.load(),
         )
         show_not_read(w, False)
         self._show_trading_state(self.stack.feed.trading_state or TradingState.ACTIVE)  # as read at prime
         self.positions.load(positions, names)
-        w.audit_model.reset(audit)
         newest_run = self.progress.newer_run(w.orders_model.records())
         if newest_run is not None:
             await self._follow_run(newest_run)
@@ -128,11 +126,7 @@ class MonitorController(QObject):
 
     async def verify_audit(self, *, full: bool = False):
         """The hash chain, read-only (a monitor never moves the verified checkpoint)."""
-        self._verifying = True
-        try:
-            return await self.chain.verify(asyncio.to_thread(self.stack.audit.verify, full=full), full=full)
-        finally:
-            self._verifying = False
+        return await self.audit.verify(full=full)
 
     def start(self) -> None:
         """Follow the feed until ``close``."""
@@ -171,10 +165,7 @@ class MonitorController(QObject):
         w.orders_model.apply(changes)
         w.fills_model.apply(changes)
         self.positions.take(changes.positions)
-        if batch.audit:
-            w.audit_model.upsert(batch.audit)
-            if not self._verifying:
-                self.runner.run(self.verify_audit(), what="Verify audit chain")
+        self.audit.follow(batch.audit_newest)
         now = datetime.now(UTC)
         for order in batch.orders:
             self.shown[order.id] = (str(order.status), batch.observed_at, now, self.batches)

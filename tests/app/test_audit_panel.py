@@ -42,6 +42,8 @@ def test_refresh_after_an_action_on_a_100k_chain_reads_only_new_rows(qloop, open
             assert total >= CHAIN
             await controller.verify_full_chain()  # once: from now on the checkpoint vouches for them
             await controller.refresh_audit()  # the panel catches up with the bulk entries once
+            # and the change feed's refresh on the bulk (its walk from the checkpoint before it) ends
+            assert await controller.runner.drain(timeout=60) == []
             assert w.audit_view.chain_label.text() == f"Chain verified ({total} entries)"
 
             with rows_read() as read:

@@ -223,3 +223,38 @@ def test_the_last_event_time_moves_on_another_process_s_order_too(qloop, open_co
             await console.close()
 
     run(qloop, scenario(), timeout=100)
+
+
+@pytest.mark.slow  # a whole window: the whole suite, not --quick
+@pytest.mark.timeout(120)
+def test_the_audit_panel_follows_entries_another_process_appends_without_a_state_change(qloop, open_console):
+    """A second `trading-console halt` from a terminal while the window is halted already (or
+    any entry another process appends that changes no trading state): the audit panel kept its
+    list and "Chain verified (N entries)" without it, since only a state change or a snapshot
+    made it read the log again. It follows the entries as a monitor does, list and chain alike."""
+    from services.audit import AuditLog
+    from services.db import Database
+
+    async def scenario():
+        console = await open_console()
+        w = console.window
+        other = Database(console.stack.db.url)
+        label = w.audit_view.chain_label
+        try:
+            assert await console.controller.runner.drain(timeout=10) == []
+            before = await asyncio.to_thread(AuditLog(other).count)
+            await wait_until(lambda: f"({before} entries)" in label.text(), 10,
+                             lambda: f"the chain of {before} verified: {label.text()!r}")
+            for n in (1, 2):  # the halt of another process, then its second halt
+                entry = await asyncio.to_thread(AuditLog(other).append, "cli", "trading.halt", "trade_settings", 1, {})
+                await wait_until(lambda entry=entry: w.audit_model.get(entry.id) is not None, 10,
+                                 lambda entry=entry: f"entry {entry.id} of the other process in the audit panel")
+                await wait_until(lambda n=n: f"({before + n} entries)" in label.text()
+                                 and label.property("state") == "ok", 10,
+                                 lambda n=n: f"the chain of {before + n} verified: {label.text()!r}")
+            assert console.controller.last_error is None
+        finally:
+            other.dispose()
+            await console.close()
+
+    run(qloop, scenario(), timeout=100)
