@@ -905,32 +905,45 @@ def test_the_backtest_form_stays_where_it_is_as_a_run_is_said(qtbot):
     assert where() == scrolled
 
 
-def test_the_backtest_metrics_are_read_whole_at_1366x768(qtbot):
+def test_the_backtest_metrics_are_read_whole_at_1366x768(qtbot, qapp):
     """Walked under Xvfb at 1366x768: each metric column at Qt's 100 px, the table read "Commi"
     at its right edge (Orders, Fills, Risk blocked and Traded from past it), and "Demo momentum"
-    took two lines in the metrics and the rebalances. Every title and figure is whole, on one
-    line, and every metric to Fills in view (Risk blocked and Traded from a sideways scroll away)."""
+    took two lines in the metrics and the rebalances. Then, with the window's theme (its header
+    padding), the thirteen columns needed 981 px of the 852 the results get: Risk blocked and
+    Traded from a sideways scroll away. Every title and figure is whole, on one line, every metric
+    in view, the whole title in its header's tooltip; the empty table's titles whole already."""
     from PySide6.QtWidgets import QApplication
 
     from services.backtest.metrics import METRIC_COLUMNS
+    from widgets.theme import apply_theme
     from widgets.views.backtest import BacktestView
 
-    view = shown(qtbot, BacktestView(), (1366, 250))
-    days = ["2026-11-20", "2026-11-23", "2026-11-24"]
-    project = {"final_equity": "101199.62", "total_return": 0.012, "cagr": 0.3649, "volatility": 0.0425, "sharpe": 7.1,
-               "max_drawdown": -0.0042, "turnover": 1.33, "commissions": "20.31", "orders": 22, "fills": 22,
-               "risk_blocked": [], "traded_from": days[0], "equity": [(d, 100000) for d in days],
-               "drawdown": [(d, 0.0) for d in days], "rebalances": [(days[0], 1, "sent"), (days[1], 2, "sent")]}
-    view.show_results({"Demo momentum": project}, None)
-    for table in (view.metrics_table, view.rebalances_table):
-        view.results_tabs.setCurrentWidget(table)
-        QApplication.processEvents()
-        room = table.viewport().width()
-        for column in range(table.columnCount()):
-            title = table.horizontalHeaderItem(column).text()
-            texts = title.split("\n") + [table.item(r, column).text() for r in range(table.rowCount())]
-            needed = max(table.fontMetrics().horizontalAdvance(text) for text in texts)
-            assert table.columnWidth(column) > needed, (title, table.columnWidth(column), needed)
-            if table is view.rebalances_table or column <= METRIC_COLUMNS.index("Fills"):
+    apply_theme(qapp, "dark")
+    try:
+        view = shown(qtbot, BacktestView(), (1366, 250))
+        metrics = view.metrics_table
+
+        def assert_whole(table) -> None:
+            room = table.viewport().width()
+            for column in range(table.columnCount()):
+                title = table.horizontalHeaderItem(column).text()
+                texts = title.split("\n") + [table.item(r, column).text() for r in range(table.rowCount())]
+                needed = max(table.fontMetrics().horizontalAdvance(text) for text in texts)
+                assert table.columnWidth(column) > needed, (title, table.columnWidth(column), needed)
                 left = table.columnViewportPosition(column)
                 assert left + table.columnWidth(column) <= room, (title, left, room)
+
+        assert_whole(metrics)  # before any result: the titles, not Qt's 100 px each
+        assert [metrics.horizontalHeaderItem(c).toolTip() for c in range(len(METRIC_COLUMNS))] == list(METRIC_COLUMNS)
+        days = ["2026-11-20", "2026-11-23", "2026-11-24"]
+        project = {"final_equity": "101199.62", "total_return": 0.012, "cagr": 0.3649, "volatility": 0.0425, "sharpe": 7.1,
+                   "max_drawdown": -0.0042, "turnover": 1.33, "commissions": "20.31", "orders": 22, "fills": 22,
+                   "risk_blocked": [], "traded_from": days[0], "equity": [(d, 100000) for d in days],
+                   "drawdown": [(d, 0.0) for d in days], "rebalances": [(days[0], 1, "sent"), (days[1], 2, "sent")]}
+        view.show_results({"Demo momentum": project}, None)
+        for table in (metrics, view.rebalances_table):
+            view.results_tabs.setCurrentWidget(table)
+            QApplication.processEvents()
+            assert_whole(table)
+    finally:
+        apply_theme(qapp, "dark")  # as the other themed tests leave it
