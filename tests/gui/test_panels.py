@@ -905,6 +905,33 @@ def test_the_backtest_form_stays_where_it_is_as_a_run_is_said(qtbot):
     assert where() == scrolled
 
 
+def test_the_backtest_status_line_says_what_to_do_before_any_run(qtbot, qapp):
+    """Walked under Xvfb at 1366x768: before any run the status line kept under Run was a blank
+    line between Run and the form, read as room left by a mistake. It says what to do first, on
+    one line, muted as a hint (the theme's colour), and a run's words replace it in the line's
+    own colour."""
+    from PySide6.QtGui import QPalette
+
+    from widgets.theme import apply_theme
+    from widgets.views.backtest import BacktestView
+
+    apply_theme(qapp, "dark")
+    try:
+        view = shown(qtbot, BacktestView(), (1366, 250))
+        label = view.status_label
+
+        def colour() -> str:
+            return label.palette().color(QPalette.ColorRole.WindowText).name()
+
+        assert "Run backtest" in label.text() and "project" in label.text()
+        assert label.height() < 2 * label.fontMetrics().lineSpacing()  # one line: the form stays where it was
+        hint_colour = colour()
+        view.show_status("backtest 1: done, 10 trading days")
+        assert colour() != hint_colour and colour() == view.palette().color(QPalette.ColorRole.WindowText).name()
+    finally:
+        apply_theme(qapp, "dark")  # as the other themed tests leave it
+
+
 def test_the_backtest_metrics_are_read_whole_at_1366x768(qtbot, qapp):
     """Walked under Xvfb at 1366x768: each metric column at Qt's 100 px, the table read "Commi"
     at its right edge (Orders, Fills, Risk blocked and Traded from past it), and "Demo momentum"

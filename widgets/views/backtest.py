@@ -44,6 +44,9 @@ from ..plots import title_when_tall
 from .charts import AmountAxis
 
 NO_PAST = "no backtest yet"
+# the status line before anything is said on it: what to do first (a blank line under Run read as
+# room left by a mistake); in the theme's muted colour, as a hint, not a run's state
+NOTHING_RUN = "Tick a project (or give Snapshots), then Run backtest"
 # the panel's names of the widest titles (the command's table and every tooltip say them whole)
 SHORT_TITLES = {"Volatility": "Vol", "Max drawdown": "Max DD", "Commissions": "Comm."}
 COLOURS = ("#4f8fd6", "#2e9d55", "#d08a1c", "#b05cc7", "#d6504f", "#3bb3b3", "#8c8c8c")
@@ -230,7 +233,7 @@ class BacktestView(QWidget):
         # to its top. A longer text (several problems) takes more lines once and keeps them.
         inputs_layout.addWidget(self.status_label)
         self._status_lines = 1
-        self._keep_status_room()
+        self._set_status(NOTHING_RUN, hint=True)
         inputs_layout.addWidget(self.form_scroll, 1)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(inputs)
@@ -389,6 +392,13 @@ class BacktestView(QWidget):
         self.show_status("\n".join(problems))
 
     def show_status(self, text: str) -> None:
+        self._set_status(text, hint=False)
+
+    def _set_status(self, text: str, *, hint: bool) -> None:
+        if self.status_label.property("hint") != hint:
+            self.status_label.setProperty("hint", hint)  # QLabel[hint="true"] in the themes
+            self.status_label.style().unpolish(self.status_label)
+            self.status_label.style().polish(self.status_label)
         self.status_label.setText(text)
         self._keep_status_room()
 
