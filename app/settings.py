@@ -10,13 +10,21 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import platformdirs
 import tomli_w
 
-from services.core.typed_numbers import port_problem
+from services.core.typed_numbers import (
+    NotANumber,
+    NotFinite,
+    must_be_said,
+    not_a_number_said,
+    port_problem,
+    typed_decimal,
+)
 from services.domain import TradeMode
 from services.execution.paced import MARKET_DATA_LINES
 from services.execution.timings import (
@@ -147,11 +155,26 @@ class Settings:
         return out
 
 
-def _int(name: str, value: Any) -> int:
+def _number(name: str, value: Any) -> Decimal:
+    """A number of the settings file, the environment or the command line, read as every typed
+    number is (``typed_decimal``) and refused as every command's option refuses one
+    (``ib.port: not a number: 'x'``): it said "ib.port must be a whole number, got 'x'", a port of
+    7497.5 was read as 7497, and TOML's true as 1."""
+    if isinstance(value, bool):  # a number to Python, no number of anything here
+        raise SettingsError(not_a_number_said(value, name=name))
     try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise SettingsError(f"{name} must be a whole number, got {value!r}") from None
+        return typed_decimal(value)
+    except NotFinite:
+        raise SettingsError(must_be_said(value, "a finite number", name=name)) from None
+    except NotANumber as exc:
+        raise SettingsError(not_a_number_said(value, exc.hint, name=name)) from None
+
+
+def _int(name: str, value: Any) -> int:
+    number = _number(name, value)
+    if number != number.to_integral_value():
+        raise SettingsError(must_be_said(value, "a whole number", name=name))
+    return int(number)
 
 
 def _port(name: str, value: Any) -> int:
@@ -170,15 +193,10 @@ def _lines(name: str, value: Any) -> int:
 
 
 def _float(name: str, value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise SettingsError(f"{name} must be a number, got {value!r}") from None
+    return float(_number(name, value))
 
 
 def _seconds(name: str, value: Any, allowed: tuple[float, float]) -> float:
-    if isinstance(value, bool):  # TOML's true is no number of seconds (float(True) would say 1.0)
-        raise SettingsError(f"{name} must be a number of seconds, got {value!r}")
     seconds = _float(name, value)
     problem = seconds_problem(seconds, allowed)
     if problem is not None:

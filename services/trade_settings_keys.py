@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from services.core.risk_limits import DEFAULT_RISK_LIMITS, MAX_STORED_LIMIT, RiskParamError, stored_risk_value
-from services.core.typed_numbers import NotANumber, typed_decimal
+from services.core.typed_numbers import NotANumber, must_be_said, not_a_number_said, typed_decimal
 from services.core.wording import ANOTHER_VERSION, how_to_remove
 
 AUTO_RECOVERY_DEFAULTS: dict[str, Any] = {
@@ -67,18 +67,17 @@ def checked_value(key: str, default: Any, value: Any) -> Any:
             return False
         raise TradeSettingsError(f"{key}: {value!r} is not true or false")
     if value is None or isinstance(value, bool):  # None: "off" or nothing typed
-        raise TradeSettingsError(f"{key}: {'off' if value is None else repr(value)} is not a number")
+        raise TradeSettingsError(not_a_number_said("off" if value is None else value, name=key))
     text = str(value).strip()
     try:
         number = typed_decimal(text)
-    except NotANumber as exc:
-        reason = f" ({exc.hint})" if exc.hint else ""  # a misplaced comma says why
-        raise TradeSettingsError(f"{key}: {text!r} is not a number{reason}") from None
+    except NotANumber as exc:  # a misplaced comma says why
+        raise TradeSettingsError(not_a_number_said(text, exc.hint, name=key)) from None
     if not number.is_finite() or number < 0 or number > MAX_SETTING:
-        raise TradeSettingsError(f"{key}: {text!r} must be a number from 0 to 1e12")
+        raise TradeSettingsError(must_be_said(text, "a number from 0 to 1e12", name=key))
     if isinstance(default, int):
         if number != number.to_integral_value():
-            raise TradeSettingsError(f"{key}: {text!r} must be a whole number")
+            raise TradeSettingsError(must_be_said(text, "a whole number", name=key))
         return int(number)
     return float(number) if isinstance(default, float) else str(number)
 

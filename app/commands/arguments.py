@@ -13,7 +13,14 @@ from decimal import Decimal
 
 from services.core.bars import iso_day
 from services.core.cash_buffer import BadCashBuffer, CashBufferNotANumber, cash_buffer_ratio
-from services.core.typed_numbers import NotANumber, NotFinite, not_a_number_said, port_problem, typed_decimal
+from services.core.typed_numbers import (
+    NotANumber,
+    NotFinite,
+    must_be_said,
+    not_a_number_said,
+    port_problem,
+    typed_decimal,
+)
 
 MAX_AMOUNT = Decimal("1e15")  # far above any account; keeps exact arithmetic in range
 
@@ -45,7 +52,7 @@ def _whole(text: str) -> int:
     """``text`` as a whole number, said as a fraction is by ``number(whole=True)``."""
     value = _finite(text)
     if value != value.to_integral_value():
-        raise argparse.ArgumentTypeError(f"must be a whole number: {text!r}")
+        raise argparse.ArgumentTypeError(must_be_said(text, "a whole number"))
     return int(value)
 
 
@@ -58,11 +65,11 @@ def number(minimum: Decimal | None = None, *, strict: bool = False, below: Decim
         if abs(value) > MAX_AMOUNT:  # finite, just beyond what the console computes with
             raise argparse.ArgumentTypeError(f"too large: {text!r} (at most 1e{MAX_AMOUNT.adjusted()})")
         if minimum is not None and (value < minimum or (strict and value == minimum)):
-            raise argparse.ArgumentTypeError(f"must be a number {'>' if strict else '>='} {minimum}: {text!r}")
+            raise argparse.ArgumentTypeError(must_be_said(text, f"a number {'>' if strict else '>='} {minimum}"))
         if below is not None and value >= below:
             raise argparse.ArgumentTypeError(f"must be below {below}: {text!r}")
         if whole and value != value.to_integral_value():
-            raise argparse.ArgumentTypeError(f"must be a whole number: {text!r}")
+            raise argparse.ArgumentTypeError(must_be_said(text, "a whole number"))
         return value
 
     return parse
@@ -79,7 +86,7 @@ def order_number(name: str) -> Callable[[str], Decimal]:
     def parse(text: str) -> Decimal:
         value = _finite(text)
         if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be a number > 0: {text!r}")
+            raise argparse.ArgumentTypeError(must_be_said(text, "a number > 0"))
         problem = too_large_problem(name, value)
         if problem is not None:
             raise argparse.ArgumentTypeError(problem)

@@ -17,7 +17,7 @@ from services.core.bars import DEFAULT_WHAT_TO_SHOW, WHAT_TO_SHOW, iso_day
 from services.core.books import MONEY_WHOLE_DIGITS
 from services.core.cash_buffer import BadCashBuffer, cash_buffer_ratio
 from services.core.contracts import ContractSpec
-from services.core.typed_numbers import NotANumber, not_a_number_said, typed_decimal
+from services.core.typed_numbers import NotANumber, must_be_said, not_a_number_said, typed_decimal
 from services.core.wording import unknown_project
 from services.db.models import Backtest, DecisionSnapshot, Project
 from services.db.repositories import ProjectRepository, SnapshotRepository
@@ -79,9 +79,9 @@ def _number(name: str, text: str, problems: list[str], *, minimum: Decimal = Dec
         problems.append(not_a_number_said(text, exc.hint, name=name))
         return Decimal(0)
     if not value.is_finite() or value < minimum or (strict and value == minimum):
-        problems.append(f"{name} {text!r} must be {'>' if strict else '>='} {minimum}")
+        problems.append(must_be_said(text, f"a number {'>' if strict else '>='} {minimum}", name=name))
     elif whole and value != value.to_integral_value():
-        problems.append(f"{name} {text!r} must be a whole number")
+        problems.append(must_be_said(text, "a whole number", name=name))
     return value
 
 

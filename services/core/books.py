@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from .snapshots import NumericLimit, storage_problem
-from .typed_numbers import NotANumber, plain, typed_decimal
+from .typed_numbers import NotANumber, not_a_number_said, plain, typed_decimal
 
 ZERO = Decimal(0)
 UNASSIGNED = "unassigned"  # the name unassigned rows show under; never a project's name
@@ -70,8 +70,8 @@ def parse_capital(text: object) -> Decimal | None:
         return None
     try:
         value = typed_decimal(raw)
-    except NotANumber:
-        raise CapitalError(f"capital {raw!r} is not a number") from None
+    except NotANumber as exc:  # a misplaced comma says why
+        raise CapitalError(not_a_number_said(raw, exc.hint, name="capital")) from None
     if not value.is_finite() or value <= 0:
         raise CapitalError(f"capital {raw!r} must be a positive amount below 1e{MONEY_WHOLE_DIGITS} (or off)")
     if value.adjusted() >= MONEY_WHOLE_DIGITS:

@@ -18,7 +18,7 @@ from typing import Any
 
 from . import risk_rules
 from .risk_base import RiskRule
-from .typed_numbers import NotANumber, not_a_number_said, typed_decimal
+from .typed_numbers import NotANumber, must_be_said, not_a_number_said, typed_decimal
 from .wording import ANOTHER_VERSION, how_to_remove
 
 DEFAULT_RISK_LIMITS: dict[str, Any] = {
@@ -62,7 +62,7 @@ def decimal_limit(name: str, value: Any) -> Decimal:
     except NotANumber as exc:
         raise RiskParamError(not_a_number_said(value, exc.hint, name=name)) from None
     if not result.is_finite() or result < 0:
-        raise RiskParamError(f"{name} must be a finite number >= 0, got {value!r}")
+        raise RiskParamError(must_be_said(value, "a number >= 0", name=name))
     return result
 
 
@@ -70,7 +70,7 @@ def whole_limit(name: str, value: Any) -> int:
     """A count limit (orders per run, per day) as an int, read as ``decimal_limit`` reads it."""
     number = decimal_limit(name, value)
     if number != number.to_integral_value():
-        raise RiskParamError(f"{name} must be a whole number, got {value!r}")
+        raise RiskParamError(must_be_said(value, "a whole number", name=name))
     return int(number)
 
 
@@ -122,7 +122,7 @@ def stored_risk_value(name: str, value: Any) -> Any:
     # run only once built, naming "Decimal('2.5')", after the Settings dialog had let it through
     number = _CONVERTERS.get(name, decimal_limit)(name, value)
     if number > MAX_STORED_LIMIT:  # 1e400 was stored as the text "1E+400" (nan was refused)
-        raise RiskParamError(f"{name} must be a number from 0 to 1e{MAX_STORED_LIMIT.adjusted()}, got {value!r}")
+        raise RiskParamError(must_be_said(value, f"a number from 0 to 1e{MAX_STORED_LIMIT.adjusted()}", name=name))
     if isinstance(number, int):
         return number
     # 1e3 is the whole number 1000 (it was stored and shown as the text "1E+3"); 1.0 keeps its text

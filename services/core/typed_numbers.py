@@ -47,6 +47,16 @@ def not_a_number_said(typed: object, hint: str = "", *, name: str = "") -> str:
     return f"{name}: {said}" if name else said
 
 
+def must_be_said(typed: object, rule: str, *, name: str = "") -> str:
+    """The one wording of a number outside what its reader allows, said as ``not_a_number_said``
+    says one that is none: ``must be a number > 0: '-5'`` (argparse: ``argument --portfolio-value:
+    must be a number > 0: '0'``), ``--initial-cash: must be a number > 0: '-5'`` with ``name``;
+    ``rule`` is what it must be (``a number > 0``, ``a whole number``). The backtest's checks said
+    "--initial-cash '-5' must be > 0" where its options say the rule before the value typed."""
+    said = f"must be {rule}: {typed!r}"
+    return f"{name}: {said}" if name else said
+
+
 def typed_decimal(value: object) -> Decimal:
     """``value`` as a finite Decimal; a NotANumber for anything else (text that is not a number
     by the rule above, a bool, None)."""
@@ -57,9 +67,9 @@ def typed_decimal(value: object) -> Decimal:
     elif isinstance(value, str):
         number = _from_text(value.strip())
     else:
-        raise NotANumber(f"{value!r} is not a number")
+        raise NotANumber(not_a_number_said(value))
     if not number.is_finite():
-        raise NotFinite(f"{value!r} is not a finite number")
+        raise NotFinite(f"not a finite number: {value!r}")
     return number
 
 
@@ -67,14 +77,14 @@ def _from_text(text: str) -> Decimal:
     digits = text
     if "," in text:
         if not _GROUPED.fullmatch(text):
-            raise NotANumber(f"{text!r} is not a number ({COMMA_HINT})", COMMA_HINT)
+            raise NotANumber(not_a_number_said(text, COMMA_HINT), COMMA_HINT)
         digits = text.replace(",", "")
     if "_" in digits:
-        raise NotANumber(f"{text!r} is not a number")
+        raise NotANumber(not_a_number_said(text))
     try:
         return Decimal(digits)
     except InvalidOperation:
-        raise NotANumber(f"{text!r} is not a number") from None
+        raise NotANumber(not_a_number_said(text)) from None
 
 
 def plain(value: Decimal) -> str:

@@ -66,7 +66,7 @@ async def test_bad_input_exits_2_naming_every_problem_and_stores_nothing(databas
                                 "--slippage-bps", "x", "--what-to-show", "ADJUSTED_LAST", "--from", "20240102",
                                 "--to", "2024-W52-5", connection=False))
     assert result.code == 2, result.err
-    for expected in ("--initial-cash '-5'", "--fill 'tomorrow'", "--commission", "--slippage-bps: not a number: 'x'",
+    for expected in ("--initial-cash: must be a number > 0: '-5'", "--fill 'tomorrow'", "--commission", "--slippage-bps: not a number: 'x'",
                      "line 2, column date", "line 3", "--what-to-show ADJUSTED_LAST chooses the broker's bars",
                      "--from '20240102' is not an ISO date (YYYY-MM-DD)", "--to '2024-W52-5' is not an ISO date (YYYY-MM-DD)"):
         assert expected in result.err, (expected, result.err)
@@ -89,7 +89,7 @@ async def test_bad_input_with_json_is_one_json_error_listing_every_problem(datab
     assert said["error"] == "bad_input"
     assert said["message"] == "backtest: 3 problems; nothing was stored"
     assert len(said["problems"]) == 3
-    for expected in ("--initial-cash '-5'", "--fill 'tomorrow'", "line 2, column date"):
+    for expected in ("--initial-cash: must be a number > 0: '-5'", "--fill 'tomorrow'", "line 2, column date"):
         assert any(expected in problem for problem in said["problems"]), (expected, said)
         assert expected in result.err
     assert f"trading-console: {said['message']}" in result.err  # the same line for a reader

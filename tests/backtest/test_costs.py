@@ -48,7 +48,7 @@ def test_the_engine_refuses_a_risk_override_it_cannot_read_given_without_the_com
 
     problems = check_spec(BacktestSpec(Decimal(1000), risk_overrides=("max_order_notional=-1",)), prices, [])
 
-    assert "--risk: max_order_notional must be a finite number >= 0, got '-1'" in problems
+    assert "--risk: max_order_notional: must be a number >= 0: '-1'" in problems
 
 
 @pytest.mark.parametrize(("side", "price", "fills"), [

@@ -236,3 +236,55 @@ def test_a_number_a_service_checks_is_said_as_every_number_option_says_it(capsys
     code, said = _said(capsys, ["--db-url", url, *argv])
     assert code == EXIT_BAD_INPUT
     assert said[-1].endswith(expected) if expected.startswith("error:") else expected in said, said
+
+
+@pytest.mark.parametrize(("argv", "env", "expected"), [
+    (["trade-settings", "set", "auto_recovery.max_auto_retries=x"], {},
+     "trading-console: auto_recovery.max_auto_retries: not a number: 'x'"),
+    (["trade-settings", "set", "auto_recovery.max_auto_retries=1.5"], {},
+     "trading-console: auto_recovery.max_auto_retries: must be a whole number: '1.5'"),
+    (["trade-settings", "set", "risk.max_orders_per_run=1.5"], {},
+     "trading-console: risk: max_orders_per_run: must be a whole number: '1.5'"),
+    (["trade-settings", "set", "project_capital.alpha=x"], {}, "trading-console: project_capital: capital: not a number: 'x'"),
+    (["trade-settings", "set", "project_capital.alpha=1,5"], {},
+     "trading-console: project_capital: capital: not a number: '1,5' (commas only group thousands, as in 1,000.5)"),
+    (["orders"], {"TC_IB_PORT": "x"}, "trading-console: TC_IB_PORT: not a number: 'x'"),
+    (["orders"], {"TC_IB_CLIENT_ID": "1.5"}, "trading-console: TC_IB_CLIENT_ID: must be a whole number: '1.5'"),
+    (["backtest", "--initial-cash", "-5"], {}, "trading-console: --initial-cash: must be a number > 0: '-5'"),
+    (["backtest", "--lot-size", "1.5"], {}, "trading-console: --lot-size: must be a whole number: '1.5'"),
+])
+def test_a_number_of_a_setting_or_a_bound_is_said_as_every_number_option_says_it(capsys, tmp_path, monkeypatch, argv, env,
+                                                                                 expected):
+    """`trade-settings set auto_recovery.max_auto_retries=x` said "'x' is not a number", a project's
+    capital "capital 'x' is not a number" (without the comma's reason for '1,5'), TC_IB_PORT=x
+    "TC_IB_PORT must be a whole number, got 'x'", `backtest --initial-cash -5` "--initial-cash
+    '-5' must be > 0", where the options say "not a number: 'x'" and "must be a number > 0: '-5'"."""
+    url = f"sqlite:///{tmp_path / 'x.sqlite3'}"
+    assert main(["--db-url", url, "db", "upgrade"]) == EXIT_OK
+    monkeypatch.setenv("TC_CONFIG_FILE", str(tmp_path / "none.toml"))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    if argv[0] == "backtest":
+        prices = tmp_path / "bars.csv"
+        prices.write_text("date,symbol,open,high,low,close\n2026-11-20,D,10,10,10,10\n", encoding="utf-8")
+        weights = tmp_path / "weights.csv"
+        weights.write_text("date,symbol,weight\n2026-11-20,D,0.1\n", encoding="utf-8")
+        argv = [*argv, "--prices", str(prices), "--snapshots", str(weights), "--project", "alpha"]
+    code, said = _said(capsys, ["--db-url", url, *argv])
+    assert code == EXIT_BAD_INPUT
+    assert expected in said, said
+
+
+def test_a_value_that_is_no_number_is_said_in_one_way_by_the_reading_itself():
+    """NotANumber's own message, for a caller that shows it as it is, said "'x' is not a number"."""
+    from services.core.books import CapitalError, parse_capital
+    from services.core.typed_numbers import NotANumber, typed_decimal
+
+    for typed, said in (("x", "not a number: 'x'"), (None, "not a number: None"), ("1_000", "not a number: '1_000'"),
+                        ("1,5", "not a number: '1,5' (commas only group thousands, as in 1,000.5)")):
+        with pytest.raises(NotANumber) as refused:
+            typed_decimal(typed)
+        assert str(refused.value) == said
+    with pytest.raises(CapitalError) as refused:  # the Settings dialog's Project capital rows
+        parse_capital("abc")
+    assert str(refused.value) == "capital: not a number: 'abc'"

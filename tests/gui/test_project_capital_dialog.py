@@ -50,8 +50,8 @@ def test_the_dialog_checks_auto_recovery_with_the_services_rule(qtbot):
     qtbot.addWidget(dialog)
     table = dialog.recovery_table
     row = dialog.row_of(table, "new_timeout_seconds")
-    for typed, said in (("-5", "'-5' must be a number from 0 to 1e12"), ("abc", "'abc' is not a number"),
-                        ("2.5", "'2.5' must be a whole number"), ("off", "'off' is not a number")):
+    for typed, said in (("-5", "must be a number from 0 to 1e12: '-5'"), ("abc", "not a number: 'abc'"),
+                        ("2.5", "must be a whole number: '2.5'"), ("off", "not a number: 'off'")):
         table.item(row, 1).setText(typed)
         dialog.accept()
         label = table.item(row, 0).text()  # the row's label, as the trader reads it

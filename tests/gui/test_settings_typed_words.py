@@ -110,7 +110,7 @@ def test_a_value_stored_beyond_the_bound_is_shown_and_stops_no_other_change(qtbo
     qtbot.addWidget(again)
     again.risk_table.item(notional, 1).setText("2e13")  # typed anew, the bound holds
     again.accept()
-    assert again.error_label.text() == f"{label}: max_order_notional must be a number from 0 to 1e12, got '2e13'."
+    assert again.error_label.text() == f"{label}: max_order_notional: must be a number from 0 to 1e12: '2e13'."
     again.risk_table.item(notional, 1).setText("50,000")
     with qtbot.waitSignal(again.settings_submitted) as sig:
         again.buttons.button(again.buttons.StandardButton.Ok).click()
