@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
@@ -455,6 +456,33 @@ class NewerOnly:
         self._fills = {k: f for k, f in self._fills.items() if _aware(f.fill_time) > cutoff}
         # the next prune once as many rows again came (an hour's worth held can exceed the bound)
         self._prune_at = max(self._prune_above, 2 * len(self))
+
+
+class HoldingsSeen:
+    """What a position change is to a window's "last event" (both windows, with the order and
+    fill changes): a position new to the window, or whose quantity, average cost or realized P&L
+    moved. A new mark alone is none: the trading window's equity recorder re-marks every held
+    position each 30 s (services.execution.equity: market_price, marked_at and so updated_at),
+    and a monitor's "last event" followed those marks, the time of no order, fill or position
+    change (read after a `trading-console halt` that changed none, as the halt's own time)."""
+
+    def __init__(self) -> None:
+        self._held: dict[tuple[int | None, str, str], tuple[Decimal, Decimal, Decimal]] = {}
+
+    def load(self, positions: Iterable[PositionRecord]) -> None:
+        """The positions the window shows at start (none of them an event)."""
+        self._held = {}
+        self.changed(positions)
+
+    def changed(self, positions: Iterable[PositionRecord]) -> bool:
+        """Whether any of ``positions`` changed the holding shown; each is remembered."""
+        moved = False
+        for p in positions:
+            key, holding = (p.project_id, p.account, p.symbol), (p.quantity, p.average_cost, p.realized_pnl)
+            if self._held.get(key) != holding:
+                self._held[key] = holding
+                moved = True
+        return moved
 
 
 def _aware(moment: datetime) -> datetime:

@@ -164,7 +164,7 @@ class MonitorController(QObject):
         changes = batch.changes
         w.orders_model.apply(changes)
         w.fills_model.apply(changes)
-        self.positions.take(changes.positions)
+        holdings_moved = self.positions.take(changes.positions)
         self.audit.follow(batch.audit_newest)
         now = datetime.now(UTC)
         for order in batch.orders:
@@ -173,9 +173,10 @@ class MonitorController(QObject):
         # (a slice at most, as their timer would)
         for model in (w.orders_model, w.fills_model, w.positions_model, w.audit_model):
             model.flush(model.max_batch)
-        if changes.orders or changes.fills or changes.positions:
+        if changes.orders or changes.fills or holdings_moved:
             # as the trading window's: an order, fill or position change (an audit entry, an equity
-            # sample or a snapshot alone moved it, where the label's tip says orders, fills, positions)
+            # sample or a snapshot alone moved it, where the label's tip says orders, fills, positions;
+            # the trading window's 30-s re-marks of its positions too: HoldingsSeen)
             w.connection_status.set_last_event_time(batch.observed_at)
         self.batches += 1
         newest_run = self.progress.newer_run(batch.orders)

@@ -122,13 +122,15 @@ class MonitoringController:
         if not (changes.orders or changes.fills or changes.positions):
             return
         w = self.ctx.window
-        # the writer's or another process's (the change feed): only the writer's moved the time, so
-        # a run `execute` sent from a terminal filled under an old "last event" (the monitor's is
-        # the same: the last order, fill or position change it was handed)
-        w.connection_status.set_last_event_time(datetime.now(UTC))
         w.orders_model.apply(changes)
         w.fills_model.apply(changes)
-        self.positions.take(self.marks.apply(changes.positions))
+        holdings_moved = self.positions.take(self.marks.apply(changes.positions))
+        if changes.orders or changes.fills or holdings_moved:
+            # the writer's or another process's (the change feed): only the writer's moved the time, so
+            # a run `execute` sent from a terminal filled under an old "last event" (the monitor's is
+            # the same: the last order, fill or position change it was handed); the equity
+            # recorder's 30-s re-marks of the positions are none (HoldingsSeen)
+            w.connection_status.set_last_event_time(datetime.now(UTC))
         w.activity_log.note_changes(changes)  # fills and rejections in the activity log
         if changes.fills:
             self._filled_symbols.update(f.symbol for f in changes.fills)

@@ -552,3 +552,43 @@ def test_a_monitors_last_event_is_an_order_fill_or_position_change_as_the_tradin
             await monitor.close()
 
     run(qloop, scenario(), timeout=60)
+
+
+def test_a_monitors_last_event_stays_through_the_trading_windows_re_marks_of_its_positions(
+        qloop, qtbot, database, db_url, console_settings):
+    """A trading window's equity recorder re-marks every held position each 30 s (its price and
+    time, so its row's updated_at): a monitor's "last event" followed those marks, and after a
+    `trading-console halt` that changed no order, fill or position it read as the halt's time.
+    A mark alone is no position change; a new quantity is."""
+    from services.db.repositories.portfolio import PositionRepository
+    from services.db.repositories.settings import SettingsRepository
+    from services.domain import TradingState
+
+    def write(do) -> None:
+        with database.unit_of_work() as session:
+            do(session)
+
+    write(lambda s: PositionRepository(s).upsert("DU1", "AAPL", 10, Decimal("150")))
+
+    def aapl(w):
+        return [(p.quantity, p.market_price) for p in _positions(w) if p.symbol == "AAPL"]
+
+    async def scenario():
+        monitor = await open_monitor(qtbot, replace(console_settings, db_url=db_url, profile="paper"))
+        w = monitor.window
+        moved: list[datetime] = []
+        w.connection_status.set_last_event_time = moved.append  # what the label is told, each time
+        try:
+            await asyncio.to_thread(write, lambda s: PositionRepository(s).mark("DU1", {"AAPL": Decimal("151.25")}))
+            await asyncio.to_thread(write, lambda s: SettingsRepository(s).set_trading_state(TradingState.HALTED))
+            await wait_until(lambda: aapl(w) == [(Decimal(10), Decimal("151.25"))]
+                             and w.trading_state_badge.state == "HALTED", 10,
+                             lambda: f"the mark and the halt in the monitor: {aapl(w)}")
+            assert moved == []  # the mark is shown, no event
+            await asyncio.to_thread(write, lambda s: PositionRepository(s).upsert("DU1", "AAPL", 12, Decimal("150.5")))
+            await wait_until(lambda: [q for q, _ in aapl(w)] == [Decimal(12)], 10, "the new quantity in the monitor")
+            assert len(moved) == 1 and monitor.controller.last_error is None
+        finally:
+            await monitor.close()
+
+    run(qloop, scenario(), timeout=60)
