@@ -37,7 +37,7 @@ from PySide6.QtGui import (
     QStaticText,
     QTransform,
 )
-from PySide6.QtWidgets import QHeaderView, QStyle, QStyleOptionViewItem, QTableView
+from PySide6.QtWidgets import QHeaderView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QTableView
 
 from .models.base import CoalescingTableModel
 
@@ -65,6 +65,30 @@ class RecordTableView(QTableView):
         self._cells: object = None  # the ``paint_columns`` those texts were formatted with
         self._metrics: QFontMetrics | None = None
         self._margin = self.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, self) + 1
+
+    def setModel(self, model) -> None:
+        super().setModel(model)
+        self._elide_as_the_columns_say()
+
+    def _elide_as_the_columns_say(self) -> None:
+        """Qt's delegate cuts every text at the right (the view's one ``textElideMode``); a
+        column that cuts elsewhere (the blotter's client order id, at the left: ``Column.elide``)
+        gets a delegate that cuts as it says, so a row Qt paints (``_record_source`` None: a
+        hidden row, word wrap, rows of their own heights) reads as the rows painted here."""
+        found = self._record_source_model()
+        for column in range(self.model().columnCount() if self.model() is not None else 0):
+            self.setItemDelegateForColumn(column, None)  # type: ignore[arg-type]
+        if found is None:
+            return
+        for column, mode in enumerate(found.elide_modes()):
+            if mode != self.textElideMode():
+                self.setItemDelegateForColumn(column, _ElidingDelegate(mode, self))
+
+    def _record_source_model(self) -> CoalescingTableModel | None:
+        model = self.model()
+        if isinstance(model, QSortFilterProxyModel):
+            model = model.sourceModel()
+        return model if isinstance(model, CoalescingTableModel) else None
 
     # -- what can be painted here -----------------------------------------------------------
 
@@ -308,3 +332,15 @@ class RecordTableView(QTableView):
             painter.fillRect(x + width - 1, top, 1, bottom - top, colour)
         for y in range(top + height - 1, bottom, height):
             painter.fillRect(left, y, right - left, 1, colour)
+
+
+class _ElidingDelegate(QStyledItemDelegate):
+    """Qt's delegate, cutting a text too wide for its cell where its column says."""
+
+    def __init__(self, mode: Qt.TextElideMode, parent=None) -> None:
+        super().__init__(parent)
+        self._mode = mode
+
+    def initStyleOption(self, option: QStyleOptionViewItem, index: QModelIndex) -> None:  # type: ignore[override]
+        super().initStyleOption(option, index)
+        option.textElideMode = self._mode

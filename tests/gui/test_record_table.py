@@ -255,3 +255,27 @@ def test_rows_painted_before_a_price_of_more_places_are_painted_at_the_new_place
     model.flush()
     view.viewport().grab()
     assert [view._texts[id(proxy.record_at(row))][1][avg] for row in (0, 1)] == ["100.2371", "101.5000"]
+
+
+def test_a_row_qt_paints_cuts_the_client_order_id_at_the_left_as_the_rows_painted_here(qtbot):
+    """Twice, right after a restart, the blotter's id read 'TC9XA749.3-1…', cut at the right as
+    Qt's delegate cuts (the view's one text elide mode), where its column cuts at the left: a row
+    painted by Qt rather than by the view (a hidden row, word wrap) shows every order's same head.
+    The style option Qt's delegate paints each cell with cuts where the cell's column says."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QStyleOptionViewItem
+
+    _model, proxy, view = _blotter(qtbot)
+    view.setRowHidden(proxy.rowCount() - 1, True)  # out of view; the view leaves its painting to Qt
+    assert view._record_source() is None
+
+    def cut_by_qt(column: int) -> Qt.TextElideMode:
+        index = proxy.index(0, column)
+        option = QStyleOptionViewItem()
+        view.initViewItemOption(option)
+        view.itemDelegateForIndex(index).initStyleOption(option, index)
+        return option.textElideMode
+
+    left, right = Qt.TextElideMode.ElideLeft, Qt.TextElideMode.ElideRight
+    assert [cut_by_qt(c) for c in range(proxy.columnCount())] == [
+        left if c == OrderBlotterModel.CLIENT_ID else right for c in range(proxy.columnCount())]
