@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from services.core.inputs import PRICE_WHOLE_DIGITS, QUANTITY_WHOLE_DIGITS
-from services.core.typed_numbers import plain
+from services.core.typed_numbers import NotANumber, not_a_number_said, plain, typed_decimal
 from services.core.wording import replaced_to
 from services.domain import WORKING_ORDER_STATES, OrderRecord, OrderState, OrderType
 
@@ -141,3 +141,53 @@ def replace_problem(order: OrderRecord, quantity: Decimal | None, limit_price: D
             and (stop_price is None or stop_price == order.stop_price)):
         return NOTHING_CHANGED
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class TypedReplace:
+    """The replace dialog's fields read: the numbers (None where a field holds none, or the
+    stop of an order without one) and why they make no replace (``problem``; "" when they
+    make one the rule allows), in a service's words, which the dialog shows as a sentence."""
+
+    quantity: Decimal | None
+    limit_price: Decimal | None
+    stop_price: Decimal | None
+    problem: str
+
+
+def _typed_field(name: str, text: str) -> tuple[Decimal | None, str]:
+    """A field of the replace dialog read as every typed number is (None and "" when empty)."""
+    if not text.strip():
+        return None, ""
+    try:
+        return typed_decimal(text), ""
+    except NotANumber as exc:
+        return None, not_a_number_said(text, exc.hint, name=name)
+
+
+def typed_replace(order: OrderRecord, quantity_text: str, limit_text: str, stop_text: str = "") -> TypedReplace:
+    """The replace dialog's Quantity, Limit and Stop as typed, read as numbers and then checked
+    by ``replace_problem``, so the dialog never accepts what the order actions refuse, and a field
+    that holds no number said as every number field says it (``quantity: not a number: 'abc'``,
+    the comma's reason with it): the dialog said "Quantity must be a number." of its own. A limit
+    or stop field cleared is asked for, not read as "unchanged"; the Stop of an order without
+    one is not read."""
+    quantity, problem = _typed_field("quantity", quantity_text)
+    if quantity is None:
+        return TypedReplace(None, None, None, problem or "a replace needs a quantity")
+    limit, problem = _typed_field("limit", limit_text)
+    if problem:
+        return TypedReplace(None, None, None, problem)
+    if order.order_type.has_limit and limit is None:
+        return TypedReplace(None, None, None, "a limit order needs a limit price")
+    stop: Decimal | None = None
+    if order.order_type.has_stop:
+        stop, problem = _typed_field("stop", stop_text)
+        if problem:
+            return TypedReplace(None, None, None, problem)
+        if stop is None:
+            return TypedReplace(None, None, None, "a stop order needs a stop price")
+    rule = replace_problem(order, quantity, limit, stop_price=stop)
+    if rule is not None:
+        return TypedReplace(None, None, None, rule)
+    return TypedReplace(quantity, limit, stop, "")

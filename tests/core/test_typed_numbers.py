@@ -64,11 +64,12 @@ def _every_reader():
     from services.backtest.requests import _number
     from services.core.books import parse_capital
     from services.core.preview_form import PreviewForm
+    from services.core.replace_rules import typed_replace
     from services.core.risk import rules_from_params
     from services.execution.errors import BadInput
     from services.execution.manual import _decimal
     from services.trade_settings_keys import checked_value, read_setting
-    from widgets.dialogs.replace import parse_decimal
+    from tests.gui.factories import order
 
     def backtest(text):
         problems: list[str] = []
@@ -81,11 +82,11 @@ def _every_reader():
         form = PreviewForm("", "0", "1", "0", text, "floor", "MKT", False)
         return form.build_values()["min_order_value"]
 
-    def replace_dialog(text):
-        value = parse_decimal(text)
-        if value is None:
-            raise ValueError(text)
-        return value
+    def replace_dialog(text):  # the Replace dialog's Quantity, read by the service
+        typed = typed_replace(order(1, quantity="1", limit="10"), text, "10")
+        if typed.problem:
+            raise ValueError(typed.problem)
+        return typed.quantity
 
     def settings_cell(text):  # the Settings dialog's cell, read by the service (and the dialog's check)
         return Decimal(read_setting("risk", "max_order_notional", text))

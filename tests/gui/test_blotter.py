@@ -460,9 +460,10 @@ def test_replace_validation_is_the_order_actions_rule():
     assert validate_replace(lmt, "39", "10")[2] == "The new quantity 39 is not above the filled 40."
     assert validate_replace(lmt, "0", "10")[2] == "The quantity must be positive."
     assert validate_replace(lmt, "-5", "10")[2] == "The quantity must be positive."
-    assert validate_replace(lmt, "abc", "10")[2] == "Quantity must be a number."
+    assert validate_replace(lmt, "abc", "10")[2] == "Quantity: not a number: 'abc'."
+    assert validate_replace(lmt, "", "10")[2] == "A replace needs a quantity."
     assert validate_replace(lmt, "80", "")[2] == "A limit order needs a limit price."
-    assert validate_replace(lmt, "80", "x")[2] == "Limit must be a number."
+    assert validate_replace(lmt, "80", "x")[2] == "Limit: not a number: 'x'."
     assert validate_replace(lmt, "80", "-1")[2] == "The limit price must be positive."
     assert validate_replace(lmt, "100", "10")[2] == "Nothing changed."
     mkt = order(2, order_type=OrderType.MKT, limit=None)
@@ -470,6 +471,24 @@ def test_replace_validation_is_the_order_actions_rule():
     assert validate_replace(mkt, "50", "12")[2] == "A market order has no limit price; cancel it and enter a LMT order."
     done = order(3, status=OrderState.FILLED, quantity="10", filled="10", limit="10")
     assert validate_replace(done, "20", "10")[2] == "The order is FILLED: nothing to replace."
+
+
+def test_the_replace_dialog_says_a_field_that_holds_no_number_as_every_number_field_says_it(qtbot):
+    """The dialog said "Quantity must be a number." and "Limit must be a number." (a decimal comma
+    without its reason) where the order ticket, the preview form and the commands say "not a
+    number: 'x'" after the field's name: it now shows the words of the replace rule's reading."""
+    stop_limit = order(1, symbol="AAPL", order_type=OrderType.STP_LMT, quantity="10", limit="225", stop="226")
+    dialog = ReplaceDialog(stop_limit)
+    qtbot.addWidget(dialog)
+    for edit, typed, said in ((dialog.quantity_edit, "ten", "Quantity: not a number: 'ten'."),
+                              (dialog.limit_edit, "225,5",
+                               "Limit: not a number: '225,5' (commas only group thousands, as in 1,000.5)."),
+                              (dialog.stop_edit, "x", "Stop: not a number: 'x'.")):
+        edit.setText(typed)
+        assert (dialog.error_label.text(), dialog.ok_button.isEnabled(), dialog.typed()) == (said, False, None)
+        edit.setText({"ten": "12", "225,5": "225.5"}.get(typed, "226.5"))
+    assert dialog.error_label.text() == ""
+    assert dialog.typed() == (Decimal(12), Decimal("225.5"), Decimal("226.5"))
 
 
 def test_the_replace_button_stays_where_it_was_while_the_trader_types(qtbot):
@@ -493,7 +512,7 @@ def test_the_replace_button_stays_where_it_was_while_the_trader_types(qtbot):
         for label in (dialog.hint_label, dialog.error_label):  # what it says is read whole
             if label.isVisible():
                 assert label.geometry().right() <= dialog.width() and label.height() >= label.heightForWidth(label.width())
-    assert dialog.error_label.text() == "Limit must be a number."
+    assert dialog.error_label.text() == "Limit: not a number: 'abc'."
     dialog.limit_edit.setText("226.5")
     QApplication.processEvents()
     assert dialog.hint_label.text().startswith("Replace sends: BUY 1,000,000 AAPL LMT 226.50 in all")

@@ -12,8 +12,7 @@ from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
-from services.core.replace_rules import NOTHING_CHANGED, replace_problem, state_problem
-from services.core.typed_numbers import NotANumber, typed_decimal
+from services.core.replace_rules import NOTHING_CHANGED, TypedReplace, state_problem, typed_replace
 from services.core.wording import as_sentence, describe_order, order_prices
 from services.domain import OrderRecord
 
@@ -32,41 +31,13 @@ VERDICT_LINES = 5
 Typed = tuple[Decimal, Decimal | None, Decimal | None]
 
 
-def parse_decimal(text: str) -> Decimal | None:
-    if not text.strip():
-        return None
-    try:
-        return typed_decimal(text)
-    except NotANumber:
-        return None
-
-
 def validate_replace(order: OrderRecord, quantity_text: str, limit_text: str,
                      stop_text: str = "") -> tuple[Decimal | None, Decimal | None, str]:
-    """(quantity, limit, error message or ""): the fields read as numbers, then the order actions'
-    own rule (``services.core.replace_rules``), so the dialog never accepts what the service
-    refuses. A limit or stop field cleared is asked for, not read as "unchanged". A stop order's
-    stop (``stop_text``) is read by ``stop_of``."""
-    quantity = parse_decimal(quantity_text)
-    if quantity is None:
-        return None, None, "Quantity must be a number."
-    limit = parse_decimal(limit_text)
-    if limit_text.strip() and limit is None:
-        return None, None, "Limit must be a number."
-    if order.order_type.has_limit and limit is None:
-        return None, None, "A limit order needs a limit price."
-    stop = stop_of(order, stop_text)
-    if order.order_type.has_stop and stop is None:
-        return None, None, "Stop must be a number." if stop_text.strip() else "A stop order needs a stop price."
-    problem = replace_problem(order, quantity, limit, stop_price=stop)
-    if problem is not None:
-        return None, None, as_sentence(problem)
-    return quantity, limit, ""
-
-
-def stop_of(order: OrderRecord, stop_text: str) -> Decimal | None:
-    """The Stop field read: a stop order's new stop; None for an order without one."""
-    return parse_decimal(stop_text) if order.order_type.has_stop else None
+    """(quantity, limit, error sentence or ""): the fields read and checked by the order actions'
+    own rule (``services.core.replace_rules.typed_replace``), so the dialog never accepts what
+    the service refuses, and says a refusal in the service's words."""
+    typed = typed_replace(order, quantity_text, limit_text, stop_text)
+    return typed.quantity, typed.limit_price, as_sentence(typed.problem) if typed.problem else ""
 
 
 def describe_replacement(order: OrderRecord, quantity: Decimal, limit: Decimal | None, stop: Decimal | None = None) -> str:
@@ -97,7 +68,7 @@ class ReplaceDialog(QDialog):
         self._check_timer.setInterval(CHECK_DELAY_MS)  # one check per pause in the typing, as the ticket's
         self._check_timer.timeout.connect(self.request_check)
         self.setWindowTitle(f"Replace {order.symbol} order {order.client_order_id}")
-        # formatted as the blotter shows them (grouped, no trailing zeros); parse_decimal reads them back
+        # formatted as the blotter shows them (grouped, no trailing zeros); typed_replace reads them back
         self.quantity_edit = QLineEdit(fmt_quantity(order.quantity))
         self.limit_edit = QLineEdit(fmt_price(order.limit_price))
         self.limit_edit.setEnabled(order.order_type.has_limit)
@@ -172,7 +143,8 @@ class ReplaceDialog(QDialog):
         self._validate()
 
     def _validate(self) -> None:
-        quantity, limit, error = self._read()
+        read = self._read()
+        error = as_sentence(read.problem) if read.problem else ""
         state = state_problem(self.order)  # filled or canceled meanwhile: said whatever the fields say
         if state is not None:
             error = as_sentence(state)
@@ -180,8 +152,8 @@ class ReplaceDialog(QDialog):
         # walked under Xvfb: once a new quantity was typed the dialog said nothing of what Replace
         # would send; now the order as it will stand, read from the fields as values() reads them
         hint = UNCHANGED_HINT if unchanged else (
-            describe_replacement(self.order, quantity, limit, stop_of(self.order, self.stop_edit.text()))
-            if not error and quantity is not None else "")
+            describe_replacement(self.order, read.quantity, read.limit_price, read.stop_price)
+            if not error and read.quantity is not None else "")
         self.hint_label.setText(hint)
         self.hint_label.setVisible(bool(hint))
         self.error_label.setText("" if unchanged else error)
@@ -199,10 +171,10 @@ class ReplaceDialog(QDialog):
     def typed(self) -> Typed | None:
         """(quantity, limit, stop) as the fields read, or None while they hold no replace the
         order's rule allows."""
-        quantity, limit, error = self._read()
-        if error or quantity is None or state_problem(self.order) is not None:
+        read = self._read()
+        if read.problem or read.quantity is None or state_problem(self.order) is not None:
             return None
-        return quantity, limit, stop_of(self.order, self.stop_edit.text())
+        return read.quantity, read.limit_price, read.stop_price
 
     def request_check(self) -> None:
         self._check_timer.stop()
@@ -256,18 +228,18 @@ class ReplaceDialog(QDialog):
         self._check_timer.stop()
         super().hideEvent(event)
 
-    def _read(self) -> tuple[Decimal | None, Decimal | None, str]:
-        return validate_replace(self.order, self.quantity_edit.text(), self.limit_edit.text(), self.stop_edit.text())
+    def _read(self) -> TypedReplace:
+        return typed_replace(self.order, self.quantity_edit.text(), self.limit_edit.text(), self.stop_edit.text())
 
     def values(self) -> tuple[Decimal, Decimal | None, Decimal | None]:
         """(quantity, limit, stop): the stop None for an order without one."""
-        quantity, limit, error = self._read()
-        if error or quantity is None:
-            raise ValueError(error)
-        return quantity, limit, stop_of(self.order, self.stop_edit.text())
+        read = self._read()
+        if read.problem or read.quantity is None:
+            raise ValueError(as_sentence(read.problem))
+        return read.quantity, read.limit_price, read.stop_price
 
     def accept(self) -> None:
         # only what the verdict shown passed (Enter in a field while the check is on its way did not wait for it)
-        if self._read()[2] or self._passed is None or self._passed != self.typed():
+        if self._read().problem or self._passed is None or self._passed != self.typed():
             return
         super().accept()
