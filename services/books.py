@@ -50,10 +50,10 @@ class Assignment:
     unassigned_left: Decimal
 
 
-def parse_capital(text: object) -> Decimal | None:
+def parse_capital(text: object, name: str = "capital") -> Decimal | None:
     """``services.core.books.parse_capital``, its refusal as a BooksError."""
     try:
-        return parse_core_capital(text)
+        return parse_core_capital(text, name)
     except CapitalError as exc:
         raise BooksError(str(exc)) from None
 

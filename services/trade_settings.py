@@ -159,11 +159,11 @@ class TradeSettingsService:
         if source is not None:
             source = check_data_source(source)
         capitals = dict(changes.get("project_capital") or {})
-        try:
-            for value in capitals.values():
-                parse_capital(value)
+        try:  # each named by the key typed: project_capital.NAME
+            for project, value in capitals.items():
+                parse_capital(value, f"{CAPITAL_PREFIX}{project}")
         except BooksError as exc:
-            raise TradeSettingsError(f"project_capital: {exc}") from None
+            raise TradeSettingsError(str(exc)) from None
         self._store(checked, source, capitals, changes, removals)
         return self.read()
 

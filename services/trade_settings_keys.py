@@ -45,7 +45,18 @@ def known_keys() -> list[str]:
 
 
 class TradeSettingsError(ValueError):
-    """A key or value the user can fix; the message names it."""
+    """A key or value the user can fix; the message names it. ``reason``: the words after the
+    setting's name (``must be a whole number: '1.5'``), for a form that names the setting by its
+    own label (the Settings dialog said "Max order notional: max_order_notional: must be ...");
+    the whole message when it names no one setting."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
+
+
+def _refused(key: str, reason: str) -> TradeSettingsError:
+    return TradeSettingsError(f"{key}: {reason}", reason)
 
 
 _TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
@@ -65,19 +76,19 @@ def checked_value(key: str, default: Any, value: Any) -> Any:
             return True
         if raw in _FALSE:
             return False
-        raise TradeSettingsError(f"{key}: {value!r} is not true or false")
+        raise _refused(key, f"{value!r} is not true or false")
     if value is None or isinstance(value, bool):  # None: "off" or nothing typed
-        raise TradeSettingsError(not_a_number_said("off" if value is None else value, name=key))
+        raise _refused(key, not_a_number_said("off" if value is None else value))
     text = str(value).strip()
     try:
         number = typed_decimal(text)
     except NotANumber as exc:  # a misplaced comma says why
-        raise TradeSettingsError(not_a_number_said(text, exc.hint, name=key)) from None
+        raise _refused(key, not_a_number_said(text, exc.hint)) from None
     if not number.is_finite() or number < 0 or number > MAX_SETTING:
-        raise TradeSettingsError(must_be_said(text, "a number from 0 to 1e12", name=key))
+        raise _refused(key, must_be_said(text, "a number from 0 to 1e12"))
     if isinstance(default, int):
         if number != number.to_integral_value():
-            raise TradeSettingsError(must_be_said(text, "a whole number", name=key))
+            raise _refused(key, must_be_said(text, "a whole number"))
         return int(number)
     return float(number) if isinstance(default, float) else str(number)
 
@@ -95,10 +106,12 @@ def read_setting(section: str, name: str, value: Any) -> Any:
         raise TradeSettingsError(f"unknown setting '{section}.{name}'")
     if section == "risk":
         # the risk engine's own parsing decides what a limit is (and that "off" switches it off)
+        # named by the key typed, as every other section's setting ("risk: max_orders_per_run: ..."
+        # named the section and then the limit); the risk engine's words name the limit first
         try:
             return stored_risk_value(name, value)
         except RiskParamError as exc:
-            raise TradeSettingsError(f"risk: {exc}") from None
+            raise _refused(f"{section}.{name}", str(exc).removeprefix(f"{name}: ")) from None
     return checked_value(f"{section}.{name}", defaults[name], value)
 
 
@@ -155,7 +168,7 @@ def stored_problems(values: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
             try:
                 read_setting(section, name, value)
             except TradeSettingsError as exc:
-                why = str(exc).split(": ", 1)[-1]  # without the section the key already names
+                why = exc.reason  # without the key, which the line names already
                 key = f"{section}.{name}"
                 if name not in SECTIONS[section]:  # stored by another (newer) version: removed, never changed here
                     refuses = ", and previews and orders are refused while it is stored" if section == "risk" else ""

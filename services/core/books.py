@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from .snapshots import NumericLimit, storage_problem
-from .typed_numbers import NotANumber, not_a_number_said, plain, typed_decimal
+from .typed_numbers import NotANumber, must_be_said, not_a_number_said, plain, typed_decimal
 
 ZERO = Decimal(0)
 UNASSIGNED = "unassigned"  # the name unassigned rows show under; never a project's name
@@ -61,22 +61,25 @@ MONEY_WHOLE_DIGITS = 10
 MONEY_LIMIT = NumericLimit(whole_digits=MONEY_WHOLE_DIGITS, scale=8)
 
 
-def parse_capital(text: object) -> Decimal | None:
+def parse_capital(text: object, name: str = "capital") -> Decimal | None:
     """A capital as typed: a positive amount below 1e10 (``MONEY_WHOLE_DIGITS``; thousands may be
     grouped with commas), or ``off`` / empty for none. The one rule for the Settings dialog, the
-    command line and the service that stores it."""
+    command line and the service that stores it; a refusal names ``name`` once, as typed
+    (``project_capital.alpha`` on the command line, where "project_capital: capital: ..." named
+    the field twice and not the project)."""
     raw = "" if text is None else str(text).strip()
     if raw.lower() in ("", "off", "none"):
         return None
     try:
         value = typed_decimal(raw)
     except NotANumber as exc:  # a misplaced comma says why
-        raise CapitalError(not_a_number_said(raw, exc.hint, name="capital")) from None
+        raise CapitalError(not_a_number_said(raw, exc.hint, name=name)) from None
     if not value.is_finite() or value <= 0:
-        raise CapitalError(f"capital {raw!r} must be a positive amount below 1e{MONEY_WHOLE_DIGITS} (or off)")
+        raise CapitalError(must_be_said(raw, "a number > 0 (or off)", name=name))
     if value.adjusted() >= MONEY_WHOLE_DIGITS:
-        raise CapitalError(f"capital {raw!r} is too large: a plan keeps a portfolio value below 1e{MONEY_WHOLE_DIGITS}")
-    problem = storage_problem("capital", repr(raw), value, MONEY_LIMIT)
+        raise CapitalError(must_be_said(
+            raw, f"a number below 1e{MONEY_WHOLE_DIGITS} (a plan keeps no larger portfolio value)", name=name))
+    problem = storage_problem(name, repr(raw), value, MONEY_LIMIT)
     if problem is not None:
         raise CapitalError(problem[1])
     return value

@@ -82,7 +82,7 @@ def _bool_param(name: str, value: Any) -> bool:
         return True
     if text in ("0", "false", "no", "off"):
         return False
-    raise RiskParamError(f"{name} must be true or false, got {value!r}")
+    raise RiskParamError(f"{name}: {value!r} is not true or false")  # as a true/false trade setting says it
 
 
 _OFF = ("", "none", "off", "null")

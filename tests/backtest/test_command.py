@@ -181,7 +181,7 @@ async def test_a_signal_mid_run_cancels_the_backtest_promptly_and_leaves_no_run_
     ("bogus=1", "--risk: unknown risk parameter 'bogus'"),
     ("max_order_notional", "--risk: risk override 'max_order_notional' is not NAME=VALUE"),
     ("max_order_notional=abc", "--risk: max_order_notional: not a number: 'abc'"),
-    ("allow_short=maybe", "--risk: allow_short must be true or false, got 'maybe'"),
+    ("allow_short=maybe", "--risk: allow_short: 'maybe' is not true or false"),
 ])
 async def test_a_bad_risk_override_exits_2_and_stores_nothing(database, db_url, files, typed, said):
     """`--risk bogus=1` used to run: every rebalance failed on it (a warning in the log only) and

@@ -80,7 +80,8 @@ def test_a_project_capital_is_capped_at_what_a_plan_keeps(db_url, database, cons
     for too_large in ("1e12", "10000000000"):
         refused = console("--db-url", db_url, "trade-settings", "set", f"project_capital.alpha={too_large}")
         assert refused.returncode == 2, refused.stderr
-        assert f"capital '{too_large}' is too large: a plan keeps a portfolio value below 1e10" in refused.stderr
+        assert (f"project_capital.alpha: must be a number below 1e10 (a plan keeps no larger portfolio value): "
+                f"'{too_large}'") in refused.stderr, refused.stderr
     kept = console("--db-url", db_url, "trade-settings", "set", "project_capital.alpha=9999999999.5", "--json")
     assert kept.returncode == 0, kept.stderr
     assert json.loads(kept.stdout)["project_capital"] == {"alpha": "9999999999.5"}
@@ -216,7 +217,7 @@ def test_a_whole_number_limit_is_refused_in_the_words_typed(database, db_url, co
     tests/gui/test_settings_typed_words.py)."""
     refused = console("--db-url", db_url, "trade-settings", "set", "risk.max_orders_per_run=2.5")
     assert refused.returncode == 2
-    assert refused.stderr.strip() == "trading-console: risk: max_orders_per_run: must be a whole number: '2.5'"
+    assert refused.stderr.strip() == "trading-console: risk.max_orders_per_run: must be a whole number: '2.5'"
     stored = console("--db-url", db_url, "trade-settings", "set", "risk.max_daily_orders=1e3", "--json")
     assert stored.returncode == 0, stored.stderr
     assert json.loads(stored.stdout)["risk"]["max_daily_orders"] == 1000

@@ -251,7 +251,9 @@ def test_risk_view_says_a_limit_stored_beyond_the_bound(qtbot):
     assert cells["Max order notional"].text() == "1E+400 (refused since it was stored)"
     assert cells["Max order quantity"].text() == "10000000000000 shares (refused since it was stored)"
     tip = cells["Max order notional"].toolTip()
-    assert "max_order_notional: must be a number from 0 to 1e12: '1E+400'; change it or switch it off" in tip, tip
+    # the limit named once, by the line above ("stored as max_order_notional: must be ..." named it twice)
+    said = "refused since it was stored: must be a number from 0 to 1e12: '1E+400'; change it or switch it off"
+    assert f"stored as max_order_notional\n{said}" in tip, tip
 
 
 def test_snapshots_view_import_errors_and_selection(qtbot, monkeypatch, qtmodeltester):

@@ -73,9 +73,13 @@ def test_a_typed_setting_is_stored_or_refused_alike_by_the_command_and_the_dialo
             assert command[1] == 30
     else:
         # the same message: the dialog names the row by its label where the command names the key
+        # typed, each once ("risk: max_order_notional: ...", the row "Max order notional:
+        # max_order_notional: ...", the flag "Allow short: allow_short must be true or false")
         label, shown = window[1]
-        _, reason = command[1].split(": ", 1)
+        assert command[1].startswith(f"{key}: "), command
+        reason = command[1].removeprefix(f"{key}: ")
         assert shown == f"{label}: {reason}.", (command, window)
+        assert key.split(".")[1] not in reason, reason
         assert repr(typed) in reason, reason  # names the value as typed ("'off' is not a number")
 
 
@@ -110,7 +114,7 @@ def test_a_value_stored_beyond_the_bound_is_shown_and_stops_no_other_change(qtbo
     qtbot.addWidget(again)
     again.risk_table.item(notional, 1).setText("2e13")  # typed anew, the bound holds
     again.accept()
-    assert again.error_label.text() == f"{label}: max_order_notional: must be a number from 0 to 1e12: '2e13'."
+    assert again.error_label.text() == f"{label}: must be a number from 0 to 1e12: '2e13'."
     again.risk_table.item(notional, 1).setText("50,000")
     with qtbot.waitSignal(again.settings_submitted) as sig:
         again.buttons.button(again.buttons.StandardButton.Ok).click()

@@ -292,9 +292,9 @@ class SettingsDialog(QDialog):
             for name, text in values[key].items():
                 try:
                     changed_section(section, {name: text}, self._stored[section])
-                except TradeSettingsError as exc:  # "SECTION[.NAME]: why": said with the row's label
+                except TradeSettingsError as exc:  # the service's reason, the setting named by the row's label
                     label = _cell_text(table, self.row_of(table, name), 0)
-                    return f"{label}: {str(exc).split(': ', 1)[-1]}."
+                    return f"{label}: {exc.reason}."
         for name, capital in values["project_capital"].items():
             try:
                 parse_capital(capital)
