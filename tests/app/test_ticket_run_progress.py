@@ -26,8 +26,9 @@ async def _execute_then_send_a_ticket(console, before_ticket=None, project: str 
     await wait_for(lambda: controller.current_preview is not None and view.execute_button.isEnabled(), 15, "the preview")
     executed = controller.current_preview
     view.execute_button.click()
-    await console.stack.trade.wait_done(executed.run_id, timeout=20)
-    assert await controller.runner.drain(timeout=5) == []
+    # the Execute task first (it stores the run's orders): before it, wait_done found none working
+    assert await controller.runner.drain(timeout=15) == []
+    assert await console.stack.trade.wait_done(executed.run_id, timeout=20) == []
     assert controller.trading._progress.run_id == executed.run_id  # the Execute's run, followed
     if before_ticket is not None:
         await before_ticket(executed.run_id)
