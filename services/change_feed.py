@@ -458,6 +458,13 @@ class NewerOnly:
         self._prune_at = max(self._prune_above, 2 * len(self))
 
 
+def moves_last_event(changes: ChangeSet, holdings_moved: bool) -> bool:
+    """Whether ``changes`` move a window's "last event" (both windows, the label's tooltip): an
+    order or a fill, or a holding that changed (``holdings_moved``: ``HoldingsSeen.changed`` of
+    the same positions); an audit entry, an equity sample, a snapshot or a new mark alone do not."""
+    return bool(changes.orders or changes.fills or holdings_moved)
+
+
 class HoldingsSeen:
     """What a position change is to a window's "last event" (both windows, with the order and
     fill changes): a position new to the window, or whose quantity, average cost or realized P&L

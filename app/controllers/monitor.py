@@ -30,6 +30,7 @@ from services.change_feed import (
     NOT_READ_YET,
     FeedBatch,
     monitor_state,
+    moves_last_event,
     reach_line,
 )
 from services.console_charts import equity_points, followed_run_caption, run_chart
@@ -173,10 +174,9 @@ class MonitorController(QObject):
         # (a slice at most, as their timer would)
         for model in (w.orders_model, w.fills_model, w.positions_model, w.audit_model):
             model.flush(model.max_batch)
-        if changes.orders or changes.fills or holdings_moved:
-            # as the trading window's: an order, fill or position change (an audit entry, an equity
-            # sample or a snapshot alone moved it, where the label's tip says orders, fills, positions;
-            # the trading window's 30-s re-marks of its positions too: HoldingsSeen)
+        if moves_last_event(changes, holdings_moved):
+            # as the trading window's (an audit entry, an equity sample, a snapshot or the trading
+            # window's 30-s re-marks of its positions alone moved it)
             w.connection_status.set_last_event_time(batch.observed_at)
         self.batches += 1
         newest_run = self.progress.newer_run(batch.orders)

@@ -20,7 +20,7 @@ from app.controllers.positions import PositionsShown
 from services import console_queries as queries
 from services.activity_log import Level
 from services.books import project_books, stored_rates_by_account
-from services.change_feed import NewerOnly
+from services.change_feed import NewerOnly, moves_last_event
 from services.console_books import rates_shown
 from services.console_charts import equity_points
 from services.domain import ChangeSet, FillRecord, OrderRecord
@@ -125,11 +125,10 @@ class MonitoringController:
         w.orders_model.apply(changes)
         w.fills_model.apply(changes)
         holdings_moved = self.positions.take(self.marks.apply(changes.positions))
-        if changes.orders or changes.fills or holdings_moved:
+        if moves_last_event(changes, holdings_moved):
             # the writer's or another process's (the change feed): only the writer's moved the time, so
             # a run `execute` sent from a terminal filled under an old "last event" (the monitor's is
-            # the same: the last order, fill or position change it was handed); the equity
-            # recorder's 30-s re-marks of the positions are none (HoldingsSeen)
+            # the same rule)
             w.connection_status.set_last_event_time(datetime.now(UTC))
         w.activity_log.note_changes(changes)  # fills and rejections in the activity log
         if changes.fills:
