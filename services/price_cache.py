@@ -197,22 +197,31 @@ async def download_daily_bars(db: Database, provider: ExecutionProvider, listing
                               first: date, last: date, *, what_to_show: str = DEFAULT_WHAT_TO_SHOW,
                               now: datetime | None = None,
                               on_listing: Callable[[ListingDownload], None] | None = None,
-                              canceled: Callable[[], bool] | None = None) -> DownloadReport:
-    """Fetch and store the daily bars the cache lacks (see the module docstring). A listing the
-    broker refuses is reported and the others go on; a lost connection ends the download;
-    ``canceled()`` true before a listing ends it with ``DownloadCanceled`` (within IB's pacing a
-    long download takes minutes, and a Cancel that waited for all of it was no Cancel)."""
+                              canceled: Callable[[], bool] | None = None, refuse_unknown: bool = False,
+                              where: Callable[[str], str] | None = None) -> DownloadReport:
+    """Fetch and store the daily bars the cache lacks (see the module docstring). With
+    ``refuse_unknown`` (``bars download``, a backtest on the broker's bars) the listings with days
+    to fetch are checked first (``check_listings``, ``where`` naming where each comes from): one
+    the broker does not know refuses the whole download, nothing fetched; a listing whose bars are
+    all cached is asked nothing (a backtest on cached bars asked the broker about every listing).
+    A listing the broker refuses is reported and the others go on; a lost connection ends the
+    download; ``canceled()`` true before a listing ends it with ``DownloadCanceled`` (within IB's
+    pacing a long download takes minutes, and a Cancel that waited for all of it was no Cancel)."""
     if last < first:
         raise ValueError(f"the range ends ({last}) before it starts ({first})")
     if what_to_show not in WHAT_TO_SHOW:
         raise ValueError(f"what to show must be one of {', '.join(WHAT_TO_SHOW)}")
     now = now or datetime.now(UTC)
     specs = list(dict.fromkeys(spec_of(item) for item in listings))
+    lacking = {spec: await asyncio.to_thread(missing_days, db, spec, first, last, what_to_show=what_to_show, now=now)
+               for spec in specs}
+    if refuse_unknown:  # a range without a session of a listing has nothing to fetch: still checked
+        await check_listings(provider, [spec for spec, missing in lacking.items()
+                                        if missing or not expected_days(spec, first, last, now)], where=where)
     results: list[ListingDownload] = []
-    for spec in specs:
+    for spec, missing in lacking.items():
         if canceled is not None and canceled():
             raise DownloadCanceled(tuple(results), len(specs))
-        missing = await asyncio.to_thread(missing_days, db, spec, first, last, what_to_show=what_to_show, now=now)
         if not missing:
             result = ListingDownload(spec.key, 0, 0, 0)
         else:

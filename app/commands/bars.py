@@ -137,9 +137,9 @@ async def _download(args, settings) -> int:
             print(f"{item.symbol}: {item.outcome_words()}", flush=True)
 
     async with connected(args, settings) as stack:
-        await price_cache.check_listings(stack.provider, args.symbols)  # an unknown one: exit 2, nothing stored
         report = await price_cache.download_daily_bars(stack.db, stack.provider, args.symbols, args.first, args.last,
-                                                       what_to_show=args.what_to_show, on_listing=progress)
+                                                       what_to_show=args.what_to_show, on_listing=progress,
+                                                       refuse_unknown=True)  # exit 2, nothing stored
     if args.json:
         print(json.dumps({
             "from": report.first.isoformat(), "to": report.last.isoformat(), "what_to_show": report.what_to_show,

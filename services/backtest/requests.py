@@ -202,18 +202,16 @@ async def prepare_from_broker(db, provider, request: BacktestRequest, wanted: Ba
     with no bar file): what it needs (``wanted``, else ``bars_wanted``: every other input checked
     first), the days the price cache lacks downloaded, then ``prepare`` on the cached bars.
     ``UnknownListings`` (nothing downloaded) when the broker knows one of the listings not
-    (``price_cache.check_listings``, the check of ``bars download``), ``BrokerBarsFailed`` when a
+    (``price_cache.download_daily_bars`` checks them first, as for ``bars download``), ``BrokerBarsFailed`` when a
     listing's bars were refused later, ``BadBacktest`` for any other problem;
     a lost connection raises ``NotConnected``; ``canceled()`` true between listings raises
     ``price_cache.DownloadCanceled``."""
     if wanted is None:
         wanted = await asyncio.to_thread(bars_wanted, db, request)
     try:  # a typo in a snapshot is bad input: said before a bar of the others is downloaded
-        await price_cache.check_listings(provider, wanted.listings,
-                                         where=lambda key: _where(wanted.named_in.get(key, ())))
+        prices, report = await broker_prices(db, provider, wanted, on_listing=on_listing, canceled=canceled)
     except UnknownContract as exc:
         raise UnknownListings([str(exc)]) from None
-    prices, report = await broker_prices(db, provider, wanted, on_listing=on_listing, canceled=canceled)
     if report.failed:
         raise BrokerBarsFailed(report, wanted.named_in)
     return await asyncio.to_thread(prepare, db, request, prices=prices), report
@@ -225,7 +223,8 @@ async def broker_prices(db, provider, wanted: BarsWanted, *, on_listing=None,
     within IB's pacing), then the cached bars of the wanted listings as the backtest's prices."""
     report = await price_cache.download_daily_bars(db, provider, wanted.listings, wanted.first, wanted.last,
                                                    what_to_show=wanted.what_to_show, on_listing=on_listing,
-                                                   canceled=canceled)
+                                                   canceled=canceled, refuse_unknown=True,
+                                                   where=lambda key: _where(wanted.named_in.get(key, ())))
     series = await asyncio.to_thread(price_cache.load_series, db, [s.key for s in wanted.listings], wanted.first,
                                      wanted.last, what_to_show=wanted.what_to_show)
     return PriceBook.from_columns(series), report
