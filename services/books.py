@@ -93,6 +93,28 @@ def project_positions(session, project_id: int, account: str | None) -> dict[str
     return out
 
 
+def held_marks(session, account: str | None) -> dict[str, Decimal]:
+    """The price of each listing held on ``account`` (every real account when not known) as the
+    positions panel values it: its stored mark (the last fill's price or a quote's), or its
+    average cost while it was never marked (as a portfolio snapshot values it). One order's check
+    (services.execution.order_risk) prices its own listing from the market and the holdings
+    here: max_gross_exposure leaves a holding without a price out of its sum, and a quote of
+    every held listing at each check would spend IB's market data lines."""
+    where = _POSITIONS.c.account == account if account else not_backtest(_POSITIONS.c.account)
+    query = (select(_POSITIONS.c.symbol, _POSITIONS.c.market_price, _POSITIONS.c.average_cost, _POSITIONS.c.marked_at)
+             .where(where, _POSITIONS.c.quantity != 0))
+    marks: dict[str, tuple[Decimal, datetime | None]] = {}
+    for symbol, market_price, average_cost, marked_at in session.execute(query):
+        price = market_price if market_price is not None else average_cost
+        if price is None or price <= 0:
+            continue
+        seen = marks.get(symbol)
+        # the rows of one listing share its mark (PositionRepository.mark): the newest one wins
+        if seen is None or (marked_at is not None and (seen[1] is None or marked_at > seen[1])):
+            marks[symbol] = (Decimal(price), marked_at)
+    return {symbol: price for symbol, (price, _at) in marks.items()}
+
+
 @dataclass(frozen=True, slots=True)
 class WorkingOrder:
     """One order still working at the broker, or stored and still to be sent (``unsent``), or

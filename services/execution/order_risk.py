@@ -27,7 +27,7 @@ from typing import NamedTuple
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.books import buying_quantities, net_quantities, project_positions, working_orders
+from services.books import buying_quantities, held_marks, net_quantities, project_positions, working_orders
 from services.core.account_risk import AccountView
 from services.core.books import project_money
 from services.core.builder import CENT, ONE, SUB_PENNY, OrderDraft
@@ -188,13 +188,16 @@ def check_order(session: Session, mode: TradeMode | str, draft: OrderDraft, inpu
     for key, quantity in net_quantities(in_flight).items():
         exposure[key] = exposure.get(key, Decimal(0)) + quantity
     own = [o for o in in_flight if inputs.project_id is not None and o.project_id == inputs.project_id]
-    view = AccountView(net_liquidation, exposure, {}, facts.orders_today, inputs.buying_power)
+    # the holdings at their stored marks, the order's listing at the market: gross exposure
+    # counts the whole book and account, as a run's preview (which quotes every listing held)
+    marks = held_marks(session, account)
+    view = AccountView(net_liquidation, exposure, marks, facts.orders_today, inputs.buying_power)
     price = inputs.price
     try:
         return check_orders(
             [draft], portfolio_value=inputs.portfolio_value, positions=inputs.positions, working=net_quantities(own),
             working_buys=buying_quantities(own),
-            prices={draft.key: price.price} if price is not None else {}, limits=settings.risk_defaults(), facts=facts,
+            prices={**marks, draft.key: price.price} if price is not None else marks, limits=settings.risk_defaults(), facts=facts,
             price_times={draft.key: price.time} if price is not None else {},
             price_kinds={draft.key: price.kind} if price is not None else {},
             allow_delayed=allow_delayed, unpriced_symbols=(draft.key,) if inputs.rate is None else (),

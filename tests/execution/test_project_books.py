@@ -449,3 +449,28 @@ async def test_a_preview_says_when_it_was_sized_on_the_accounts_net_liquidation(
     BooksService(stack.db, "tester").set_capitals({"A": "100000"})
     on_capital = await stack.service.preview_snapshot("A", snap, TradeMode.PAPER)
     assert (on_capital.value_source, on_capital.sizing_note, on_capital.portfolio_value) == ("capital", "", Decimal(100000))
+
+
+async def test_a_tickets_gross_exposure_counts_the_books_other_holdings_as_a_runs_preview_does(stack):
+    """Walked under Xvfb: the demo's run left 97,041 of the project's 100,000 in twelve
+    listings, and a ticket buying 20 more AAPL (4,578) passed, as did 1,000 AAPL with "gross
+    exposure after the run 238.73%": the ticket's check priced its own listing only and
+    max_gross_exposure left every holding without a price out of its sum, so it measured AAPL
+    alone where a run's preview prices every listing held. The book's and the account's other
+    holdings now count at their stored marks (the positions panel's)."""
+    _relax_risk(stack.db)
+    a_id, a_snap = make_snapshot(stack.db, "A", {"MSFT": "0.9"})
+    BooksService(stack.db, "tester").set_capitals({"A": "100000"})
+    await _run(stack, "A", a_snap)
+    msft = _books(stack.db)[(a_id, "MSFT")]
+    assert msft * 415 > 85000  # some 90 % of A's capital in MSFT
+    manual = ManualOrders(stack.service)
+
+    small = await manual.check(Ticket.of("AAPL", "BUY", quantity="10", project="A"))  # 2,285 more: some 92 %
+    assert small.may_send, small.reasons()
+    big = await manual.check(Ticket.of("AAPL", "BUY", quantity="100", project="A"))  # 22,850 more: some 112 %
+    assert {b.rule for b in big.report.all_blocks()} == {"max_gross_exposure"}, big.reasons()
+    [block] = big.report.run_blocks
+    measured = Decimal(block.message.split("after the run ")[1].split("%")[0])
+    expected = (msft * stack.sim.price("MSFT") + 100 * stack.sim.price("AAPL")) / 1000
+    assert abs(measured - expected) < 1, (block.message, expected)
