@@ -42,6 +42,7 @@ from services.db.models import (
     Project,
     TradeFill,
     TradeOrder,
+    TradeRun,
 )
 from services.db.repositories import ProjectRepository, SnapshotItemInput, SnapshotRepository
 from services.db.repositories.snapshots import BACKTEST_INPUT_NOTE, decisions_only
@@ -255,10 +256,17 @@ def recent_fills(db, limit: int = 50_000) -> tuple[FillRecord, ...]:
         return tuple(to_fill_record(r) for r in rows)
 
 
+def _run_named(session, run_id: int | None) -> None:
+    """A run named that does not exist is a typo, not a run without orders or fills: said as
+    ``tca`` and ``trail`` say it (LookupError)."""
+    if run_id is not None and session.get(TradeRun, run_id) is None:
+        raise LookupError(f"run {run_id} does not exist")
+
+
 def order_list(db, *, run_id: int | None = None, statuses: Iterable[OrderState] | None = None) -> tuple[OrderRecord, ...]:
     """What ``trading-console orders`` lists, newest first (as its help says and the blotter
     shows them): the broker's orders (paper or live); a backtest's only when its run is named
-    (never mixed into the others)."""
+    (never mixed into the others). LookupError: ``run_id`` names no run."""
     query = select(TradeOrder).order_by(TradeOrder.id.desc())
     if run_id is not None:
         query = query.where(TradeOrder.run_id == run_id)
@@ -267,13 +275,15 @@ def order_list(db, *, run_id: int | None = None, statuses: Iterable[OrderState] 
     if statuses is not None:
         query = query.where(TradeOrder.status.in_(list(statuses)))
     with db.session() as session:
+        _run_named(session, run_id)
         return tuple(to_order_record(r) for r in session.scalars(query))
 
 
 def fill_list(db, *, run_id: int | None = None, all_revisions: bool = False) -> tuple[FillRecord, ...]:
     """What ``trading-console fills`` lists, newest fill time first (as the window's fills panel
     and ``orders`` list theirs): the broker's fills (a backtest's only when its run is named); a
-    corrected execution's superseded revisions with ``all_revisions``."""
+    corrected execution's superseded revisions with ``all_revisions``. LookupError: ``run_id``
+    names no run."""
     query = select(TradeFill).order_by(TradeFill.fill_time.desc(), TradeFill.id.desc())
     if run_id is not None:
         query = query.join(TradeOrder, TradeOrder.id == TradeFill.order_id).where(TradeOrder.run_id == run_id)
@@ -282,6 +292,7 @@ def fill_list(db, *, run_id: int | None = None, all_revisions: bool = False) -> 
     if not all_revisions:
         query = query.where(TradeFill.superseded.is_(False))
     with db.session() as session:
+        _run_named(session, run_id)
         return tuple(to_fill_record(f) for f in session.scalars(query))
 
 

@@ -407,7 +407,10 @@ async def cmd_orders(args, settings) -> int:
         finally:
             db.dispose()
 
-    orders = await asyncio.to_thread(load)
+    try:
+        orders = await asyncio.to_thread(load)
+    except LookupError as exc:  # a run that does not exist, said as tca and trail say it
+        return say_failure(args, "not_found", exc.args[0], EXIT_BAD_INPUT)
     if args.json:
         print(json.dumps([order_dict(o) for o in orders], indent=2))
     else:
@@ -425,7 +428,10 @@ async def cmd_fills(args, settings) -> int:
         finally:
             db.dispose()
 
-    fills = await asyncio.to_thread(load)
+    try:
+        fills = await asyncio.to_thread(load)
+    except LookupError as exc:
+        return say_failure(args, "not_found", exc.args[0], EXIT_BAD_INPUT)
     if args.json:
         print(json.dumps([fill_dict(f) for f in fills], indent=2))
     else:

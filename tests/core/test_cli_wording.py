@@ -4,6 +4,7 @@ each case through ``app.cli.main`` as the trader types it, the line on stderr an
 from __future__ import annotations
 
 import argparse
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -164,6 +165,27 @@ def test_an_unknown_project_is_said_alike_by_every_command_with_the_projects_the
         assert (code, said) == (EXIT_BAD_INPUT, expected), argv
     code, said = _said(capsys, ["--db-url", url, "snapshot", "list", "--project", "nosuch"])
     assert (code, said) == (EXIT_BAD_INPUT, ["trading-console: snapshot list: no project named 'nosuch' (projects: momentum)"])
+
+
+@pytest.mark.parametrize("command", ["orders", "fills"])
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_run_that_does_not_exist_is_said_by_orders_and_fills_as_by_tca_and_trail(capsys, tmp_path, command, as_json):
+    """From the terminal (the demo's run 1 filled), `fills --run 99` printed the table's header
+    alone (`--json` an empty list) and exit 0, as for a run that sent nothing: a mistyped run
+    read as a run without fills, where `tca --run 99` and `trail --run 99` say "run 99 does not
+    exist", exit 2. `orders --run 99` alike."""
+    url = f"sqlite:///{tmp_path / 'x.sqlite3'}"
+    assert main(["--db-url", url, "db", "upgrade"]) == EXIT_OK
+    capsys.readouterr()
+    code = main(["--db-url", url, command, "--run", "99", *(["--json"] if as_json else [])])
+    out, err = capsys.readouterr()
+    assert (code, err.splitlines()) == (EXIT_BAD_INPUT, ["trading-console: run 99 does not exist"]), out
+    if as_json:
+        assert json.loads(out) == {"error": "not_found", "message": "run 99 does not exist"}
+    else:
+        assert out == ""
+    code, said = _said(capsys, ["--db-url", url, "tca", "--run", "99"])
+    assert (code, said) == (EXIT_BAD_INPUT, ["trading-console: run 99 does not exist"])
 
 
 @pytest.mark.parametrize(("argv", "expected"), [
