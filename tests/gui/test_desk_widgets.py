@@ -496,6 +496,26 @@ def test_the_decisions_summary_counts_in_words(qtbot):
     assert view.summary_label.text() == ("1 signal · 0 decisions · 0 verdicts (0 block) · 2 state changes · 1 snapshot")
 
 
+def test_enter_in_the_decisions_run_chooser_shows_that_run_as_the_button_does(qtbot):
+    """Walked under Xvfb: typed "99" in the Decisions panel's run chooser and pressed Enter,
+    nothing happened (no run shown, no message): only a click on "Show run" asked for it. Enter
+    now asks as the button does, and asks nothing while the button is off (a run being shown)."""
+    from widgets.models.decisions import OrderDecisionsModel, RuleVerdictsModel
+    from widgets.views.decisions import DecisionsView
+
+    view = shown(qtbot, DecisionsView(OrderDecisionsModel(), RuleVerdictsModel()))
+    asked: list[int] = []
+    view.run_requested.connect(asked.append)
+    view.run_spin.setFocus()
+    view.run_spin.selectAll()
+    QTest.keyClicks(view.run_spin, "99")
+    QTest.keyClick(view.run_spin, Qt.Key.Key_Return)
+    assert asked == [99]
+    view.show_button.setEnabled(False)  # as the controller leaves it while a run is being shown
+    QTest.keyClick(view.run_spin, Qt.Key.Key_Enter)
+    assert asked == [99]
+
+
 def test_the_decisions_summary_is_beside_the_title_in_a_wide_panel_and_under_it_in_a_narrow_one(qtbot):
     """In the 518 px of the bottom strip of a 1024x640 window the summary, wrapped beside the
     title between it and the run chooser, took five lines, its last cut and the tables left a

@@ -95,6 +95,9 @@ class DecisionsView(QWidget):
         layout.addLayout(bar)
         layout.addWidget(self.splitter, 1)
         self.show_button.clicked.connect(lambda: self.run_requested.emit(self.run_spin.value()))
+        # Enter in the chooser asks as the button does (a run typed and Enter did nothing);
+        # click() does nothing while the button is off, a run being shown
+        self.run_spin.lineEdit().returnPressed.connect(self.show_button.click)
         self.orders_table.selectionModel().currentRowChanged.connect(self._on_decision_selected)
 
     SUMMARY_LINES_BESIDE = 2
