@@ -179,16 +179,16 @@ def _int(name: str, value: Any) -> int:
 
 def _port(name: str, value: Any) -> int:
     port = _int(name, value)
-    problem = port_problem(port)
+    problem = port_problem(port, typed=value, name=name)
     if problem is not None:
-        raise SettingsError(f"{name} {problem}, got {value!r}")
+        raise SettingsError(problem)
     return port
 
 
 def _lines(name: str, value: Any) -> int:
     lines = _int(name, value)
     if lines < 1:
-        raise SettingsError(f"{name} must be at least 1 (IB gives every account 100 market data lines), got {value!r}")
+        raise SettingsError(must_be_said(value, "at least 1 (IB gives every account 100 market data lines)", name=name))
     return lines
 
 
@@ -198,9 +198,9 @@ def _float(name: str, value: Any) -> float:
 
 def _seconds(name: str, value: Any, allowed: tuple[float, float]) -> float:
     seconds = _float(name, value)
-    problem = seconds_problem(seconds, allowed)
+    problem = seconds_problem(seconds, allowed, typed=value, name=name)
     if problem is not None:
-        raise SettingsError(f"{name} {problem}, got {value!r}")
+        raise SettingsError(problem)
     return seconds
 
 

@@ -114,9 +114,9 @@ def test_help_loads_no_database_broker_or_gui_library():
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["sim", "--spread", "-1"], "argument --spread: must be a number >= 0: '-1'"),
-    (["sim", "--port", "70000"], "argument --port: port must be 0-65535: '70000'"),
+    (["sim", "--port", "70000"], "argument --port: must be a port from 0 to 65535: '70000'"),
     (["sim", "--cash", "nan"], "argument --cash: not a finite number: 'nan'"),
-    (["sim", "--fill-interval", "-0.5"], "argument --fill-interval: seconds must be >= 0: '-0.5'"),
+    (["sim", "--fill-interval", "-0.5"], "argument --fill-interval: must be a number >= 0: '-0.5'"),
     (["sim", "--partial-fills", "0"], "argument --partial-fills: must be at least 1: '0'"),
     (["execute", "--portfolio-value", "0", "--plan", "1"], "argument --portfolio-value: must be a number > 0: '0'"),
     (["replace", "7", "--limit", "abc"], "argument --limit: not a number: 'abc'"),
@@ -138,7 +138,7 @@ def test_help_loads_no_database_broker_or_gui_library():
     (["bars", "download", "--symbols", "AAPL", "--from", "2024-01-02", "--to", "2024-W01-2"],
      "argument --to: not a date (YYYY-MM-DD): '2024-W01-2'"),
     (["preview", "x.csv", "--project", "p", "--lot-size", "1.5"], "argument --lot-size: must be a whole number: '1.5'"),
-    (["execute", "--plan", "1", "--ib-port", "0"], "argument --ib-port: port must be 1-65535: '0'"),
+    (["execute", "--plan", "1", "--ib-port", "0"], "argument --ib-port: must be a port from 1 to 65535: '0'"),
     # the builder's own bound (BuildParams): a refused offset was stored in the day's run first
     (["preview", "--snapshot", "1", "--save", "--limit-bps", "10000"], "argument --limit-bps: must be below 10000: '10000'"),
     (["execute", "--snapshot", "1", "--limit-bps", "10000"], "argument --limit-bps: must be below 10000: '10000'"),

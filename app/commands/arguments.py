@@ -21,6 +21,7 @@ from services.core.typed_numbers import (
     port_problem,
     typed_decimal,
 )
+from services.execution.timings import seconds_problem
 
 MAX_AMOUNT = Decimal("1e15")  # far above any account; keeps exact arithmetic in range
 
@@ -38,14 +39,11 @@ def _finite(text: str) -> Decimal:
     """``text`` as a finite Decimal, or the argument's error (one wording for every number type):
     read as the window reads a typed number (``typed_decimal``: ``1,000`` grouped, no ``1_000``)."""
     try:
-        value = typed_decimal(text)
-    except NotFinite:
-        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}") from None
+        return typed_decimal(text)
+    except NotFinite as exc:  # 'nan', 'inf': typed_decimal's own words
+        raise argparse.ArgumentTypeError(str(exc)) from None
     except NotANumber as exc:
         raise not_a_number(text, exc.hint) from None
-    if not value.is_finite():
-        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
-    return value
 
 
 def _whole(text: str) -> int:
@@ -67,7 +65,7 @@ def number(minimum: Decimal | None = None, *, strict: bool = False, below: Decim
         if minimum is not None and (value < minimum or (strict and value == minimum)):
             raise argparse.ArgumentTypeError(must_be_said(text, f"a number {'>' if strict else '>='} {minimum}"))
         if below is not None and value >= below:
-            raise argparse.ArgumentTypeError(f"must be below {below}: {text!r}")
+            raise argparse.ArgumentTypeError(must_be_said(text, f"below {below}"))
         if whole and value != value.to_integral_value():
             raise argparse.ArgumentTypeError(must_be_said(text, "a whole number"))
         return value
@@ -110,9 +108,9 @@ def port(*, free: bool = False) -> Callable[[str], int]:
 
     def parse(text: str) -> int:
         value = _whole(text)
-        problem = port_problem(value, free=free)
+        problem = port_problem(value, free=free, typed=text)
         if problem is not None:
-            raise argparse.ArgumentTypeError(f"port {problem}: {text!r}")
+            raise argparse.ArgumentTypeError(problem)
         return value
 
     return parse
@@ -123,7 +121,7 @@ def count(minimum: int | None = 0) -> Callable[[str], int]:
     def parse(text: str) -> int:
         value = _whole(text)
         if minimum is not None and value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}: {text!r}")
+            raise argparse.ArgumentTypeError(must_be_said(text, f"at least {minimum}"))
         return value
 
     return parse
@@ -143,9 +141,10 @@ def seconds(*, positive: bool, within: tuple[float, float] | None = None) -> Cal
         if not math.isfinite(value):  # 1e400 is a finite Decimal, an infinite float
             raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
         if value < 0 or (positive and value == 0):
-            raise argparse.ArgumentTypeError(f"seconds must be {'> 0' if positive else '>= 0'}: {text!r}")
-        if within is not None and not within[0] <= value <= within[1]:
-            raise argparse.ArgumentTypeError(f"must be between {within[0]:g} and {within[1]:g} seconds: {text!r}")
+            raise argparse.ArgumentTypeError(must_be_said(text, f"a number {'>' if positive else '>='} 0"))
+        problem = None if within is None else seconds_problem(value, within, typed=text)
+        if problem is not None:
+            raise argparse.ArgumentTypeError(problem)
         return value
 
     return parse

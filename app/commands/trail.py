@@ -111,9 +111,6 @@ def _trail(args: argparse.Namespace, settings) -> int:
     from services.trail_queries import TrailNotFound, decision_trail
 
     url = settings.effective_db_url
-    if (args.run is not None and args.run < 1) or (args.plan is not None and args.plan < 1):
-        return say_failure(args, "bad_input", "an id is a positive number", EXIT_BAD_INPUT)
-
     def action() -> int:
         database = open_existing_database(url)
         try:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from .typed_numbers import NotANumber, not_a_number_said, plain, typed_decimal
+from .typed_numbers import NotANumber, must_be_said, not_a_number_said, plain, typed_decimal
 
 HUNDRED = Decimal(100)
 
@@ -46,7 +46,7 @@ def cash_buffer_ratio(text: str, *, label: str, unit_shown: bool) -> Decimal:
     except NotANumber as exc:
         raise CashBufferNotANumber(not_a_number_said(typed, exc.hint, name=label), exc.hint) from None
     if not percent.is_finite() or percent < 0 or percent >= HUNDRED:
-        raise BadCashBuffer(f"{named} must be a percent from 0 to below 100")
+        raise BadCashBuffer(must_be_said(typed, "a percent from 0 to below 100", name=label))
     if 0 < percent < 1 and not signed and not unit_shown:
         raise BadCashBuffer(
             f"{named} is ambiguous: it is a percent of the portfolio value (5 keeps 5 % as cash), "

@@ -52,7 +52,11 @@ def must_be_said(typed: object, rule: str, *, name: str = "") -> str:
     says one that is none: ``must be a number > 0: '-5'`` (argparse: ``argument --portfolio-value:
     must be a number > 0: '0'``), ``--initial-cash: must be a number > 0: '-5'`` with ``name``;
     ``rule`` is what it must be (``a number > 0``, ``a whole number``). The backtest's checks said
-    "--initial-cash '-5' must be > 0" where its options say the rule before the value typed."""
+    "--initial-cash '-5' must be > 0" where its options say the rule before the value typed.
+    A Decimal (a value already read, checked again by a service) is shown as typed text, exact
+    (``plain``): ``lot size: must be a whole number: '2.5'``."""
+    if isinstance(typed, Decimal):
+        typed = plain(typed) if typed.is_finite() else str(typed)
     said = f"must be {rule}: {typed!r}"
     return f"{name}: {said}" if name else said
 
@@ -102,10 +106,15 @@ def plain(value: Decimal) -> str:
 MAX_PORT = 65535
 
 
-def port_problem(value: int, *, free: bool = False) -> str | None:
+def port_problem(value: int, *, free: bool = False, typed: object = None, name: str = "") -> str | None:
     """Why ``value`` is not a TCP port, 1-65535 (0 too with ``free``: the system picks a free
-    one); None when it is. The one rule of ``--ib-port`` / ``--port`` and the settings file's
-    ``ib.port`` / ``TC_IB_PORT`` (``port = 99999`` passed the settings and failed at connect)."""
+    one), said as every bound is (``must_be_said``: ``ib.port: must be a port from 1 to 65535:
+    99999``; ``typed``, what was typed, defaults to ``value``); None when it is. The one rule of
+    ``--ib-port`` / ``--port`` and the settings file's ``ib.port`` / ``TC_IB_PORT`` (``port =
+    99999`` passed the settings and failed at connect; both then said "must be 1-65535" their
+    own ways: "ib.port must be 1-65535, got 99999", "argument --ib-port: port must be 1-65535:
+    '0'")."""
     low = 0 if free else 1
-    return None if low <= value <= MAX_PORT else f"must be {low}-{MAX_PORT}"
-
+    if low <= value <= MAX_PORT:
+        return None
+    return must_be_said(value if typed is None else typed, f"a port from {low} to {MAX_PORT}", name=name)

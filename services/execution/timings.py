@@ -29,9 +29,15 @@ WRITE_TIMEOUT_RANGE = (1.0, 3600.0)
 STOP_TIMEOUT = 10.0  # at most this for the writer at a stop (a window closed during an outage)
 
 
-def seconds_problem(value: float, allowed: tuple[float, float]) -> str | None:
-    """Why ``value`` is no such number of seconds, or None."""
+def seconds_problem(value: float, allowed: tuple[float, float], *, typed: object = None, name: str = "") -> str | None:
+    """Why ``value`` is no such number of seconds, or None; said as every bound is
+    (``services.core.typed_numbers.must_be_said``: ``TC_LEASE_TTL: must be a number of seconds
+    from 3 to 3600: '0'``, ``typed`` defaulting to ``value``), for the settings and the
+    commands' second options alike: they said "TC_LEASE_TTL must be between 3 and 3600 seconds,
+    got '0'" and "argument --interval: must be between 0.05 and 5 seconds: '9'"."""
+    from services.core.typed_numbers import must_be_said  # this module imports nothing at load
+
     low, high = allowed
     if not low <= value <= high:  # NaN fails this too
-        return f"must be between {low:g} and {high:g} seconds"
+        return must_be_said(value if typed is None else typed, f"a number of seconds from {low:g} to {high:g}", name=name)
     return None

@@ -23,8 +23,8 @@ def test_a_percent_is_read_as_the_builders_ratio(typed, ratio):
 
 
 @pytest.mark.parametrize("typed, said", [
-    ("100", "--cash-buffer '100' must be a percent from 0 to below 100"),
-    ("-1", "--cash-buffer '-1' must be a percent from 0 to below 100"),
+    ("100", "--cash-buffer: must be a percent from 0 to below 100: '100'"),
+    ("-1", "--cash-buffer: must be a percent from 0 to below 100: '-1'"),
     ("abc", "--cash-buffer: not a number: 'abc'"),
     ("1,5", "--cash-buffer: not a number: '1,5' (commas only group thousands, as in 1,000.5)"),
     ("nan", "--cash-buffer: not a number: 'nan'"),

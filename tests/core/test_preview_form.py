@@ -28,7 +28,7 @@ def test_the_fields_become_the_services_build_values():
 @pytest.mark.parametrize("typed, said", [
     ({"portfolio_value": "0"}, "Portfolio value must be positive."),
     ({"cash_buffer_pct": "abc"}, "Cash buffer: not a number: 'abc'."),
-    ({"cash_buffer_pct": "100"}, "Cash buffer '100' must be a percent from 0 to below 100."),
+    ({"cash_buffer_pct": "100"}, "Cash buffer: must be a percent from 0 to below 100: '100'."),
     ({"lot_size": "0"}, "Lot size must be positive."),
     ({"min_order_value": "-1"}, "Min order value must be a non-negative number."),
     ({"lot_size": "2.5"}, "Lot size must be a whole number of shares, got 2.5."),  # the builder's rule
