@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from services.core.builder import params_from
 from services.core.risk_limits import RiskParamError, rules_from_params
 from services.core.trading_hours import NEW_YORK, sessions_between
+from services.core.typed_numbers import must_be_said
 
 from .costs import parse_commission, slippage_problem
 from .inputs import DatedSnapshot
@@ -27,11 +28,12 @@ ONE_DAY = timedelta(days=1)
 def check_spec(spec: BacktestSpec, prices: PriceBook, snapshots: list[DatedSnapshot]) -> list[str]:
     """Every problem with these inputs (empty: the backtest can run)."""
     problems: list[str] = []
+    # said as the command's own reading says them (services.backtest.requests), named by its flag
     if not spec.initial_cash.is_finite() or spec.initial_cash <= 0:
-        problems.append(f"initial cash {spec.initial_cash} must be positive")
+        problems.append(must_be_said(spec.initial_cash, "a number > 0", name="--initial-cash"))
     slippage = slippage_problem(spec.slippage_bps)
     if slippage is not None:
-        problems.append(f"slippage {spec.slippage_bps} bps {slippage}")
+        problems.append(slippage)
     try:
         parse_commission(spec.commission)
     except ValueError as exc:

@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from services.core.commissions import ZERO, CommissionModel, FixedCommission, TieredCommission
 from services.core.trading_hours import next_session
-from services.core.typed_numbers import NotANumber, not_a_number_said, typed_decimal
+from services.core.typed_numbers import NotANumber, must_be_said, not_a_number_said, typed_decimal
 from services.core.wording import grouped, price_places, shared_places
 from services.core.wording import price as price_text
 from services.domain import OrderType, Side
@@ -132,11 +132,15 @@ class BadSlippage(ValueError):
     """A typed slippage the simulated fills cannot use, with its reason."""
 
 
-def slippage_problem(slippage_bps: Decimal) -> str | None:
-    """Why a slippage in bps cannot be used (None: it can): a negative one would fill better
-    than the bar, one of 10,000 bps or more would sell at nothing or below."""
+def slippage_problem(slippage_bps: Decimal, *, typed: object = None, name: str = "--slippage-bps") -> str | None:
+    """Why a slippage in bps cannot be used (None: it can), said as every bound is
+    (``must_be_said``: ``--slippage-bps: must be a number from 0 to below 10000: '-5'``;
+    ``typed`` defaults to the value): a negative one would fill better than the bar, one of
+    10,000 bps or more would sell at nothing or below. The command, the panel and the
+    backtest's own check said "--slippage-bps '-5' must be >= 0 and < 10000" and "slippage
+    10000 bps must be >= 0 and < 10000"."""
     if not slippage_bps.is_finite() or slippage_bps < 0 or slippage_bps >= MAX_SLIPPAGE_BPS:
-        return f"must be >= 0 and < {MAX_SLIPPAGE_BPS}"
+        return must_be_said(slippage_bps if typed is None else typed, f"a number from 0 to below {MAX_SLIPPAGE_BPS}", name=name)
     return None
 
 
@@ -146,9 +150,9 @@ def read_slippage_bps(text: str, label: str = "--slippage-bps") -> Decimal:
         value = typed_decimal(str(text))
     except NotANumber as exc:
         raise BadSlippage(not_a_number_said(text, exc.hint, name=label)) from None
-    problem = slippage_problem(value)
+    problem = slippage_problem(value, typed=text, name=label)
     if problem is not None:
-        raise BadSlippage(f"{label} {text!r} {problem}")
+        raise BadSlippage(problem)
     return value
 
 

@@ -233,7 +233,8 @@ async def broker_prices(db, provider, wanted: BarsWanted, *, on_listing=None,
 def _spec_and_snapshots(db, request: BacktestRequest, problems: list[str]) -> tuple[BacktestSpec, list[DatedSnapshot]]:
     cash = _number("--initial-cash", request.initial_cash, problems, strict=True)
     if cash.is_finite() and cash.adjusted() >= _money_digits():  # the database said it, after the run was stored
-        problems.append(f"--initial-cash {request.initial_cash!r} is too large: the database keeps amounts below 1e{_money_digits()}")
+        problems.append(must_be_said(request.initial_cash, f"a number below 1e{_money_digits()} (the database keeps no larger amount)",
+                                     name="--initial-cash"))
     try:
         slippage = read_slippage_bps(request.slippage_bps)
     except BadSlippage as exc:

@@ -52,6 +52,7 @@ from enum import StrEnum
 from typing import Any
 
 from services.core.contracts import DEFAULT_SEC_TYPE, US_CURRENCY, ContractSpec, MissingRate, rate_to_base
+from services.core.typed_numbers import must_be_said
 from services.domain import OrderType, Side
 
 ZERO = Decimal(0)
@@ -190,22 +191,26 @@ class BuildParams:
     def __post_init__(self) -> None:
         if OrderType(self.order_type) not in (OrderType.MKT, OrderType.LMT):
             raise ValueError(f"a run's orders are MKT or LMT, got {self.order_type} (stop orders go through the order ticket)")
+        # said as every typed bound is (must_be_said): the preview form, --lot-size and the
+        # backtest show these words; they said "lot size must be > 0, got 0" where the form's own
+        # check said "Lot size must be positive."
         if not (self.portfolio_value >= 0):
-            raise ValueError(f"portfolio value must be >= 0, got {self.portfolio_value}")
+            raise ValueError(must_be_said(self.portfolio_value, "a number >= 0", name="portfolio value"))
         if not (0 <= self.cash_buffer < 1):
-            raise ValueError(f"cash buffer must be a ratio in [0, 1), got {self.cash_buffer}")
+            raise ValueError(must_be_said(self.cash_buffer, "a ratio from 0 to below 1", name="cash buffer"))
         for symbol, lot in (("", self.lot_size), *self.lot_sizes.items()):
             of = f" of {symbol}" if symbol else ""
             if not (lot > 0):
-                raise ValueError(f"lot size{of} must be > 0, got {lot}")
+                raise ValueError(must_be_said(lot, "a number > 0", name=f"lot size{of}"))
             # orders are in whole shares (the API refuses fractional ones): the command line, the
             # backtest and the window's preview all ask this of the builder
             if lot != lot.to_integral_value():
-                raise ValueError(f"lot size{of} must be a whole number of shares, got {lot}")
+                raise ValueError(must_be_said(lot, "a whole number", name=f"lot size{of}"))
         if not (self.min_order_value >= 0):
-            raise ValueError(f"min order value must be >= 0, got {self.min_order_value}")
+            raise ValueError(must_be_said(self.min_order_value, "a number >= 0", name="min order value"))
         if self.limit_offset_bps < 0 or self.limit_offset_bps >= BPS:
-            raise ValueError(f"limit offset must be in [0, 10000) bps, got {self.limit_offset_bps}")
+            raise ValueError(must_be_said(self.limit_offset_bps, f"a number from 0 to below {BPS}",
+                                          name="limit offset (bps)"))
 
     @property
     def budget(self) -> Decimal:

@@ -1,7 +1,7 @@
 """The window's preview form read as build parameters (pure): its fields as typed, the cash
 buffer in percent, to the values the trade service takes (``services.core.builder.params_from``
 reads them), or a ValueError whose message is a sentence for the form. The form's own wording
-(percent, "must be positive") comes first; the builder's rules (whole lots, the limit offset's
+(percent, a field named by its label) comes first; the builder's rules (whole lots, the limit offset's
 range, ...) are the last word, so the form refuses what the builder would."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from services.domain import OrderType
 
 from .builder import given_builder, params_from
 from .cash_buffer import BadCashBuffer, cash_buffer_ratio
-from .typed_numbers import NotANumber, not_a_number_said, typed_decimal
+from .typed_numbers import NotANumber, must_be_said, not_a_number_said, typed_decimal
 from .wording import as_sentence
 
 
@@ -43,7 +43,7 @@ class PreviewForm:
         if self.portfolio_value.strip():
             portfolio = _number("Portfolio value", self.portfolio_value)
             if portfolio <= 0:
-                raise ValueError("Portfolio value must be positive.")
+                raise ValueError(as_sentence(must_be_said(self.portfolio_value.strip(), "a number > 0", name="Portfolio value")))
         try:  # the field says "%": a fraction is meant as typed
             cash_buffer = cash_buffer_ratio(self.cash_buffer_pct, label="Cash buffer", unit_shown=True)
         except BadCashBuffer as exc:
@@ -56,12 +56,12 @@ class PreviewForm:
         if order_type == OrderType.LMT:
             fields.append(("limit_offset_bps", "Limit offset"))
         for name, label in fields:
-            value = _number(label, getattr(self, name))
-            if value < 0:
-                raise ValueError(f"{label} must be a non-negative number.")
+            typed = getattr(self, name).strip()
+            value = _number(label, typed)
+            least = ">" if name == "lot_size" else ">="  # a lot of no shares buys nothing
+            if value < 0 or (least == ">" and value == 0):
+                raise ValueError(as_sentence(must_be_said(typed, f"a number {least} 0", name=label)))
             numbers[name] = value
-        if numbers["lot_size"] <= 0:
-            raise ValueError("Lot size must be positive.")
         values = {
             "portfolio_value": portfolio,
             "cash_buffer": cash_buffer,

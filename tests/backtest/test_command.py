@@ -110,7 +110,7 @@ async def test_initial_cash_the_database_cannot_keep_exits_2_and_stores_nothing(
     result = await run(cli_args(db_url, 0, "backtest", "--prices", str(prices), "--snapshots", str(weights),
                                 "--initial-cash", cash, connection=False))
     assert result.code == 2, result.err
-    assert f"--initial-cash '{cash}' is too large: the database keeps amounts below 1e10" in result.err, result.err
+    assert f"--initial-cash: must be a number below 1e10 (the database keeps no larger amount): '{cash}'" in result.err, result.err
     with database.session() as session:
         assert session.scalar(select(func.count(Backtest.id))) == 0
         assert session.scalar(select(func.count(TradeRun.id))) == 0

@@ -301,8 +301,8 @@ async def test_a_run_that_cannot_be_made_for_another_reason_still_fails_the_back
 
 
 @pytest.mark.parametrize(("builder", "said"), [
-    ({"lot_size": Decimal(0)}, "builder: lot size must be > 0, got 0"),
-    ({"cash_buffer": Decimal(1)}, "builder: cash buffer must be a ratio in [0, 1), got 1"),
+    ({"lot_size": Decimal(0)}, "builder: lot size: must be a number > 0: '0'"),
+    ({"cash_buffer": Decimal(1)}, "builder: cash buffer: must be a ratio from 0 to below 1: '1'"),
 ])
 async def test_a_builder_value_the_run_refuses_is_refused_before_anything_is_stored(database, builder, said):
     """A builder value is the whole backtest's, the same every day: one the run refuses (given

@@ -126,7 +126,7 @@ def test_a_snapshot_symbol_without_prices_exits_2_naming_it(database, db_url, ca
     (("--lot-size", "1.5"), "--lot-size: must be a whole number: '1.5'"),
     (("--initial-cash", "0"), "--initial-cash: must be a number > 0: '0'"),
     (("--initial-cash", "-100"), "--initial-cash: must be a number > 0: '-100'"),
-    (("--slippage-bps", "-1"), "--slippage-bps '-1' must be >= 0 and < 10000"),
+    (("--slippage-bps", "-1"), "--slippage-bps: must be a number from 0 to below 10000: '-1'"),
 ])
 def test_a_bad_builder_value_no_cash_or_a_negative_slippage_exits_2_and_stores_nothing(database, db_url, capsys, files, option, said):
     prices, weights, _ = files

@@ -103,7 +103,7 @@ def test_tca_refuses_a_slippage_the_backtest_refuses_exit_2_with_its_message(dat
     code = main(["--db-url", db_url, "tca", "--run", str(run_id), "--slippage-bps", typed])
 
     assert code == 2
-    assert f"--slippage-bps '{typed}' must be >= 0 and < 10000" in capsys.readouterr().err
+    assert f"--slippage-bps: must be a number from 0 to below 10000: '{typed}'" in capsys.readouterr().err
 
 
 def test_tca_refuses_a_backtest_run_and_says_when_a_run_has_no_fills(database, db_url, capsys):

@@ -259,9 +259,9 @@ def test_a_lot_is_a_whole_number_of_shares():
     preview, the command line, a backtest)."""
     import pytest
 
-    with pytest.raises(ValueError, match=r"lot size must be a whole number of shares, got 2\.5"):
+    with pytest.raises(ValueError, match=r"^lot size: must be a whole number: '2\.5'$"):
         BuildParams(D(1000), lot_size=D("2.5"))
-    with pytest.raises(ValueError, match=r"lot size of B must be a whole number of shares, got 0\.5"):
+    with pytest.raises(ValueError, match=r"^lot size of B: must be a whole number: '0\.5'$"):
         BuildParams(D(1000), lot_sizes={"B": D("0.5")})
     assert BuildParams(D(1000), lot_size=D("100.000")).lot_size == 100
 

@@ -328,7 +328,13 @@ def test_a_value_that_is_no_number_is_said_in_one_way_by_the_reading_itself():
     (["preview", "--snapshot", "1", "--cash-buffer", "100"], {},
      "error: argument --cash-buffer: must be a percent from 0 to below 100: '100'"),
     (["trail", "--run", "0"], {}, "error: argument --run: must be at least 1: '0'"),
+    (["backtest", "--slippage-bps", "-5"], {}, "trading-console: --slippage-bps: must be a number from 0 to below 10000: '-5'"),
+    (["backtest", "--slippage-bps", "10000"], {},
+     "trading-console: --slippage-bps: must be a number from 0 to below 10000: '10000'"),
     (["backtest", "--cash-buffer", "100"], {}, "trading-console: --cash-buffer: must be a percent from 0 to below 100: '100'"),
+    (["backtest", "--lot-size", "0"], {}, "trading-console: --lot-size: must be a number > 0: '0'"),
+    (["backtest", "--initial-cash", "1e12"], {},
+     "trading-console: --initial-cash: must be a number below 1e10 (the database keeps no larger amount): '1e12'"),
 ])
 def test_a_number_beyond_its_bound_is_said_as_every_number_option_says_it(capsys, tmp_path, monkeypatch, argv, env,
                                                                          expected):
@@ -336,7 +342,9 @@ def test_a_number_beyond_its_bound_is_said_as_every_number_option_says_it(capsys
     --ib-port: port must be 1-65535: '0'", TC_LEASE_TTL=0 "TC_LEASE_TTL must be between 3 and 3600
     seconds, got '0'", `watch --interval 9` "must be between 0.05 and 5 seconds: '9'", `sim
     --fill-interval -0.5` "seconds must be >= 0: '-0.5'", `--cash-buffer 100` "--cash-buffer '100'
-    must be a percent from 0 to below 100", where every other bound says "must be a number > 0: '-5'" (``must_be_said``)."""
+    must be a percent from 0 to below 100", `backtest --slippage-bps -5` "--slippage-bps '-5' must
+    be >= 0 and < 10000", `--initial-cash 1e12` "--initial-cash '1e12' is too large: ...", where
+    every other bound says "must be a number > 0: '-5'" (``must_be_said``)."""
     url = f"sqlite:///{tmp_path / 'x.sqlite3'}"
     assert main(["--db-url", url, "db", "upgrade"]) == EXIT_OK
     monkeypatch.setenv("TC_CONFIG_FILE", str(tmp_path / "none.toml"))
@@ -362,3 +370,37 @@ def test_a_number_option_refuses_what_is_no_finite_number(typed):
     with pytest.raises(argparse.ArgumentTypeError) as refused:
         number()(typed)
     assert str(refused.value) == f"not a finite number: {typed!r}"
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    ({"lot_size": Decimal(0)}, "lot size: must be a number > 0: '0'"),
+    ({"lot_size": Decimal("2.5")}, "lot size: must be a whole number: '2.5'"),
+    ({"lot_sizes": {"B": Decimal("0.5")}}, "lot size of B: must be a whole number: '0.5'"),
+    ({"min_order_value": Decimal(-1)}, "min order value: must be a number >= 0: '-1'"),
+    ({"limit_offset_bps": Decimal(10000), "order_type": "LMT"},
+     "limit offset (bps): must be a number from 0 to below 10000: '10000'"),
+    ({"cash_buffer": Decimal(1)}, "cash buffer: must be a ratio from 0 to below 1: '1'"),
+])
+def test_the_builders_own_check_says_a_bound_as_every_number_option_says_it(given, expected):
+    """The builder's parameter check (what the preview form, --lot-size and the backtest end with)
+    said "lot size must be > 0, got 0" and "lot size must be a whole number of shares, got 2.5"."""
+    from services.core.builder import BuildParams
+
+    with pytest.raises(ValueError) as refused:
+        BuildParams(portfolio_value=Decimal(1000), **given)
+    assert str(refused.value) == expected
+
+
+def test_the_backtests_own_check_says_its_bounds_as_its_options_do():
+    """services.backtest.checks said "slippage 10000 bps must be >= 0 and < 10000" and "initial
+    cash -5 must be positive" where the command says "--slippage-bps: must be a number from 0 to
+    below 10000: '10000'"."""
+    from services.backtest.checks import check_spec
+    from services.backtest.costs import FillAt
+    from services.backtest.prices import PriceBook
+    from services.backtest.runner import BacktestSpec
+
+    spec = BacktestSpec(Decimal(-5), FillAt.CLOSE, Decimal(10000), "none", {}, (), None, None)
+    problems = check_spec(spec, PriceBook.from_columns({}), [])
+    assert problems[:2] == ["--initial-cash: must be a number > 0: '-5'",
+                            "--slippage-bps: must be a number from 0 to below 10000: '10000'"], problems

@@ -26,13 +26,13 @@ def test_the_fields_become_the_services_build_values():
 
 
 @pytest.mark.parametrize("typed, said", [
-    ({"portfolio_value": "0"}, "Portfolio value must be positive."),
+    ({"portfolio_value": "0"}, "Portfolio value: must be a number > 0: '0'."),
     ({"cash_buffer_pct": "abc"}, "Cash buffer: not a number: 'abc'."),
     ({"cash_buffer_pct": "100"}, "Cash buffer: must be a percent from 0 to below 100: '100'."),
-    ({"lot_size": "0"}, "Lot size must be positive."),
-    ({"min_order_value": "-1"}, "Min order value must be a non-negative number."),
-    ({"lot_size": "2.5"}, "Lot size must be a whole number of shares, got 2.5."),  # the builder's rule
-    ({"order_type": "LMT", "limit_offset_bps": "10000"}, "Limit offset must be in [0, 10000) bps, got 10000."),
+    ({"lot_size": "0"}, "Lot size: must be a number > 0: '0'."),
+    ({"min_order_value": "-1"}, "Min order value: must be a number >= 0: '-1'."),
+    ({"lot_size": "2.5"}, "Lot size: must be a whole number: '2.5'."),  # the builder's rule
+    ({"order_type": "LMT", "limit_offset_bps": "10000"}, "Limit offset (bps): must be a number from 0 to below 10000: '10000'."),
 ])
 def test_what_the_form_or_the_builder_refuses_is_said_as_a_sentence(typed, said):
     with pytest.raises(ValueError) as refused:

@@ -87,11 +87,11 @@ def test_preview_view_emits_typed_params_and_validates(qtbot):
     view.portfolio_edit.setText("0")
     with qtbot.assertNotEmitted(view.preview_requested):
         view.preview_action.trigger()
-    assert view.error_label.text() == "Portfolio value must be positive."
+    assert view.error_label.text() == "Portfolio value: must be a number > 0: '0'."
     # what the builder refuses (services.core.builder: the command line and the backtest say the same)
     view.portfolio_edit.setText("250000")
-    for field, text, said in ((view.lot_size_edit, "2.5", "Lot size must be a whole number of shares, got 2.5."),
-                              (view.bps_edit, "10000", "Limit offset must be in [0, 10000) bps, got 10000.")):
+    for field, text, said in ((view.lot_size_edit, "2.5", "Lot size: must be a whole number: '2.5'."),
+                              (view.bps_edit, "10000", "Limit offset (bps): must be a number from 0 to below 10000: '10000'.")):
         field.setText(text)
         with qtbot.assertNotEmitted(view.preview_requested):
             view.preview_action.trigger()
