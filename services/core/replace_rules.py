@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from services.core.inputs import PRICE_WHOLE_DIGITS, QUANTITY_WHOLE_DIGITS
-from services.core.typed_numbers import NotANumber, not_a_number_said, plain, typed_decimal
+from services.core.typed_numbers import NotANumber, must_be_said, not_a_number_said, plain, typed_decimal
 from services.core.wording import replaced_to
 from services.domain import WORKING_ORDER_STATES, OrderRecord, OrderState, OrderType
 
@@ -125,15 +125,17 @@ def replace_problem(order: OrderRecord, quantity: Decimal | None, limit_price: D
         if too_large is not None:
             return too_large
     new_quantity = order.quantity if quantity is None else quantity
+    # said as the ticket and `order --quantity` say them (must_be_said): the dialog said "The
+    # quantity must be positive." where the ticket said "quantity: must be a number > 0: '0'"
     if new_quantity <= 0:
-        return "the quantity must be positive"
+        return must_be_said(new_quantity, "a number > 0", name="quantity")
     if new_quantity != new_quantity.to_integral_value():
-        return f"the quantity must be whole shares, got {plain(new_quantity)}"
+        return must_be_said(new_quantity, "a whole number", name="quantity")
     if new_quantity <= order.filled_quantity:
         return f"the new quantity {plain(new_quantity)} is not above the filled {plain(order.filled_quantity)}"
     for name, value in (("limit", limit_price), ("stop", stop_price)):
         if value is not None and value <= 0:
-            return f"the {name} price must be positive"
+            return must_be_said(value, "a number > 0", name=f"{name} price")
         grid = off_grid_problem(order.symbol, name, value, tick)
         if grid is not None:
             return grid

@@ -34,7 +34,7 @@ from services.core.risk import RiskReport
 from services.core.risk_measures import risk_decisions
 from services.core.snapshots import MAX_SYMBOL_LENGTH, SYMBOL_RE
 from services.core.trail import ticket_decision
-from services.core.typed_numbers import NotANumber, not_a_number_said, plain, typed_decimal
+from services.core.typed_numbers import NotANumber, must_be_said, not_a_number_said, plain, typed_decimal
 from services.core.wording import price
 from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.plan_repository import PlanRepository
@@ -78,8 +78,10 @@ def _decimal(name: str, value: Any) -> Decimal | None:
         number = typed_decimal(value if isinstance(value, Decimal | int | float) else str(value))
     except NotANumber as exc:
         raise BadInput(not_a_number_said(value, exc.hint, name=name)) from None
-    if not number.is_finite() or number <= 0:
-        raise BadInput(f"{name} must be a positive number, got {value!r}")
+    if number <= 0:  # typed_decimal refuses NaN and infinities
+        # as `order --quantity 0` says it (app.commands.arguments.order_number): the ticket said
+        # "quantity must be a positive number, got '0'"
+        raise BadInput(must_be_said(value, "a number > 0", name=name))
     return number
 
 
@@ -157,7 +159,7 @@ class Ticket:
         if (self.quantity is None) == (self.notional is None):
             raise BadInput("give a quantity (shares) or a notional amount, not both")
         if self.quantity is not None and self.quantity != self.quantity.to_integral_value():
-            raise BadInput(f"quantity must be whole shares, got {self.quantity}")
+            raise BadInput(must_be_said(self.quantity, "a whole number", name="quantity"))
         for name, value in (("quantity", self.quantity), ("limit price", self.limit_price), ("stop price", self.stop_price)):
             _check_storable(name, value)
         if self.order_type.has_limit and self.limit_price is None:

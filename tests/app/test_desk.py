@@ -272,6 +272,29 @@ def test_ticket_refused_by_risk_and_by_market_health_sends_nothing(qloop, open_c
     run(qloop, scenario())
 
 
+def test_a_ticket_quantity_beyond_its_bound_is_said_as_every_number_option_says_it(qloop, open_console):
+    """The ticket said "Quantity must be a positive number, got '0'" and "quantity must be whole
+    shares, got 1.5" where `order --quantity 0` says "must be a number > 0: '0'" (the service's
+    words, services.execution.manual, shown as they are)."""
+    async def scenario():
+        console = await open_console()
+        try:
+            dialog = console.controller.desk.open_ticket({"symbol": "AAPL", "side": "BUY", "quantity": Decimal(4)})
+            await wait_for(lambda: dialog.send_button.isEnabled(), 10, lambda: f"a passed verdict: {_ticket_verdict(dialog)}")
+            for typed, said in (("0", "quantity: must be a number > 0: '0'"),
+                                ("1.5", "quantity: must be a whole number: '1.5'")):
+                dialog.amount_edit.selectAll()  # typed over, as the trader does (textEdited asks the check)
+                QTest.keyClicks(dialog.amount_edit, typed)
+                await wait_for(lambda said=said: said in _ticket_verdict(dialog), 10,
+                               lambda: f"the quantity's refusal: {_ticket_verdict(dialog)}")
+                assert not dialog.send_button.isEnabled()
+            assert console.sim.orders() == []
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
+
+
 def test_flatten_opens_the_ticket_with_the_projects_shares_only(qloop, open_console):
     async def scenario():
         console = await open_console()

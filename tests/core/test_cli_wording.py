@@ -391,6 +391,24 @@ def test_the_builders_own_check_says_a_bound_as_every_number_option_says_it(give
     assert str(refused.value) == expected
 
 
+@pytest.mark.parametrize(("fields", "expected"), [
+    ({"quantity": "0"}, "quantity: must be a number > 0: '0'"),
+    ({"quantity": "-5"}, "quantity: must be a number > 0: '-5'"),
+    ({"quantity": "1.5"}, "quantity: must be a whole number: '1.5'"),
+    ({"quantity": "5", "order_type": "LMT", "limit_price": "0"}, "limit price: must be a number > 0: '0'"),
+])
+def test_the_order_tickets_numbers_are_said_as_every_number_option_says_them(fields, expected):
+    """The ticket (the window's and the service's) said "quantity must be a positive number, got
+    '0'" and "quantity must be whole shares, got 1.5" where `order --quantity 0` says "argument
+    --quantity: must be a number > 0: '0'"."""
+    from services.execution.errors import BadInput
+    from services.execution.manual import Ticket
+
+    with pytest.raises(BadInput) as refused:
+        Ticket.of("AAPL", "BUY", **fields)
+    assert str(refused.value) == expected
+
+
 def test_the_backtests_own_check_says_its_bounds_as_its_options_do():
     """services.backtest.checks said "slippage 10000 bps must be >= 0 and < 10000" and "initial
     cash -5 must be positive" where the command says "--slippage-bps: must be a number from 0 to

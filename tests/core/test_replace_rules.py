@@ -18,7 +18,7 @@ WORKING = order(1, status=OrderState.PARTIALLY_FILLED, quantity="100", filled="4
     ({}, None, None, "a replace needs a new quantity, limit price and/or stop price"),
     ({}, D(40), None, "the new quantity 40 is not above the filled 40"),
     ({}, D(100), D(10), "nothing changed"),
-    ({}, D(60), D(0), "the limit price must be positive"),
+    ({}, D(60), D(0), "limit price: must be a number > 0: '0'"),
     # the order ticket's column bounds (the dialog said nothing; the database refused it later)
     ({}, D("1e13"), None, "quantity 1E+13 is too large: an order's quantity must be below 1e12"),
     ({}, None, D("1e10"), "limit price 1E+10 is too large: an order's limit price must be below 1e10"),
@@ -41,7 +41,7 @@ STOP_LIMIT = replace(WORKING, symbol="AAPL", order_type=OrderType.STP_LMT, stop_
     (STOP_LIMIT, D("9.75"), D("0.01"), None),
     (replace(STOP_LIMIT, order_type=OrderType.STP, limit_price=None), D("9.75"), None, None),
     (STOP_LIMIT, D("9.50"), None, "nothing changed"),
-    (STOP_LIMIT, D(0), None, "the stop price must be positive"),
+    (STOP_LIMIT, D(0), None, "stop price: must be a number > 0: '0'"),
     (STOP_LIMIT, D("1e10"), None, "stop price 1E+10 is too large: an order's stop price must be below 1e10"),
     # the ticket's grid rule for a stop (services.execution.manual): IB refuses it off the grid (110)
     (STOP_LIMIT, D("9.755"), D("0.01"), "AAPL: stop price 9.755 is not on the 0.01 tick grid (nearest: 9.75 or 9.76)"),
@@ -58,7 +58,7 @@ def test_the_replace_and_the_ticket_share_whole_shares_and_the_tick_grid():
     from services.core.replace_rules import off_grid_problem
 
     lmt = replace(WORKING, symbol="AAPL")
-    assert replace_problem(lmt, D("10.5"), None) == "the quantity must be whole shares, got 10.5"
+    assert replace_problem(lmt, D("10.5"), None) == "quantity: must be a whole number: '10.5'"
     assert replace_problem(lmt, None, D("100.125")) is None  # the tick not known yet: the actions ask it
     assert replace_problem(lmt, None, D("100.125"), D("0.01")) == (
         "AAPL: limit price 100.125 is not on the 0.01 tick grid (nearest: 100.12 or 100.13)")

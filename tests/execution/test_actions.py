@@ -151,7 +151,7 @@ async def test_replace_refuses_what_the_ticket_refuses_off_the_grid_or_fractiona
     await _settle(stack, record.id, {OrderState.ACCEPTED})
     with pytest.raises(BadInput, match=r"limit price 405.125 is not on the 0.01 tick grid \(nearest: 405.12 or 405.13\)"):
         await stack.actions.replace(record.id, limit_price=Decimal("405.125"))
-    with pytest.raises(BadInput, match=r"the quantity must be whole shares, got 6\.5"):
+    with pytest.raises(BadInput, match=r"^order 1: quantity: must be a whole number: '6\.5'$"):
         await stack.actions.replace(record.id, quantity=Decimal("6.5"))
     order = _order(stack.db, record.id)
     assert (order.status, order.quantity, order.limit_price) == (OrderState.ACCEPTED, Decimal(5), Decimal("405.00"))

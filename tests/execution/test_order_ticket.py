@@ -240,8 +240,8 @@ async def test_prices_off_the_tick_grid_and_incomplete_tickets_are_refused_with_
         await manual.check(Ticket.of("AAPL", "BUY", quantity="1", order_type="LMT", limit_price="100.005"))
     for kwargs, message in (({"quantity": "1", "order_type": "STP"}, "needs a stop price"),
                             ({"quantity": "1", "notional": "100"}, "not both"),
-                            ({"quantity": "1.5"}, "whole shares"),
-                            ({"quantity": "-3"}, "positive"),
+                            ({"quantity": "1.5"}, r"^quantity: must be a whole number: '1\.5'$"),
+                            ({"quantity": "-3"}, r"^quantity: must be a number > 0: '-3'$"),
                             ({"quantity": "1", "order_type": "TRAIL"}, "order type must be one of"),
                             ({"quantity": "1", "outside_rth": True}, "limit order")):
         with pytest.raises(BadInput, match=message):

@@ -458,13 +458,13 @@ def test_replace_validation_is_the_order_actions_rule():
     assert validate_replace(lmt, "40", "10")[2] == "The new quantity 40 is not above the filled 40."
     assert replace_problem(lmt, Decimal(40), None) == "the new quantity 40 is not above the filled 40"
     assert validate_replace(lmt, "39", "10")[2] == "The new quantity 39 is not above the filled 40."
-    assert validate_replace(lmt, "0", "10")[2] == "The quantity must be positive."
-    assert validate_replace(lmt, "-5", "10")[2] == "The quantity must be positive."
+    assert validate_replace(lmt, "0", "10")[2] == "Quantity: must be a number > 0: '0'."
+    assert validate_replace(lmt, "-5", "10")[2] == "Quantity: must be a number > 0: '-5'."
     assert validate_replace(lmt, "abc", "10")[2] == "Quantity: not a number: 'abc'."
     assert validate_replace(lmt, "", "10")[2] == "A replace needs a quantity."
     assert validate_replace(lmt, "80", "")[2] == "A limit order needs a limit price."
     assert validate_replace(lmt, "80", "x")[2] == "Limit: not a number: 'x'."
-    assert validate_replace(lmt, "80", "-1")[2] == "The limit price must be positive."
+    assert validate_replace(lmt, "80", "-1")[2] == "Limit price: must be a number > 0: '-1'."
     assert validate_replace(lmt, "100", "10")[2] == "Nothing changed."
     mkt = order(2, order_type=OrderType.MKT, limit=None)
     assert validate_replace(mkt, "50", "") == (Decimal(50), None, "")
