@@ -134,6 +134,7 @@ def test_bad_input_lists_every_problem_in_the_panel(qloop, panel, tmp_path):
     view.prices_edit.setText(str(tmp_path / "missing.csv"))
     view.snapshots_edit.setText(str(tmp_path / "missing-snaps.csv"))
     view.cash_edit.setText("-1")
+    view.slippage_edit.setText("-5")
     view.fill_combo.addItem("noon")
     view.fill_combo.setCurrentText("noon")
 
@@ -143,6 +144,9 @@ def test_bad_input_lists_every_problem_in_the_panel(qloop, panel, tmp_path):
         await runner.drain(timeout=5)
         text = view.status_label.text()
         assert "Fill 'noon'" in text and "missing.csv" in text and "missing-snaps.csv" in text
+        # a bound said as every number field says it: it said "Slippage bps '-5' must be >= 0 and < 10000"
+        assert "Initial cash: must be a number > 0: '-1'" in text, text
+        assert "Slippage bps: must be a number from 0 to below 10000: '-5'" in text, text
         assert "--" not in text  # the panel's own names, not the command's flags
         assert controller.last_outcome is None and view.run_button.isEnabled()
 
