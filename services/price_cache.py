@@ -127,6 +127,16 @@ def last_closed_session(calendar: str, now: datetime) -> date:
     return today - timedelta(days=15)
 
 
+def next_close(calendar: str, now: datetime) -> datetime:
+    """The first regular close after ``now``: when ``last_closed_session`` moves on next."""
+    today = now.astimezone(calendar_zone(calendar)).date()
+    for day in session_days(today, today + timedelta(days=14), calendar):
+        session = regular_session(day, calendar)
+        if session is not None and session.end > now:
+            return session.end
+    return now + timedelta(days=1)  # no session in two weeks (past the calendar's years): ask again tomorrow
+
+
 def expected_days(spec: ContractSpec, first: date, last: date, now: datetime) -> list[date]:
     """The trading days from ``first`` to ``last`` that have a final daily bar by ``now``."""
     calendar = listing_calendar(spec)
@@ -137,6 +147,19 @@ def last_bar_by(specs: Sequence[ContractSpec], last: date, now: datetime) -> dat
     """The last day whose bar a download of these listings up to ``last`` can hold by ``now``:
     the latest of their last closed sessions, ``last`` at most (``last`` itself without a listing)."""
     return max((min(last, last_closed_session(listing_calendar(s), now)) for s in specs), default=last)
+
+
+def last_bar_moves_at(specs: Sequence[ContractSpec], now: datetime) -> datetime:
+    """When ``last_bar_by(specs, today, now)`` can next say a later day: the first of the
+    listings' next regular closes; or this machine's next midnight, if that comes first and
+    today's date caps a listing whose last session closed on a later date (an exchange far east
+    of here)."""
+    calendars = {listing_calendar(s) for s in specs}
+    local = now.astimezone()
+    moments = [next_close(calendar, now) for calendar in calendars]
+    if any(last_closed_session(calendar, now) > local.date() for calendar in calendars):
+        moments.append(datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), local.tzinfo))
+    return min(moments)
 
 
 def request_spans(missing: list[date], expected: list[date], max_spans: int = MAX_SPANS) -> list[tuple[date, date]]:

@@ -9,7 +9,8 @@ past backtests are listed newest first; a chosen one's stored results are read o
 thread and handed to the panel as read-only values (``listing.frozen``), nothing run again.
 From's and To's placeholders say the days an empty From begins and an empty To ends at, read
 off the GUI thread as the ticked projects change (``show_first_day``), and again when the panel
-comes into view and when a run ends (the last bar moves on at each close)."""
+comes into view, when a run ends, and at the listings' next session close while it stays in view
+(the last bar moves on at each close)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ import re
 import threading
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
+from typing import Any
 
 from app.controllers.newest import NewestAnswer
 from app.tasks import TaskRunner
@@ -30,7 +32,7 @@ from services.backtest.requests import (
     BadBacktest,
     PreparedBacktest,
     first_stored_day,
-    last_bar_day,
+    last_bar,
     prepare,
     prepare_from_broker,
     project_names,
@@ -89,7 +91,9 @@ class BacktestController:
     def __init__(self, view, db, runner: TaskRunner, *, provider=None, actor: str = "backtest",
                  status: Callable[[str], None] | None = None,
                  show_trail: Callable[[int], Awaitable[object]] | None = None,
-                 on_ran: Callable[[], None] | None = None) -> None:
+                 on_ran: Callable[[], None] | None = None,
+                 now: Callable[[], datetime] | None = None,
+                 call_later: Callable[[float, Callable[[], None]], Any] | None = None) -> None:
         self.view = view
         self.db = db
         self.runner = runner
@@ -116,12 +120,20 @@ class BacktestController:
         self._first_day_asked = NewestAnswer()
         # the projects they were read for (none: the generic ones), and whether the bars are the broker's
         self._first_day_of: tuple[tuple[str, ...], bool] = ((), True)
+        # To's day moves on at the listings' next close: read again then if the panel is still in
+        # view (one wake-up a session, none while hidden: showing it reads them anyway). The
+        # clock and the timer are the loop's unless given (tests move the time themselves).
+        self._now = now or (lambda: datetime.now(UTC))
+        self._call_later = call_later or (lambda delay, callback: asyncio.get_running_loop().call_later(delay, callback))
+        self._close_wakeup: Any = None  # the armed wake-up (its cancel()), if any
+        self._close_at: datetime | None = None  # when it is for
         view.run_requested.connect(self._on_run)
         view.past_chosen.connect(self._on_past)
         view.cancel_requested.connect(self.cancel)
         view.rebalance_activated.connect(self._on_rebalance)
         view.start_inputs_changed.connect(self._on_start_inputs)
         view.panel_shown.connect(self._read_hints_again)
+        view.panel_hidden.connect(self._forget_close)
         view.set_bar_series(WHAT_TO_SHOW, DEFAULT_WHAT_TO_SHOW)
 
     async def load(self) -> None:
@@ -152,8 +164,9 @@ class BacktestController:
     def _read_hints_again(self) -> None:
         """From's and To's days read again for the same inputs: the last bar's moves on at each
         session's close, and a panel left open across one said the day before while a run used
-        the new one. Read when the panel comes into view and when a run ends (done, canceled,
-        failed or refused), never on the GUI thread."""
+        the new one. Read when the panel comes into view, when a run ends (done, canceled,
+        failed or refused) and at the listings' next close while it stays in view
+        (``_wake_at_close``), never on the GUI thread."""
         values = self.view.values()
         ticket, wanted, broker_bars = self._ask_first_day(values["projects"], values["snapshots"], values["prices"])
         if wanted:
@@ -162,7 +175,7 @@ class BacktestController:
     async def show_first_day(self, projects: tuple[str, ...], snapshots: str | None, prices: str | None = None) -> None:
         """From's placeholder says the day an empty From begins at: the ticked projects' first
         stored snapshot's (``requests.first_stored_day``); To's the day an empty To ends at on the
-        broker's bars: their listings' last bar (``requests.last_bar_day``), both read off the GUI
+        broker's bars: their listings' last bar (``requests.last_bar``), both read off the GUI
         thread. The generic ones with a snapshots file or folder given (read at the run, not on
         every keystroke), no project ticked, none stored, or the read failing (it is only a hint:
         the run says why); To's generic one too with a bar file given (its last day is the file's)."""
@@ -178,6 +191,7 @@ class BacktestController:
             self.view.set_first_snapshot(None)
         if not wanted or not broker_bars:
             self.view.set_last_bar(None)
+            self._forget_close()  # the generic hint names no day: nothing moves it on
         return ticket, wanted, broker_bars
 
     async def _read_first_day(self, ticket: int, projects: tuple[str, ...], broker_bars: bool) -> None:
@@ -191,13 +205,38 @@ class BacktestController:
         last = None
         if broker_bars:
             try:
-                last = await asyncio.to_thread(last_bar_day, self.db, projects)
+                last = await asyncio.to_thread(last_bar, self.db, projects, now=self._now())
             except Exception:
                 log.warning("the last bar's day of %s could not be read", ", ".join(projects), exc_info=True)
         if self._first_day_asked.is_newest(ticket):  # projects ticked meanwhile: their answer is the one shown
             self.view.set_first_snapshot(first)
             if broker_bars:
-                self.view.set_last_bar(last)
+                self.view.set_last_bar(last.day if last else None)
+                self._wake_at_close(last.moves_at if last else None)
+
+    def _wake_at_close(self, moment: datetime | None) -> None:
+        """To's day read again at ``moment`` (its listings' next close) if the panel is in view
+        then; none armed while it is hidden (showing it reads the day) or with no day to move."""
+        self._forget_close()
+        if moment is None or not self.view.isVisible():
+            return
+        self._close_at = moment
+        delay = max(0.0, (moment - self._now()).total_seconds())
+        self._close_wakeup = self._call_later(delay, self._on_close)
+
+    def _on_close(self) -> None:
+        self._close_wakeup = None
+        moment, self._close_at = self._close_at, None
+        if moment is not None and self._now() < moment:  # a timer may wake a little early: wait out the rest
+            self._wake_at_close(moment)
+            return
+        self._read_hints_again()
+
+    def _forget_close(self) -> None:
+        if self._close_wakeup is not None:
+            self._close_wakeup.cancel()
+        self._close_wakeup = None
+        self._close_at = None
 
     def _on_run(self, values: dict) -> None:
         self.runner.run(self.run(values), what="Backtest")

@@ -337,13 +337,22 @@ def first_stored_day(db, projects: Sequence[str]) -> date | None:
     return min(firsts)
 
 
-def last_bar_day(db, projects: Sequence[str], *, now: datetime | None = None) -> date | None:
+@dataclass(frozen=True, slots=True)
+class LastBar:
+    """The day an empty --to ends at on the broker's bars, and when that day moves on next."""
+
+    day: date
+    moves_at: datetime  # the first close of the listings' exchanges after the moment it was read
+
+
+def last_bar(db, projects: Sequence[str], *, now: datetime | None = None) -> LastBar | None:
     """The day a backtest of these projects' stored snapshots on the broker's bars ends when no
     --to is given (``checks.window``: the last bar's): ``bars_wanted`` asks for bars to today, and
     the price cache holds them to the last closed session of the snapshots' listings
-    (``price_cache.last_bar_by``). None as ``first_stored_day``; a bar file's last day is the
-    file's, read at the run only. Reads the snapshots' listings: the panel asks it off the GUI
-    thread as its projects change."""
+    (``price_cache.last_bar_by``); and the moment it moves on (the next of those sessions'
+    closes, ``price_cache.last_bar_moves_at``), when a panel still in view reads it again. None
+    as ``first_stored_day``; a bar file's last day is the file's, read at the run only. Reads the
+    snapshots' listings: the panel asks it off the GUI thread as its projects change."""
     names = list(dict.fromkeys(projects))
     if not names:
         return None
@@ -353,7 +362,15 @@ def last_bar_day(db, projects: Sequence[str], *, now: datetime | None = None) ->
         return None
     now = now or datetime.now(UTC)
     specs = list(dict.fromkeys(item.spec for snap in snapshots for item in snap.items))
-    return price_cache.last_bar_by(specs, now.astimezone().date(), now) if specs else None
+    if not specs:
+        return None
+    return LastBar(price_cache.last_bar_by(specs, now.astimezone().date(), now), price_cache.last_bar_moves_at(specs, now))
+
+
+def last_bar_day(db, projects: Sequence[str], *, now: datetime | None = None) -> date | None:
+    """``last_bar``'s day alone."""
+    found = last_bar(db, projects, now=now)
+    return found.day if found else None
 
 
 async def run_backtest(db, prepared: PreparedBacktest, *, progress: Callable[[int, int, date], None] | None = None,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -37,8 +37,54 @@ def decisions(qtbot):
     return view
 
 
+class PanelClock:
+    """The panel's clock and timer: the time is the test's (``time``; the wall clock's while
+    None), and a wake-up the panel arms runs only when the test moves the time to it
+    (``move_to``) or makes it wake early (``wake_all``), never by itself."""
+
+    def __init__(self) -> None:
+        self.time: datetime | None = None
+        self._armed: list[list] = []  # [when, callback, canceled]
+
+    def now(self) -> datetime:
+        return self.time or datetime.now(UTC)
+
+    def call_later(self, delay: float, callback):
+        wakeup = [self.now() + timedelta(seconds=delay), callback, False]
+        self._armed.append(wakeup)
+
+        class Handle:
+            def cancel(self) -> None:
+                wakeup[2] = True
+
+        return Handle()
+
+    def armed(self) -> list[datetime]:
+        """When the wake-ups still armed are due."""
+        return [when for when, _callback, canceled in self._armed if not canceled]
+
+    def move_to(self, moment: datetime) -> None:
+        self.time = moment
+        self._wake(lambda when: when <= moment)
+
+    def wake_all(self) -> None:
+        """Every armed wake-up runs now, due or not (a timer that fires early)."""
+        self._wake(lambda when: True)
+
+    def _wake(self, due) -> None:
+        woken = [w for w in self._armed if not w[2] and due(w[0])]
+        self._armed = [w for w in self._armed if w not in woken]
+        for wakeup in woken:
+            wakeup[1]()
+
+
 @pytest.fixture
-def panel(qtbot, database, decisions):
+def clock():
+    return PanelClock()
+
+
+@pytest.fixture
+def panel(qtbot, database, decisions, clock):
     view = BacktestView()
     qtbot.addWidget(view)
     view.show()
@@ -50,7 +96,8 @@ def panel(qtbot, database, decisions):
         decisions.set_trail(trail)
         return trail
 
-    controller = BacktestController(view, database, runner, show_trail=show_trail)
+    controller = BacktestController(view, database, runner, show_trail=show_trail, now=clock.now,
+                                    call_later=clock.call_later)
     return view, controller, runner, errors
 
 
@@ -563,7 +610,7 @@ def test_from_says_the_first_stored_snapshots_day_of_the_projects_ticked(qloop, 
     run(qloop, scenario())
 
 
-def test_to_says_the_last_bar_day_of_the_projects_ticked_on_the_brokers_bars(qloop, panel, monkeypatch, tmp_path):
+def test_to_says_the_last_bar_day_of_the_projects_ticked_on_the_brokers_bars(qloop, panel, clock, monkeypatch, tmp_path):
     """An empty To ends the backtest at the last bar (services.backtest.checks.window): its
     placeholder said "YYYY-MM-DD (last bar)" whatever was ticked; now it says the day on the
     broker's bars, read off the GUI thread as the projects change. A bar file typed ends at its
@@ -579,13 +626,14 @@ def test_to_says_the_last_bar_day_of_the_projects_ticked_on_the_brokers_bars(qlo
     path.write_text("symbol,weight\nG00,0.40\n", encoding="utf-8")
     assert import_snapshot(controller.db, path, "south").created
     read_on: list[threading.Thread] = []
-    real_last_bar_day = controller_module.last_bar_day
+    real_last_bar = controller_module.last_bar
+    clock.time = datetime(2024, 3, 6, 22, 0, tzinfo=UTC)  # a Wednesday evening, after the close
 
-    def last_bar_day(db, projects):  # a Wednesday evening, after the close
+    def last_bar(db, projects, *, now):
         read_on.append(threading.current_thread())
-        return real_last_bar_day(db, projects, now=datetime(2024, 3, 6, 22, 0, tzinfo=UTC))
+        return real_last_bar(db, projects, now=now)
 
-    monkeypatch.setattr(controller_module, "last_bar_day", last_bar_day)
+    monkeypatch.setattr(controller_module, "last_bar", last_bar)
     generic = "YYYY-MM-DD (last bar)"
 
     def tick(ticked: bool) -> None:
@@ -621,24 +669,17 @@ def test_to_says_the_last_bar_day_of_the_projects_ticked_on_the_brokers_bars(qlo
     run(qloop, scenario())
 
 
-def test_tos_last_bar_day_is_read_again_when_the_panel_is_shown_and_when_a_run_ends(qloop, panel, monkeypatch, tmp_path):
+def test_tos_last_bar_day_is_read_again_when_the_panel_is_shown_and_when_a_run_ends(qloop, panel, clock, tmp_path):
     """To's placeholder was read when the ticked projects changed only: a window left open
     across a session's close said "2024-03-05 (last bar)" while a run ended at the 6th. It is
     read again when the panel comes into view and when a run ends (refused here: its bad cash)."""
-    from app.controllers import backtest as controller_module
     from services.console_queries import import_snapshot
 
     view, controller, runner, errors = panel
     path = tmp_path / "south-2024-03-04.csv"
     path.write_text("symbol,weight\nG00,0.40\n", encoding="utf-8")
     assert import_snapshot(controller.db, path, "south").created
-    real_last_bar_day = controller_module.last_bar_day
-    now = [datetime(2024, 3, 6, 15, 0, tzinfo=UTC)]  # a Wednesday, before New York's close
-
-    def last_bar_day(db, projects):
-        return real_last_bar_day(db, projects, now=now[0])
-
-    monkeypatch.setattr(controller_module, "last_bar_day", last_bar_day)
+    clock.time = datetime(2024, 3, 6, 15, 0, tzinfo=UTC)  # a Wednesday, before New York's close
 
     def placeholder() -> str:
         return view.to_edit.placeholderText()
@@ -649,16 +690,70 @@ def test_tos_last_bar_day_is_read_again_when_the_panel_is_shown_and_when_a_run_e
         item.setCheckState(Qt.CheckState.Checked)
         await wait_until(lambda: placeholder() == "2024-03-05 (last bar)", 10, lambda: f"Tuesday's bar ({placeholder()!r})")
         await runner.drain(timeout=5)
-        now[0] = datetime(2024, 3, 6, 22, 0, tzinfo=UTC)  # the close went by, the window open
+        clock.time = datetime(2024, 3, 6, 22, 0, tzinfo=UTC)  # the close went by, the window open
         view.hide()
         view.show()  # the Backtest tab chosen again
         await wait_until(lambda: placeholder() == "2024-03-06 (last bar)", 10, lambda: f"Wednesday's bar ({placeholder()!r})")
         await runner.drain(timeout=5)
-        now[0] = datetime(2024, 3, 7, 22, 0, tzinfo=UTC)  # Thursday's close, the panel in view
+        clock.time = datetime(2024, 3, 7, 22, 0, tzinfo=UTC)  # Thursday's close, the panel in view
         view.cash_edit.setText("-1")
         view.run_button.click()
         await wait_until(lambda: placeholder() == "2024-03-07 (last bar)", 10, lambda: f"Thursday's bar ({placeholder()!r})")
         assert "Initial cash" in view.status_label.text()
+        await runner.drain(timeout=5)
+        assert errors == []
+
+    run(qloop, scenario())
+
+
+def test_tos_last_bar_day_moves_on_at_the_close_while_the_panel_stays_in_view(qloop, panel, clock, tmp_path):
+    """To's placeholder was read when the projects changed, the panel came into view or a run
+    ended: left in view across New York's close it said Tuesday's bar all Wednesday evening
+    while an empty To ended at Wednesday's. It is read again at the listings' next close by the
+    exchange calendar (its time and wake-up are the test's: no wall clock), one wake-up a
+    session, none while the panel is hidden; a timer that wakes early waits out the rest."""
+    from services.console_queries import import_snapshot
+
+    view, controller, runner, errors = panel
+    path = tmp_path / "south-2024-03-04.csv"
+    path.write_text("symbol,weight\nG00,0.40\n", encoding="utf-8")
+    assert import_snapshot(controller.db, path, "south").created
+    clock.time = datetime(2024, 3, 6, 15, 0, tzinfo=UTC)  # a Wednesday, before New York's close
+    wednesday_close = datetime(2024, 3, 6, 21, 0, tzinfo=UTC)  # 16:00 in New York (EST)
+
+    def placeholder() -> str:
+        return view.to_edit.placeholderText()
+
+    async def scenario():
+        await controller.refresh_projects()
+        assert clock.armed() == []  # nothing ticked: no day to move on
+        (item,) = view.projects_list.findItems("south", Qt.MatchFlag.MatchExactly)
+        item.setCheckState(Qt.CheckState.Checked)
+        await wait_until(lambda: placeholder() == "2024-03-05 (last bar)", 10, lambda: f"Tuesday's bar ({placeholder()!r})")
+        await runner.drain(timeout=5)
+        assert clock.armed() == [wednesday_close]
+        clock.time = wednesday_close - timedelta(seconds=1)
+        clock.wake_all()  # a second early: nothing read, the rest waited out
+        assert clock.armed() == [wednesday_close]
+        await runner.drain(timeout=5)
+        assert placeholder() == "2024-03-05 (last bar)"
+        clock.move_to(wednesday_close)  # the panel in view all along
+        await wait_until(lambda: placeholder() == "2024-03-06 (last bar)", 10, lambda: f"Wednesday's bar ({placeholder()!r})")
+        await runner.drain(timeout=5)
+        assert clock.armed() == [datetime(2024, 3, 7, 21, 0, tzinfo=UTC)]  # Thursday's close, one wake-up
+        view.hide()  # another tab in front: nothing to move on, nothing armed
+        assert clock.armed() == []
+        clock.time = datetime(2024, 3, 9, 12, 0, tzinfo=UTC)  # Saturday
+        view.show()
+        await wait_until(lambda: placeholder() == "2024-03-08 (last bar)", 10, lambda: f"Friday's bar ({placeholder()!r})")
+        await runner.drain(timeout=5)
+        # Monday's close, the weekend skipped, New York on summer time since Sunday (16:00 EDT)
+        assert clock.armed() == [datetime(2024, 3, 11, 20, 0, tzinfo=UTC)]
+        clock.move_to(datetime(2024, 3, 11, 20, 0, tzinfo=UTC))
+        await wait_until(lambda: placeholder() == "2024-03-11 (last bar)", 10, lambda: f"Monday's bar ({placeholder()!r})")
+        await runner.drain(timeout=5)
+        view.prices_edit.setText("bars.csv")  # a bar file: its own last day, no day of the broker's to move on
+        assert clock.armed() == [] and placeholder() == "YYYY-MM-DD (last bar)"
         await runner.drain(timeout=5)
         assert errors == []
 

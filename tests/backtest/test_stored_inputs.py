@@ -10,7 +10,14 @@ from decimal import Decimal
 import pytest
 
 from services.backtest.inputs import SnapshotInputError
-from services.backtest.requests import first_stored_day, last_bar_day, project_names, stored_snapshots
+from services.backtest.requests import (
+    LastBar,
+    first_stored_day,
+    last_bar,
+    last_bar_day,
+    project_names,
+    stored_snapshots,
+)
 from services.console_queries import import_snapshot
 from services.db.repositories import ProjectRepository, SnapshotItemInput, SnapshotRepository
 from services.db.repositories.snapshots import BACKTEST_INPUT_NOTE, NewSnapshot
@@ -81,3 +88,23 @@ def test_the_last_bar_day_is_the_last_closed_session_of_the_snapshots_listings(d
     assert last_bar_day(database, [], now=after_the_close) is None
     assert last_bar_day(database, ["alpha", "whatif"], now=after_the_close) is None  # refused: no stored snapshot
     assert last_bar_day(database, ["alpha", "nobody"], now=after_the_close) is None
+
+
+def test_the_last_bar_day_moves_on_at_the_next_close_of_the_snapshots_listings(database, tmp_path):
+    """When the panel's To reads the last bar's day again while it stays in view: the next
+    regular close by the exchange calendar (weekends, an early close and summer time included),
+    not a clock tick of its own."""
+    (tmp_path / "alpha-2024-02-01.csv").write_text("symbol,weight\nAAA,0.50\n")
+    import_snapshot(database, tmp_path / "alpha-2024-02-01.csv", "alpha")
+
+    def moment(*args) -> datetime:
+        return datetime(*args, tzinfo=UTC)
+
+    assert last_bar(database, ["alpha"], now=moment(2024, 3, 6, 15, 0)) == LastBar(date(2024, 3, 5), moment(2024, 3, 6, 21, 0))
+    assert last_bar(database, ["alpha"], now=moment(2024, 3, 6, 21, 0)) == LastBar(date(2024, 3, 6), moment(2024, 3, 7, 21, 0))
+    # Saturday: Monday's close, New York on summer time since Sunday
+    assert last_bar(database, ["alpha"], now=moment(2024, 3, 9, 12, 0)) == LastBar(date(2024, 3, 8), moment(2024, 3, 11, 20, 0))
+    # the eve of Independence Day closes at 13:00 in New York; the day itself is a holiday
+    assert last_bar(database, ["alpha"], now=moment(2024, 7, 3, 12, 0)) == LastBar(date(2024, 7, 2), moment(2024, 7, 3, 17, 0))
+    assert last_bar(database, ["alpha"], now=moment(2024, 7, 3, 18, 0)) == LastBar(date(2024, 7, 3), moment(2024, 7, 5, 20, 0))
+    assert last_bar(database, [], now=moment(2024, 3, 6, 15, 0)) is None

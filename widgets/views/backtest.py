@@ -85,6 +85,8 @@ class BacktestView(QWidget):
     start_inputs_changed = Signal(object, object, object)
     # the panel came into view: the days those defaults name may have moved on since (a close)
     panel_shown = Signal()
+    # out of view (another tab in front, the window minimised): nothing it shows needs to move on
+    panel_hidden = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -246,6 +248,10 @@ class BacktestView(QWidget):
     def showEvent(self, event) -> None:
         super().showEvent(event)
         self.panel_shown.emit()
+
+    def hideEvent(self, event) -> None:
+        super().hideEvent(event)
+        self.panel_hidden.emit()
 
     # -- intents ----------------------------------------------------------------------------
     def _browse(self, edit: QLineEdit, title: str, filters: str) -> None:
