@@ -974,5 +974,30 @@ def test_the_backtest_metrics_are_read_whole_at_1366x768(qtbot, qapp):
             view.results_tabs.setCurrentWidget(table)
             QApplication.processEvents()
             assert_whole(table)
+        # A 60-character project name took the metrics' room (Fills to Traded from a sideways
+        # scroll away): now the name is elided, whole in its tooltip, every metric whole and in view.
+        long_name = "Global multi-asset momentum with volatility targeting (EURO)"
+        assert len(long_name) == 60
+        view.show_results({long_name: project, "Demo momentum": project}, project)
+        view.results_tabs.setCurrentWidget(metrics)
+        QApplication.processEvents()
+        room = metrics.viewport().width()
+        assert metrics.horizontalScrollBar().maximum() == 0, "the metrics scroll sideways"
+        for column in range(1, metrics.columnCount()):
+            title = metrics.horizontalHeaderItem(column).text()
+            texts = title.split("\n") + [metrics.item(r, column).text() for r in range(metrics.rowCount())]
+            needed = max(metrics.fontMetrics().horizontalAdvance(text) for text in texts)
+            assert metrics.columnWidth(column) > needed, (title, metrics.columnWidth(column), needed)
+            assert metrics.columnViewportPosition(column) + metrics.columnWidth(column) <= room, (title, room)
+        assert metrics.columnWidth(0) < metrics.fontMetrics().horizontalAdvance(long_name)  # elided
+        assert metrics.columnWidth(0) > metrics.fontMetrics().horizontalAdvance("Project")  # its title whole
+        assert metrics.item(0, 0).text() == long_name and metrics.item(0, 0).toolTip().startswith(long_name)
+        # wider, the name gets the room back; narrower again, the metrics keep theirs
+        view.resize(1900, 250)
+        QApplication.processEvents()
+        assert metrics.columnWidth(0) > metrics.fontMetrics().horizontalAdvance(long_name)
+        view.resize(1366, 250)
+        QApplication.processEvents()
+        assert metrics.horizontalScrollBar().maximum() == 0, "the metrics scroll sideways once narrower again"
     finally:
         apply_theme(qapp, "dark")  # as the other themed tests leave it

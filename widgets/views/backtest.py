@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -171,6 +171,11 @@ class BacktestView(QWidget):
             if header_item is not None:
                 header_item.setToolTip(title)
         self.metrics_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        # A long project name (60 characters) took the metrics' room: its column as wide as the
+        # name pushed Fills to Traded from a sideways scroll away. The name gets what the metrics
+        # leave (elided, whole in its tooltip), the metrics stay whole, at every width.
+        self.metrics_table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.metrics_table.viewport().installEventFilter(self)
         self.rebalances_table = QTableWidget(0, 4)
         self.rebalances_table.setHorizontalHeaderLabels(("Day", "Project", "Run", "Outcome"))
         self.rebalances_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -244,6 +249,21 @@ class BacktestView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Resize and watched is self.metrics_table.viewport():
+            self._fit_project_column()
+        return super().eventFilter(watched, event)
+
+    def _fit_project_column(self) -> None:
+        """The project column as wide as its names, or as the room the metric columns leave if
+        that is less (never narrower than its title): a long name is elided, not the metrics."""
+        table = self.metrics_table
+        table.resizeColumnToContents(0)
+        metrics = sum(table.columnWidth(c) for c in range(1, table.columnCount()))
+        room = table.viewport().width() - metrics
+        least = table.horizontalHeader().sectionSizeFromContents(0).width()
+        table.setColumnWidth(0, max(least, min(table.columnWidth(0), room)))
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
@@ -429,8 +449,9 @@ class BacktestView(QWidget):
                 item = QTableWidgetItem(text)
                 if c:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                if note:
-                    item.setToolTip(plain_tooltip(note))
+                tip = "\n".join(text for text in (name if c == 0 else "", note) if text)  # a name elided is read whole here
+                if tip:
+                    item.setToolTip(plain_tooltip(tip))
                 self.metrics_table.setItem(r, c, item)
         for i, (name, p) in enumerate(projects.items()):
             pen = pg.mkPen(COLOURS[i % len(COLOURS)], width=2)
@@ -446,6 +467,7 @@ class BacktestView(QWidget):
                 self.rebalances_table.setItem(r, c, QTableWidgetItem(text))
         for table in (self.metrics_table, self.rebalances_table):
             table.resizeColumnsToContents()
+        self._fit_project_column()
 
     def curve_count(self) -> int:
         """Curves drawn on the equity chart (tests, screenshots)."""
