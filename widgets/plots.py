@@ -9,6 +9,11 @@ from PySide6.QtCore import QEvent, QObject
 #: screen the plot itself kept about 45 px, and the chart's tab already says what it shows.
 TITLE_MIN_HEIGHT = 220
 
+#: (plot background, text and axes) of each theme: the windows' Base and Text colours
+PLOT_COLOURS = {"dark": ("#1a1d22", "#d7dae0"), "light": ("#ffffff", "#1f2329")}
+#: a legend's fill over the curves it names: its labels stay readable where a curve runs under them
+LEGEND_FILLS = {"dark": (30, 33, 39, 200), "light": (255, 255, 255, 220)}
+
 
 class _TitleWhenTall(QObject):
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
@@ -32,3 +37,26 @@ def title_when_tall(plot: pg.PlotWidget) -> pg.PlotWidget:
     keeper = _TitleWhenTall(plot)  # owned by the plot: lives and dies with it
     plot.installEventFilter(keeper)
     return plot
+
+
+def theme_plot(plot: pg.PlotWidget, name: str) -> None:
+    """The plot's background, axes, grid, title and legend in the ``dark`` or ``light`` theme's
+    colours (every panel's charts alike: widgets.theme calls their ``apply_theme_colours``).
+    pyqtgraph fixes them when a plot or a legend entry is made: a chart made before a theme
+    change kept the old theme's (dark text on a dark plot after *View → Theme → Light*)."""
+    background, foreground = PLOT_COLOURS.get(name, PLOT_COLOURS["dark"])
+    plot.setBackground(background)
+    for axis in ("left", "bottom", "right"):
+        item = plot.getAxis(axis)
+        item.setPen(foreground)  # the grid too: it is drawn in the axis pen
+        item.setTextPen(foreground)
+    plot.plotItem.titleLabel.setText(plot.plotItem.titleLabel.text, color=foreground)  # shown or not
+    legend = plot.plotItem.legend
+    if legend is not None:
+        # the legend's label colour is fixed when an item is added: set it for the ones to come
+        # and on every label there
+        legend.setLabelTextColor(foreground)
+        legend.setBrush(pg.mkBrush(*LEGEND_FILLS.get(name, LEGEND_FILLS["dark"])))
+        legend.setPen(pg.mkPen(foreground, width=0.5))
+        for _sample, label in legend.items:
+            label.setText(label.text, color=foreground)

@@ -934,6 +934,59 @@ def test_the_backtest_status_line_says_what_to_do_before_any_run(qtbot, qapp):
         apply_theme(qapp, "dark")  # as the other themed tests leave it
 
 
+def test_the_backtest_charts_follow_the_theme_chosen(qtbot, qapp):
+    """Seen under Xvfb: after View → Theme → Light the Backtest panel's equity and drawdown
+    charts stayed dark (they kept the theme they were made in), their legend's names drawn dark
+    on dark; made in the light theme and switched to dark, white plots in a dark window. They
+    follow every theme chosen now, as the Charts panel's do: background, axes and grid, legend
+    (its fill too, over the curves)."""
+    import re
+
+    from widgets.plots import PLOT_COLOURS
+    from widgets.theme import apply_theme
+    from widgets.views.backtest import BacktestView
+
+    days = ["2026-11-20", "2026-11-23", "2026-11-24"]
+    project = {"final_equity": "101199.62", "total_return": 0.012, "cagr": 0.3649, "volatility": 0.0425, "sharpe": 7.1,
+               "max_drawdown": -0.0042, "turnover": 1.33, "commissions": "20.31", "orders": 22, "fills": 22,
+               "risk_blocked": [], "traded_from": days[0], "equity": [(d, 100000 + i) for i, d in enumerate(days)],
+               "drawdown": [(d, 0.0) for d in days], "rebalances": []}
+
+    def assert_in(view, theme: str) -> None:
+        background, foreground = PLOT_COLOURS[theme]
+        for plot in (view.equity_plot, view.drawdown_plot):
+            what = (plot.plotItem.titleLabel.text, theme)
+            assert plot.backgroundBrush().color().name() == background, what
+            for axis in ("left", "bottom"):
+                assert plot.getAxis(axis).textPen().color().name() == foreground, what
+                assert plot.getAxis(axis).pen().color().name() == foreground, what  # the grid's pen too
+            legend = plot.plotItem.legend
+            assert [label.text for _sample, label in legend.items] == ["Demo momentum", "Hedges"], what
+            for _sample, label in legend.items:  # the colour its text is drawn in (its HTML's)
+                drawn = re.findall(r"color:\s*#([0-9a-f]{6,8})", label.item.toHtml())
+                assert drawn and drawn[-1][-6:] == foreground[1:], (what, label.text, drawn)
+            fill = legend.brush().color().lightness()
+            assert fill > 200 if theme == "light" else fill < 60, what
+
+    apply_theme(qapp, "dark")
+    try:
+        view = shown(qtbot, BacktestView(), (1366, 250))
+        view.show_results({"Demo momentum": project, "Hedges": project}, project)
+        assert_in(view, "dark")
+        apply_theme(qapp, "light")  # View → Theme → Light, the results drawn
+        assert_in(view, "light")
+        view.show_results({"Demo momentum": project, "Hedges": project}, project)  # drawn again in it
+        assert_in(view, "light")
+        made_light = shown(qtbot, BacktestView(), (1366, 250))  # the window started in the light theme
+        made_light.show_results({"Demo momentum": project, "Hedges": project}, project)
+        assert_in(made_light, "light")
+        apply_theme(qapp, "dark")
+        assert_in(made_light, "dark")
+        assert_in(view, "dark")
+    finally:
+        apply_theme(qapp, "dark")  # as the other themed tests leave it
+
+
 def test_the_backtest_metrics_are_read_whole_at_1366x768(qtbot, qapp):
     """Walked under Xvfb at 1366x768: each metric column at Qt's 100 px, the table read "Commi"
     at its right edge (Orders, Fills, Risk blocked and Traded from past it), and "Demo momentum"

@@ -14,6 +14,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QCheckBox,
     QComboBox,
     QFileDialog,
@@ -40,7 +41,8 @@ from services.backtest.outcomes import outcome_text
 
 from ..common import LineProgressBar, plain_label
 from ..plain_text import plain_tooltip
-from ..plots import title_when_tall
+from ..plots import theme_plot, title_when_tall
+from ..theme import follow_theme
 from .charts import AmountAxis
 
 NO_PAST = "no backtest yet"
@@ -249,6 +251,16 @@ class BacktestView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
+        # its charts in the window's theme, and in the next one chosen (they kept the theme they
+        # were made in: dark plots, their legend unreadable, after View → Theme → Light)
+        app = QApplication.instance()
+        self.apply_theme_colours(str(app.property("tc_theme") or "dark") if app is not None else "dark")
+        follow_theme(self)
+
+    def apply_theme_colours(self, name: str) -> None:
+        """The charts in the ``dark`` or ``light`` theme's colours (widgets.theme calls it)."""
+        for plot in (self.equity_plot, self.drawdown_plot):
+            theme_plot(plot, name)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.Resize and watched is self.metrics_table.viewport():

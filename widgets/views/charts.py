@@ -18,7 +18,7 @@ from services.core.wording import counted
 
 from ..common import plain_label
 from ..models.positions import GAIN, LOSS
-from ..plots import title_when_tall
+from ..plots import PLOT_COLOURS, theme_plot, title_when_tall
 from ..theme import follow_theme
 
 Point = tuple[datetime, Decimal]
@@ -229,25 +229,11 @@ class ChartsView(QWidget):
 
     def apply_theme_colours(self, name: str) -> None:
         """Plot background and axes for the ``dark`` or ``light`` theme (widgets.theme calls it)."""
-        background, foreground = ("#1a1d22", "#d7dae0") if name == "dark" else ("#ffffff", "#1f2329")
-        legend_fill = (30, 33, 39, 200) if name == "dark" else (255, 255, 255, 220)
+        foreground = PLOT_COLOURS.get(name, PLOT_COLOURS["dark"])[1]
         self.target_line.label.setColor(foreground)  # pyqtgraph's light grey all but vanished on white
         self.no_run_label.setColor(foreground)
         for plot in self.plots():
-            plot.setBackground(background)
-            for axis in ("left", "bottom", "right"):
-                item = plot.getAxis(axis)
-                item.setPen(foreground)
-                item.setTextPen(foreground)
-            plot.plotItem.titleLabel.setText(plot.plotItem.titleLabel.text, color=foreground)  # shown or not
-            legend = plot.plotItem.legend
-            if legend is not None:
-                # the legend's label colour is fixed when an item is added: set it on every label
-                legend.setLabelTextColor(foreground)
-                legend.setBrush(pg.mkBrush(*legend_fill))
-                legend.setPen(pg.mkPen(foreground, width=0.5))
-                for _sample, label in legend.items:
-                    label.setText(label.text, color=foreground)
+            theme_plot(plot, name)
 
     def _show_prices_bar(self, *_args) -> None:
         self.prices_bar.setVisible(self.tabs.currentWidget() is self.prices_plot)
