@@ -177,7 +177,7 @@ class BacktestView(QWidget):
         # name pushed Fills to Traded from a sideways scroll away. The name gets what the metrics
         # leave (elided, whole in its tooltip), the metrics stay whole, at every width.
         self.metrics_table.setTextElideMode(Qt.TextElideMode.ElideRight)
-        self.metrics_table.viewport().installEventFilter(self)
+        self.metrics_table.viewport().installEventFilter(_ProjectColumnFitter(self.metrics_table))
         self.rebalances_table = QTableWidget(0, 4)
         self.rebalances_table.setHorizontalHeaderLabels(("Day", "Project", "Run", "Outcome"))
         self.rebalances_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -261,21 +261,6 @@ class BacktestView(QWidget):
         """The charts in the ``dark`` or ``light`` theme's colours (widgets.theme calls it)."""
         for plot in (self.equity_plot, self.drawdown_plot):
             theme_plot(plot, name)
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.Resize and watched is self.metrics_table.viewport():
-            self._fit_project_column()
-        return super().eventFilter(watched, event)
-
-    def _fit_project_column(self) -> None:
-        """The project column as wide as its names, or as the room the metric columns leave if
-        that is less (never narrower than its title): a long name is elided, not the metrics."""
-        table = self.metrics_table
-        table.resizeColumnToContents(0)
-        metrics = sum(table.columnWidth(c) for c in range(1, table.columnCount()))
-        room = table.viewport().width() - metrics
-        least = table.horizontalHeader().sectionSizeFromContents(0).width()
-        table.setColumnWidth(0, max(least, min(table.columnWidth(0), room)))
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
@@ -479,11 +464,32 @@ class BacktestView(QWidget):
                 self.rebalances_table.setItem(r, c, QTableWidgetItem(text))
         for table in (self.metrics_table, self.rebalances_table):
             table.resizeColumnsToContents()
-        self._fit_project_column()
+        fit_project_column(self.metrics_table)
 
     def curve_count(self) -> int:
         """Curves drawn on the equity chart (tests, screenshots)."""
         return len(self.equity_plot.plotItem.listDataItems())
+
+
+def fit_project_column(table: QTableWidget) -> None:
+    """The project column as wide as its names, or as the room the metric columns leave if that
+    is less (never narrower than its title): a long name is elided, not the metrics."""
+    table.resizeColumnToContents(0)
+    metrics = sum(table.columnWidth(c) for c in range(1, table.columnCount()))
+    room = table.viewport().width() - metrics
+    least = table.horizontalHeader().sectionSizeFromContents(0).width()
+    table.setColumnWidth(0, max(least, min(table.columnWidth(0), room)))
+
+
+class _ProjectColumnFitter(QObject):
+    """Fits the metrics table's project column again whenever its viewport is resized (the
+    splitter dragged, the window resized); owned by the table: lives and dies with it."""
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        table = self.parent()
+        if event.type() == QEvent.Type.Resize and isinstance(table, QTableWidget):
+            fit_project_column(table)
+        return False
 
 
 def _row_layout(*widgets: QWidget) -> QHBoxLayout:
