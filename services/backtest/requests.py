@@ -367,12 +367,6 @@ def last_bar(db, projects: Sequence[str], *, now: datetime | None = None) -> Las
     return LastBar(price_cache.last_bar_by(specs, now.astimezone().date(), now), price_cache.last_bar_moves_at(specs, now))
 
 
-def last_bar_day(db, projects: Sequence[str], *, now: datetime | None = None) -> date | None:
-    """``last_bar``'s day alone."""
-    found = last_bar(db, projects, now=now)
-    return found.day if found else None
-
-
 async def run_backtest(db, prepared: PreparedBacktest, *, progress: Callable[[int, int, date], None] | None = None,
                        cancel: Callable[[], bool | str] | None = None, actor: str = "backtest",
                        on_begin: Callable[[int], None] | None = None) -> BacktestOutcome:

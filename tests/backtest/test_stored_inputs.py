@@ -14,7 +14,6 @@ from services.backtest.requests import (
     LastBar,
     first_stored_day,
     last_bar,
-    last_bar_day,
     project_names,
     stored_snapshots,
 )
@@ -82,12 +81,12 @@ def test_the_last_bar_day_is_the_last_closed_session_of_the_snapshots_listings(d
     _as_a_backtest_stores_its_inputs(database, "whatif", "weights-2024-01-02.csv", "BBB", "0.90")
 
     after_the_close = datetime(2024, 3, 6, 22, 0, tzinfo=UTC)  # a Wednesday, NYSE closed at 21:00 UTC
-    assert last_bar_day(database, ["alpha"], now=after_the_close) == date(2024, 3, 6)
-    assert last_bar_day(database, ["alpha"], now=datetime(2024, 3, 6, 15, 0, tzinfo=UTC)) == date(2024, 3, 5)
-    assert last_bar_day(database, ["alpha"], now=datetime(2024, 3, 9, 12, 0, tzinfo=UTC)) == date(2024, 3, 8)  # Saturday
-    assert last_bar_day(database, [], now=after_the_close) is None
-    assert last_bar_day(database, ["alpha", "whatif"], now=after_the_close) is None  # refused: no stored snapshot
-    assert last_bar_day(database, ["alpha", "nobody"], now=after_the_close) is None
+    assert last_bar(database, ["alpha"], now=after_the_close).day == date(2024, 3, 6)
+    assert last_bar(database, ["alpha"], now=datetime(2024, 3, 6, 15, 0, tzinfo=UTC)).day == date(2024, 3, 5)
+    assert last_bar(database, ["alpha"], now=datetime(2024, 3, 9, 12, 0, tzinfo=UTC)).day == date(2024, 3, 8)  # Saturday
+    assert last_bar(database, [], now=after_the_close) is None
+    assert last_bar(database, ["alpha", "whatif"], now=after_the_close) is None  # refused: no stored snapshot
+    assert last_bar(database, ["alpha", "nobody"], now=after_the_close) is None
 
 
 def test_the_last_bar_day_moves_on_at_the_next_close_of_the_snapshots_listings(database, tmp_path):
