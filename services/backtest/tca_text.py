@@ -50,15 +50,25 @@ def _number(text: str | None) -> Decimal | None:
     return None if text is None else Decimal(text)
 
 
-def _state(line: Mapping[str, Any]) -> str:
-    """What became of an order that did not fill whole (" (canceled)", " (rejected)", " (accepted)"
-    for one still working, " (canceled, replaced by ID)" for one whose remainder another order
-    took); nothing for a filled one."""
+def order_state(line: Mapping[str, Any]) -> str:
+    """The order's state in words, whatever it filled: "filled", "canceled", "rejected",
+    "accepted" for one still working, "canceled, replaced by ID" for one whose remainder another
+    order took: the TCA table's State column. Only what did not fill whole said it, and the
+    column stood blank beside every filled order, which read as a state not known. "" for a
+    line without one (a report stored before lines kept it)."""
     status = line.get("status")
-    if not status or _number(line["filled"]) == _number(line["quantity"]):
+    if not status:
         return ""
     replaced = f", replaced by {line['replaced_by']}" if line.get("replaced_by") else ""
-    return f" ({str(status).lower().replace('_', ' ')}{replaced})"
+    return f"{str(status).lower().replace('_', ' ')}{replaced}"
+
+
+def _state(line: Mapping[str, Any]) -> str:
+    """What became of an order that did not fill whole, in the order's line (" (canceled)");
+    nothing for a filled one, whose "44/44" says it."""
+    if _number(line["filled"]) == _number(line["quantity"]) or not order_state(line):
+        return ""
+    return f" ({order_state(line)})"
 
 
 def _in(currency: str | None, base: str) -> str:

@@ -45,6 +45,10 @@ def test_tca_tab_shows_a_paper_run_beside_its_backtest(qloop, open_console, monk
             # (the settled run's TCA was shown before these bars were cached: the filter shows it again, with them)
             await wait_for(lambda: w.tca_model.rowCount() == len(preview.drafts)
                            and all(r["backtest_price"] is not None for r in w.tca_model.records()), 10, "the run's TCA")
+            # every order's state, a filled one's too: its State cell stood blank (walked under Xvfb)
+            state = next(i for i, c in enumerate(w.tca_model.columns) if c.title == "State")
+            assert [w.tca_model.data(w.tca_model.index(r, state)) for r in range(w.tca_model.rowCount())] == (
+                ["filled"] * len(preview.drafts))
             # the demo's run went to the built-in simulator: headed as the DEMO badge says, not "paper"
             assert w.tca_view.title_label.text() == f"Run {preview.run_id} (demo) of {day}"
             for record in w.tca_model.records():

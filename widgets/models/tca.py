@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from decimal import Decimal
 
-from services.backtest.tca_text import commission_notes
+from services.backtest.tca_text import commission_notes, order_state
 
 from .base import (
     CENTER,
@@ -56,15 +56,6 @@ def bps(value: Decimal | None) -> str:
     return fmt_decimal(value, 2)
 
 
-def state(record: dict) -> str:
-    """The order's state in words when it did not fill whole ("canceled"), else nothing."""
-    status = record.get("status")
-    if not status or decimal(record.get("filled")) == decimal(record.get("quantity")):
-        return ""
-    replaced = f", replaced by {record['replaced_by']}" if record.get("replaced_by") else ""
-    return str(status).lower().replace("_", " ") + replaced
-
-
 class TcaModel(SharedPricePlaces[dict], CoalescingTableModel[dict]):
     columns = (
         # a whole client order id ("TC6ETVQ4.1-12-B-GOOGL-9EAF5C"); its order numbers sort as numbers
@@ -75,8 +66,9 @@ class TcaModel(SharedPricePlaces[dict], CoalescingTableModel[dict]):
                width=50),
         Column("Filled", lambda d: f"{fmt_quantity(decimal(d.get('filled')))} / {fmt_quantity(decimal(d.get('quantity')))}",
                align=RIGHT, width=90),
-        # what became of an order that did not fill whole: its blank fill is not a zero cost
-        Column("State", state, tooltip=lambda _d: "the order's state when it did not fill whole"),
+        # what became of every order: a filled one's blank read as a state not known, and an
+        # unfilled one's blank fill is not a zero cost
+        Column("State", order_state, tooltip=lambda _d: "the order's state: filled, or what became of what did not fill"),
         Column("Currency", lambda d: d.get("currency"), align=CENTER, width=60,
                tooltip=lambda _d: "the listing's: of its prices, shortfall and commission"),
         price_column("Reference", "reference_price", tooltip=lambda _d: "the plan's reference price"),
