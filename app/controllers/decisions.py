@@ -55,8 +55,8 @@ class DecisionsController:
         ctx.window.tca_view.fill_changed.connect(self._on_fill_changed)
 
     def _on_run_requested(self, run_id: int) -> None:
-        self.ctx.runner.run(self.show_run(run_id), what="Show decisions", disable=[self.ctx.window.decisions_view.show_button])
-        self.ctx.runner.run(self.show_tca(run_id), what="Show TCA")
+        self.ctx.runner.run(self.show_chosen_run(run_id), what="Show decisions",
+                            disable=[self.ctx.window.decisions_view.show_button])
 
     def _on_run_selected(self, run_id: int | None) -> None:
         if run_id is not None:
@@ -86,6 +86,18 @@ class DecisionsController:
 
     async def show_run(self, run_id: int) -> DecisionTrail:
         return await self._show(run_id, run_id=run_id)
+
+    async def show_chosen_run(self, run_id: int) -> None:
+        """The run typed in the panel's chooser: its trail, then its TCA. A run that does not
+        exist is a typo, said once, in the panel (DecisionsView.refuse_run), as a field typed
+        wrong is in the preview panel: not the task's failure (a modal dialog, a toast and the
+        status bar at once); the trail and the TCA shown stay, and the chooser shows their run."""
+        try:
+            await self.show_run(run_id)
+        except UserFacingError as exc:  # TrailNotFound, said as _show words it
+            self.ctx.window.decisions_view.refuse_run(str(exc), self.trail_run_id)
+            return
+        await self.show_tca(run_id)
 
     async def show_run_and_tca(self, run_id: int) -> None:
         """A followed run that has settled (its orders final, something filled): its trail with

@@ -2,7 +2,7 @@
 preview it shows why each order exists and every rule's verdict, headed as a preview not sent;
 choosing a decision narrows the verdicts to that order and the account; after the run it shows the
 run's trail (executed, with state changes and snapshots), kept when the snapshot is previewed
-again; an unknown run is a clear message."""
+again; an unknown run is said in the panel, once."""
 
 from __future__ import annotations
 
@@ -80,11 +80,11 @@ def test_decisions_panel_shows_the_preview_then_the_run(qloop, open_console, mon
             grown = {name: int(number) for number, name in re.findall(r"(\d+) (state change|snapshot)s?\b", later)}
             assert all(grown[name] >= counts[name] for name in counts), (summary, later)
 
-            # an unknown run: a message, the panel unchanged
+            # an unknown run: said in the panel, the panel unchanged
             view.run_spin.setValue(987654)
             view.show_button.click()
-            await wait_for(lambda: controller.last_error is not None, 10, "the error")
-            assert controller.last_error == ("Show decisions", "run 987654 does not exist")
+            await wait_for(lambda: view.problem_label.text() == "run 987654 does not exist", 10, "the problem said")
+            assert controller.last_error is None and view.run_spin.value() == preview.run_id
             assert view.title_label.text().startswith(f"Run {preview.run_id}")
 
             # asked for by its number, the unsent plan says what it is
@@ -109,6 +109,45 @@ def test_the_blotters_run_filter_shows_that_runs_decisions(qloop, open_console):
             await wait_for(lambda: w.order_decisions_model.rowCount() > 0, 10, "the run's decisions")
             # a run that executed no plan: its newest, a preview not sent
             assert w.decisions_view.title_label.text() == f"Preview not sent: run {preview.run_id}, plan {preview.plan_id}"
+        finally:
+            await console.close()
+
+    run(qloop, scenario(), timeout=60)
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
+def test_a_run_typed_that_does_not_exist_is_said_once_in_the_panel_and_the_chooser_keeps_the_run_shown(qloop, open_console):
+    """Walked under Xvfb: "Show run" for run 99 opened an error box, a toast and a status-bar
+    message at once, for a typo, and the chooser went on reading "Run 99" over run 1's decisions.
+    Now the panel says it (as the preview panel says a field typed wrong), the trail and its run
+    in the chooser stay."""
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    async def scenario():
+        console = await open_console()
+        w, controller = console.window, console.controller
+        controller.quiet_errors = False  # as the window runs: a task's failure opens its box
+        view = w.decisions_view
+        try:
+            await wait_for(lambda: w.snapshot_items_model.rowCount() > 0, 10, "the demo snapshot")
+            preview = await controller.preview({})
+            await controller.decisions.show_run(preview.run_id)
+            title = view.title_label.text()
+            said_before = len(w.activity_log.entries())
+            missing = preview.run_id + 98
+            view.run_spin.setValue(missing)
+            view.show_button.click()
+            await wait_for(lambda: "Show decisions" not in controller.runner.running() and view.show_button.isEnabled(),
+                           10, "the run asked for")
+            boxes = [b.text() for b in QApplication.topLevelWidgets() if isinstance(b, QMessageBox) and b.isVisible()]
+            assert boxes == []
+            assert [e.text for e in w.activity_log.entries()[said_before:]] == []  # no status bar, no toast
+            assert controller.last_error is None
+            assert view.problem_label.isVisible() and view.problem_label.text() == f"run {missing} does not exist"
+            assert view.title_label.text() == title and view.run_spin.value() == preview.run_id
+
+            view.show_button.click()  # the run shown, asked again: the problem goes
+            await wait_for(lambda: not view.problem_label.isVisible(), 10, "the problem put away")
         finally:
             await console.close()
 

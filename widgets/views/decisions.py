@@ -76,6 +76,12 @@ class DecisionsView(QWidget):
         self.run_spin.setMaximumWidth(140)
         self.run_spin.setToolTip("a run's decisions: the plan it executed (or its newest)")
         self.show_button = QPushButton("Show run")
+        # a run typed that does not exist, said here, as the preview panel says a field typed
+        # wrong: it was a modal, a toast and a status-bar message at once, for a typo
+        self.problem_label = plain_label("")
+        self.problem_label.setObjectName("errorLabel")
+        self.problem_label.setWordWrap(True)
+        self.problem_label.hide()
         # its own width: with the summary on a line of its own the bar's room goes to the title
         self.show_button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.orders_table = make_table(orders, self, widths=[c.width for c in orders.columns], replaced_whole=True)
@@ -93,6 +99,7 @@ class DecisionsView(QWidget):
         layout = self.panel_layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(bar)
+        layout.addWidget(self.problem_label)
         layout.addWidget(self.splitter, 1)
         self.show_button.clicked.connect(lambda: self.run_requested.emit(self.run_spin.value()))
         # Enter in the chooser asks as the button does (a run typed and Enter did nothing);
@@ -154,6 +161,19 @@ class DecisionsView(QWidget):
         self.orders_model.reset(trail.order_decisions)
         self.rules_model.reset(trail.risk_decisions)
         self.run_spin.setValue(trail.run_id)
+        self._say_problem("")
+
+    def refuse_run(self, text: str, shown_run_id: int | None) -> None:
+        """A run asked for that the panel cannot show (``text``: why, "run 99 does not exist"):
+        said in the panel, the trail shown kept, and the chooser back on its run (``shown_run_id``;
+        None: none shown): it read "Run 99" over run 1's decisions."""
+        if shown_run_id is not None:
+            self.run_spin.setValue(shown_run_id)
+        self._say_problem(text)
+
+    def _say_problem(self, text: str) -> None:
+        self.problem_label.setText(text)
+        self.problem_label.setVisible(bool(text))  # empty, its line would stand blank above the tables
 
     def select_symbol(self, symbol: str) -> None:
         records = self.orders_model.records()
@@ -165,6 +185,7 @@ class DecisionsView(QWidget):
     def clear(self) -> None:
         self.title_label.setText("No run or preview selected")
         self.summary_label.setText("")
+        self._say_problem("")
         self._fit_summary(self.width())
         self.orders_model.clear()
         self.rules_model.clear()
