@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from services.core.wording import counted
+from services.core.wording import counted, mode_word
 from services.run_progress import ProgressSnapshot
 
 
@@ -86,6 +86,14 @@ def followed_run_caption(project: str, run_id: int) -> str:
     run than the one it shows (the monitor the newest run of any project, the trading window an
     order ticket's run of any project), and both windows say it in these words."""
     return f"{project}, run {run_id}"
+
+
+def run_name(project: str, run_id: int, mode: str, trade_date: str, profile: str | None) -> str:
+    """A run named so a trader with several can tell them apart, where a list offers runs to
+    choose (the blotter's run filter): whose, as the run-progress tab says it
+    (``followed_run_caption``), then its mode and day as the TCA's title says them
+    (services.backtest.tca_text.run_heading): "momentum, run 3 (demo) of 2026-12-07"."""
+    return f"{followed_run_caption(project, run_id)} ({mode_word(mode, profile)}) of {trade_date}"
 
 
 def run_caption(progress: ProgressSnapshot) -> str | None:

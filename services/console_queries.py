@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from services.audit import AuditLog
 from services.audit_actions import AuditAction
+from services.console_charts import run_name
 from services.core.books import UNASSIGNED, BookLine, unassigned_lines
 from services.core.positions_book import PositionState
 from services.core.snapshots import (
@@ -254,6 +255,18 @@ def recent_fills(db, limit: int = 50_000) -> tuple[FillRecord, ...]:
     with db.session() as session:
         rows = session.scalars(select(TradeFill).where(not_backtest(TradeFill.account)).order_by(TradeFill.id.desc()).limit(limit))
         return tuple(to_fill_record(r) for r in rows)
+
+
+def run_names(db, run_ids: Iterable[int], profile: str | None) -> dict[int, str]:
+    """``run_ids`` named as a window of ``profile`` names a run to choose (``run_name``); a run
+    not found (deleted since its orders were read) is left out: its "Run N" stays."""
+    wanted = sorted(set(run_ids))
+    if not wanted:
+        return {}
+    with db.session() as session:
+        rows = session.execute(select(TradeRun.id, Project.name, TradeRun.mode, TradeRun.trade_date)
+                               .join(Project, Project.id == TradeRun.project_id).where(TradeRun.id.in_(wanted)))
+        return {run_id: run_name(project, run_id, str(mode), day.isoformat(), profile) for run_id, project, mode, day in rows}
 
 
 def _run_named(session, run_id: int | None) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer
 
+from services.console_queries import run_names
 from services.history_queries import PAGE_SIZE, FillFilter, OrderFilter, fill_page, order_page
 
 #: Typing in a search box reads the database once the typing pauses.
@@ -65,10 +66,12 @@ class _PagedTable:
 
 
 class HistoryPager(QObject):
-    def __init__(self, db, blotter_view, fills_view, runner, *, page_size: int = PAGE_SIZE,
+    def __init__(self, db, blotter_view, fills_view, runner, *, profile: str | None = None, page_size: int = PAGE_SIZE,
                  debounce_ms: int = FILTER_DEBOUNCE_MS, parent: QObject | None = None) -> None:
+        """``profile``: the window's, whose word the run filter's runs' mode is said in."""
         super().__init__(parent)
         self.db = db
+        self.profile = profile
         self.blotter_view, self.fills_view = blotter_view, fills_view
         self.orders_model, self.fills_model = blotter_view.model, fills_view.model
         self.runner: Any = runner
@@ -83,7 +86,16 @@ class HistoryPager(QObject):
             lambda: self.runner.run(self.more_fills(), what="Older fills"))
         blotter_view.filters_changed.connect(self._orders_timer.start)
         fills_view.filters_changed.connect(self._fills_timer.start)
+        blotter_view.run_names_wanted.connect(self._name_runs_soon)
         self._stopped = False
+        self._name_runs_soon(blotter_view.run_filter_ids())  # a filter restored before this was built
+
+    def _name_runs_soon(self, run_ids: list[int]) -> None:
+        if run_ids and not self._stopped:
+            self.runner.run(self.name_runs(run_ids), what="Name the runs")
+
+    async def name_runs(self, run_ids: list[int]) -> None:
+        self.blotter_view.name_runs(await asyncio.to_thread(run_names, self.db, run_ids, self.profile))
 
     def stop(self) -> None:
         """The window is closing: no filter read starts after this (a pending debounce would

@@ -99,7 +99,8 @@ class MonitorController(QObject):
         self.audit = AuditShown(w.audit_model, w.audit_view, stack.audit, self.runner, stack.db.url)
         self.chain = self.audit.chain
         # the blotter and fills hold a page of the history at a time, not all of it
-        self.history = HistoryPager(stack.db, w.blotter_view, w.fills_view, self.runner, parent=self)
+        self.history = HistoryPager(stack.db, w.blotter_view, w.fills_view, self.runner, profile=stack.settings.profile,
+                                    parent=self)
         # the positions and their projects' names, as the trading window gives them (one way for both)
         self.positions = PositionsShown(w.positions_model, stack.db, self.runner)
         w.theme_requested.connect(w.apply_theme)  # this window only; the monitor saves no settings

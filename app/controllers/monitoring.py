@@ -62,7 +62,7 @@ class MonitoringController:
         self._capitals_asked = NewestAnswer()  # each Settings save asks again
         w, stack = ctx.window, ctx.stack
         # the blotter and fills hold a page of the history at a time, not all of it
-        self.history = HistoryPager(stack.db, w.blotter_view, w.fills_view, ctx.runner, parent=parent)
+        self.history = HistoryPager(stack.db, w.blotter_view, w.fills_view, ctx.runner, profile=stack.profile, parent=parent)
         # the positions and their projects' names, as the monitor window gives them (one way for both)
         self.positions = PositionsShown(w.positions_model, stack.db, ctx.runner)
         host, port = stack.endpoint

@@ -154,5 +154,32 @@ def test_a_run_typed_that_does_not_exist_is_said_once_in_the_panel_and_the_choos
     run(qloop, scenario(), timeout=60)
 
 
+@pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
+def test_the_blotters_run_filter_names_each_run_as_the_console_names_a_run(qloop, open_console):
+    """Walked under Xvfb: the run filter listed "Run 1", "Run 2": no project, no mode, no day,
+    and a trader with several runs could not tell them apart. Each is named as the run-progress
+    tab names a run, with its mode and day as the TCA's title says them."""
+    from services.db.models import TradeRun
+
+    async def scenario():
+        console = await open_console()
+        w, controller = console.window, console.controller
+        try:
+            await wait_for(lambda: w.snapshot_items_model.rowCount() > 0, 10, "the demo snapshot")
+            preview = await controller.preview({})
+            with console.stack.db.session() as session:
+                day = session.get(TradeRun, preview.run_id).trade_date
+            w.blotter_view.set_run_filter(preview.run_id)
+            combo = w.blotter_view.run_combo
+            expected = f"{preview.subject.project}, run {preview.run_id} (demo) of {day.isoformat()}"
+            await wait_for(lambda: combo.currentText() == expected, 10,
+                           lambda: f"the run named {expected!r} (it reads {combo.currentText()!r})")
+            assert combo.itemText(0) == "All runs" and combo.currentData() == preview.run_id
+        finally:
+            await console.close()
+
+    run(qloop, scenario(), timeout=60)
+
+
 # end to end: a real window (or the engine) against the simulator; left out by dev.py test --quick
 pytestmark = pytest.mark.slow

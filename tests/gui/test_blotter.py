@@ -303,6 +303,43 @@ def test_the_toolbar_keeps_one_tighter_row_on_a_narrow_blotter_and_wraps_only_na
     assert asked == ["Export orders"]
 
 
+def test_the_run_filter_shows_the_run_it_filters_by_whole_and_the_toolbar_fits_it(qtbot):
+    """A run named as the console names one ("Demo momentum, run 1 (demo) of 2026-12-07") was
+    cut to "Demo m" in the closed filter (walked under Xvfb, 1366x768: the blotter 858 px wide):
+    the filter takes the width of the run it shows, the toolbar fits itself to it (the tighter
+    row), and "All runs" gives the room back."""
+    from PySide6.QtWidgets import QWidget
+
+    holder = QWidget()
+    qtbot.addWidget(holder)
+    holder.resize(1400, 500)
+    view = BlotterView(OrderBlotterModel(), holder)
+    view.model.upsert([order(1, run_id=1), order(2, run_id=2)])
+    view.model.flush()
+    holder.show()
+    asked: list[list[int]] = []
+    view.run_names_wanted.connect(asked.append)
+    view.model.upsert([order(3, run_id=3)])
+    view.model.flush()
+    assert asked == [[3]]  # each run's name asked for once, when the filter first lists it
+    names = {1: "Demo momentum, run 1 (demo) of 2026-12-07", 2: "Value tilt, run 2 (demo) of 2026-12-07"}
+    view.name_runs(names)
+    combo = view.run_combo
+    assert [combo.itemText(i) for i in range(combo.count())] == ["All runs", *names.values(), "Run 3"]
+    view.setGeometry(0, 0, 858, 400)
+    _settle_layouts(view)
+    assert view.toolbar_rows() == 1 and not view.toolbar_is_tight()
+    view.set_run_filter(1)
+    _settle_layouts(view)
+    assert combo.width() >= combo.fontMetrics().horizontalAdvance(names[1]) + 20, combo.width()
+    rects = _toolbar_rects(view)
+    assert all(r.left() >= 0 and r.right() < 858 for r in rects), rects
+    assert not [(a, b) for i, a in enumerate(rects) for b in rects[i + 1:] if a.intersects(b)], rects
+    view.set_run_filter(None)
+    _settle_layouts(view)
+    assert view.toolbar_rows() == 1 and not view.toolbar_is_tight()
+
+
 def test_busy_buttons_are_disabled_and_ignore_shortcuts(blotter, monkeypatch):
     asked = answer(monkeypatch, QMessageBox.StandardButton.Yes)
     blotter.set_busy("cancel_all", True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QMargins, QModelIndex, QPoint, Qt, Signal
+from collections.abc import Mapping
+
+from PySide6.QtCore import QMargins, QModelIndex, QPoint, QSize, Qt, Signal
 from PySide6.QtGui import QGuiApplication, QResizeEvent
 from PySide6.QtWidgets import (
     QBoxLayout,
@@ -14,6 +16,8 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QSizePolicy,
+    QStyle,
+    QStyleOptionComboBox,
     QVBoxLayout,
     QWidget,
 )
@@ -116,6 +120,9 @@ class BlotterView(QWidget):
     #: A filter changed (after the proxy applied it to the loaded rows): the history pager
     #: reads the first page matching it from the whole history.
     filters_changed = Signal()
+    # runs the run filter lists as "Run N" until named: their ids (a list), for the controller
+    # to answer with their names (name_runs)
+    run_names_wanted = Signal(list)
 
     #: The search box's minimum width on the whole row and on the tighter one.
     SEARCH_WIDTH = 160
@@ -136,6 +143,9 @@ class BlotterView(QWidget):
         self.status_combo.setCurrentIndex(1)
         self.run_combo = QComboBox()
         self.run_combo.addItem("All runs", None)
+        # as wide as the run it shows (_fit_run_combo), not as its widest: a run's name is long
+        # ("Demo momentum, run 1 (demo) of 2026-12-07") and "All runs" needs little
+        self.run_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.search_edit = QLineEdit()
         self.search_edit.setPlaceholderText("Search symbol, id, status…")
         self.search_edit.setClearButtonEnabled(True)
@@ -196,6 +206,7 @@ class BlotterView(QWidget):
 
         self.status_combo.currentIndexChanged.connect(self._on_status_filter_changed)
         self.run_combo.currentIndexChanged.connect(self._on_run_filter_changed)
+        self.run_combo.currentIndexChanged.connect(self._fit_run_combo)
         self.search_edit.textChanged.connect(self._on_search_changed)
         for changed in (self.status_combo.currentIndexChanged, self.run_combo.currentIndexChanged,
                         self.search_edit.textChanged):
@@ -224,6 +235,7 @@ class BlotterView(QWidget):
         self.copy_id_action = add_action(
             self, "Copy client order id", self.copy_selected_ids, "Ctrl+C",
             context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self._fit_run_combo()
         self._update_count()
 
     def _emit_filters_changed(self, *_args) -> None:
@@ -445,8 +457,40 @@ class BlotterView(QWidget):
 
     def _ensure_run_items(self, run_ids) -> None:
         known = {self.run_combo.itemData(i) for i in range(1, self.run_combo.count())}
-        for run_id in sorted(set(run_ids) - known):
+        new = sorted(set(run_ids) - known)
+        for run_id in new:
             self.run_combo.addItem(f"Run {run_id}", run_id)
+        if new:  # "Run 3" alone told a trader with several runs nothing: whose, which mode, which day
+            self.run_names_wanted.emit(new)
+
+    def run_filter_ids(self) -> list[int]:
+        """The runs the run filter lists (not "All runs")."""
+        return [self.run_combo.itemData(i) for i in range(1, self.run_combo.count())]
+
+    def name_runs(self, names: Mapping[int, str]) -> None:
+        """The run filter's runs named as the console names a run (services.console_charts.run_name)."""
+        for run_id, name in names.items():
+            index = self.run_combo.findData(run_id)
+            if index > 0:
+                self.run_combo.setItemText(index, name)
+        view = self.run_combo.view()  # the list shows every name whole, however narrow the closed combo
+        view.setMinimumWidth(view.sizeHintForColumn(0) + 2 * view.frameWidth()
+                             + view.verticalScrollBar().sizeHint().width())
+        self._fit_run_combo()
+
+    def _fit_run_combo(self, *_args) -> None:
+        """The run filter as wide as the run it shows, its name whole: the toolbar then fits
+        itself to it (one row, the tighter one, or two), as it does to the count."""
+        combo = self.run_combo
+        option = QStyleOptionComboBox()
+        combo.initStyleOption(option)
+        metrics = combo.fontMetrics()
+        text = QSize(metrics.horizontalAdvance(combo.currentText()), metrics.height())
+        width = combo.style().sizeFromContents(QStyle.ContentsType.CT_ComboBox, option, text, combo).width()
+        if width != combo.minimumWidth():
+            combo.setMinimumWidth(width)
+            if self.isVisible():
+                self._fit_toolbar(self.width())
 
     def _on_model_flushed(self, *_args) -> None:
         if self.model.run_count() != self.run_combo.count() - 1:
@@ -467,7 +511,8 @@ class BlotterView(QWidget):
         at its minimum), the buttons whole, the layouts' margins and spacing. ``tight``: without
         the "Show" label and Export CSV…, the search box shorter. Summed from the parts, so it
         does not depend on which variant is shown now."""
-        filters = [self.status_combo.minimumSizeHint().width(), self.run_combo.minimumSizeHint().width(),
+        run_filter = max(self.run_combo.minimumSizeHint().width(), self.run_combo.minimumWidth())  # _fit_run_combo's
+        filters = [self.status_combo.minimumSizeHint().width(), run_filter,
                    self.TIGHT_SEARCH_WIDTH if tight else self.SEARCH_WIDTH, self.count_label.sizeHint().width()]
         # (a monitor window hides Cancel All and Halt)
         actions = [b.sizeHint().width() for b in (self.cancel_all_button, self.halt_button) if not b.isHidden()]
