@@ -315,7 +315,7 @@ def _sums_by_currency(lines: Iterable[PositionRecord]) -> tuple[CurrencySums, ..
         by.setdefault(line.currency, []).append(line)
     return tuple(CurrencySums(
         currency,
-        None if _no_mark(held) else sum((p.quantity * (p.market_price or ZERO) for p in held), ZERO),
+        None if _no_mark(held) else sum((value for p in held if (value := p.market_value) is not None), ZERO),
         _unrealized(held),
         sum((p.realized_pnl for p in held), ZERO),
         sum((_book_line(p).net_cost for p in held), ZERO)) for currency, held in sorted(by.items()))

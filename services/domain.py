@@ -261,6 +261,12 @@ class PositionRecord:
     unlisted: bool = False
 
     @property
+    def market_value(self) -> Decimal | None:
+        """What the holding is worth at its mark (quantity x price, in the listing's currency);
+        None without a mark. A book's market value is the sum of its lines'."""
+        return None if self.market_price is None else self.quantity * self.market_price
+
+    @property
     def unrealized_pnl(self) -> Decimal | None:
         if self.market_price is None:
             return None

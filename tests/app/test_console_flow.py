@@ -317,7 +317,7 @@ def test_a_quote_seen_before_the_fill_does_not_value_the_position_a_later_one_do
 
     from services.db.models import Position
     from widgets.models.base import fmt_price
-    from widgets.views.positions import BOOK, MARKET
+    from widgets.views.positions import BOOK, PRICE
 
     async def scenario():
         console = await open_console()
@@ -340,7 +340,7 @@ def test_a_quote_seen_before_the_fill_does_not_value_the_position_a_later_one_do
                 account = next(tree.topLevelItem(i) for i in range(tree.topLevelItemCount())
                                if tree.topLevelItem(i).text(BOOK).startswith("Account "))
                 line = next(account.child(i) for i in range(account.childCount()) if account.child(i).text(BOOK) == "AAPL")
-                return line.text(MARKET), line.toolTip(MARKET)
+                return line.text(PRICE), line.toolTip(PRICE)
 
             real_clock = provider.clock
             provider.clock = lambda: held.marked_at - timedelta(seconds=5)  # the snapshot's quote, seen before the fill

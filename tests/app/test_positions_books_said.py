@@ -49,7 +49,7 @@ def test_a_books_money_is_said_by_one_rule_in_the_command_and_the_window(databas
     from services.books import project_books, stored_rates_by_account
     from services.console_books import NO_MARK, cash_said, sum_said
     from widgets.models.positions import PositionsModel
-    from widgets.views.positions import ACCOUNT, BOOK, MARKET, REALIZED, UNREALIZED, PositionsView
+    from widgets.views.positions import ACCOUNT, BOOK, REALIZED, UNREALIZED, VALUE, PositionsView
 
     _books(database)
     stored = {account: rates.fx for account, rates in stored_rates_by_account(database).items()}
@@ -73,7 +73,7 @@ def test_a_books_money_is_said_by_one_rule_in_the_command_and_the_window(databas
         sums = (f.market_value, f.unrealized_pnl, f.realized_pnl)
         assert command[name] == [name, money(book.capital), cash_said(f), *(sum_said(v, f, NO_MARK) for v in sums)], name
         item = items[name]
-        assert [item.text(c) for c in (MARKET, UNREALIZED, REALIZED)] == [sum_said(v, f, "") for v in sums], name
+        assert [item.text(c) for c in (VALUE, UNREALIZED, REALIZED)] == [sum_said(v, f, "") for v in sums], name
         assert item.text(ACCOUNT).startswith(f"capital {money(book.capital)} · cash") and item.text(ACCOUNT).endswith(cash_said(f))
 
     # what the one rule says for these three books
@@ -82,4 +82,4 @@ def test_a_books_money_is_said_by_one_rule_in_the_command_and_the_window(databas
     assert command["beta"][2:] == ["800.00", "1,240.00", "40.00", "0.00"]
     assert items["beta"].text(ACCOUNT) == "capital 2,000.00 · cash 800.00"
     assert command["gamma"][2:] == ["1,800.00", "no mark", "no mark", "0.00"]
-    assert [items["gamma"].text(c) for c in (MARKET, UNREALIZED, REALIZED)] == ["", "", "0.00"]
+    assert [items["gamma"].text(c) for c in (VALUE, UNREALIZED, REALIZED)] == ["", "", "0.00"]

@@ -11,7 +11,7 @@ import pytest
 from services.domain import OrderType, Side
 from tests.app.conftest import run
 from tests.fixtures.ib import wait_for
-from widgets.views.positions import BOOK, MARKET, UNREALIZED
+from widgets.views.positions import BOOK, UNREALIZED, VALUE
 
 
 @pytest.mark.slow  # a window, the simulator and two fills: over ~5 s alone
@@ -35,7 +35,7 @@ def test_the_account_row_of_dollars_and_euros_is_in_dollars_at_the_brokers_rate(
             account = next(tree.topLevelItem(i) for i in range(tree.topLevelItemCount())
                            if tree.topLevelItem(i).text(BOOK).startswith("Account "))
             assert account.text(UNREALIZED) == f"{dollars:,.2f}"
-            assert "sums in USD at today's rates (1 EUR = 1.1 USD)" in account.toolTip(MARKET).splitlines()
+            assert "sums in USD at today's rates (1 EUR = 1.1 USD)" in account.toolTip(VALUE).splitlines()
         finally:
             await console.close()
 

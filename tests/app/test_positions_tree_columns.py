@@ -15,11 +15,12 @@ from tests.gui.factories import position
 from widgets.views.positions import (
     BOOK,
     BOOK_COLUMN_CAP,
-    MARKET,
+    PRICE,
     QUANTITY,
     REALIZED,
     TREE_COLUMNS,
     UNREALIZED,
+    VALUE,
 )
 
 ACCOUNT_ID = "DU1234567"
@@ -108,9 +109,12 @@ def test_every_positions_column_is_whole_in_view_or_a_scroll_away(qtbot, qapp, m
     assert header.sectionViewportPosition(last) + header.sectionSize(last) <= tree.viewport().width()
 
 
-def test_at_1366x768_the_demos_market_values_are_in_view(qtbot, qapp, monkeypatch):
-    """The demo's run (a 100,000 project, twelve holdings of some 200 shares): the market value
-    beside the P&L, whole, without scrolling."""
+def test_at_1366x768_value_and_price_are_columns_of_their_own_and_the_values_are_in_view(qtbot, qapp, monkeypatch):
+    """The demo's run (a 100,000 project, twelve holdings of some 200 shares). Walked under Xvfb:
+    one "Market" column read 120,780.00 on the book's row and 228.75 on each line below it, a
+    value and a price as one kind of number. Value is money on every row (a line's quantity x
+    price, a book's the sum of its lines', from the service's sums), beside the P&L, whole,
+    without scrolling; Price is a line's alone (blank on a book's row)."""
     window = _window_at(qtbot, monkeypatch, QSize(1366, 768), True)
     window.positions_model.set_project_names({1: "Demo momentum"})
     window.positions_view.set_capitals({"Demo momentum": Decimal("100000")})
@@ -122,13 +126,15 @@ def test_at_1366x768_the_demos_market_values_are_in_view(qtbot, qapp, monkeypatc
     for _ in range(3):
         qapp.processEvents()
     tree = window.positions_view.tree
-    assert tree.topLevelItem(0).text(MARKET) == "120,780.00"
-    assert TREE_COLUMNS[MARKET] in _assert_whole(tree)
+    assert (TREE_COLUMNS[VALUE], TREE_COLUMNS[PRICE]) == ("Value", "Price")
+    for book in (tree.topLevelItem(i) for i in range(tree.topLevelItemCount())):
+        assert (book.text(VALUE), book.text(PRICE)) == ("120,780.00", ""), book.text(BOOK)
+        for line in (book.child(i) for i in range(book.childCount())):
+            assert (line.text(VALUE), line.text(PRICE)) == ("10,065.00", "228.75"), line.text(BOOK)  # 44 x 228.75
+    assert TREE_COLUMNS[VALUE] in _assert_whole(tree)
     assert (TREE_COLUMNS[QUANTITY], tree.headerItem().toolTip(QUANTITY)) == ("Qty", "Quantity")  # short, said whole
-    # one column, two figures (a line's price, a book's value): its header says which is which
-    assert tree.headerItem().toolTip(MARKET) == "A symbol's market price; a book's market value (its lines at those prices)"
-    assert tree.topLevelItem(0).child(0).text(MARKET) == "228.75"
-
+    assert "market price" in tree.headerItem().toolTip(PRICE)
+    assert "quantity x its market price" in tree.headerItem().toolTip(VALUE)
 
 
 @pytest.mark.parametrize("width", [700, 1100])
@@ -153,7 +159,7 @@ def test_a_wider_panel_shows_more_columns_whole_and_the_names_beside_their_figur
         assert in_view == list(TREE_COLUMNS) and tree.horizontalScrollBar().maximum() == 0
         assert header.sectionSize(BOOK) < tree.sizeHintForColumn(BOOK) + 20  # the names beside their figures
     else:
-        assert TREE_COLUMNS[MARKET] in in_view and len(in_view) < len(TREE_COLUMNS)
+        assert TREE_COLUMNS[VALUE] in in_view and len(in_view) < len(TREE_COLUMNS)
 
 
 def _drag_section_edge(header, column: int, width: int) -> None:
@@ -199,7 +205,7 @@ def test_a_book_column_the_trader_narrowed_comes_back_as_saved_when_the_rows_arr
     second = opened()
     tree = second.positions_view.tree
     assert tree.header().sectionSize(BOOK) == 67
-    for column in (QUANTITY, UNREALIZED, REALIZED, MARKET):
+    for column in (QUANTITY, UNREALIZED, REALIZED, VALUE):
         assert tree.header().sectionSize(column) >= max(tree.sizeHintForColumn(column),
                                                         tree.header().sectionSizeHint(column)), TREE_COLUMNS[column]
 

@@ -18,11 +18,12 @@ from widgets.views.positions import (
     ACCOUNT,
     BOOK,
     BOOK_COLUMN_CAP,
-    MARKET,
+    PRICE,
     QUANTITY,
     REALIZED,
     TREE_COLUMNS,
     UNREALIZED,
+    VALUE,
     PositionsView,
 )
 
@@ -174,7 +175,7 @@ def test_new_marks_update_the_rows_in_place_and_a_new_line_rebuilds_the_tree(qtb
     view.model.upsert([_position(2, "AAPL", 20, 100, 100, realized="5"), _position(None, "AAPL", 33, 100, 100, realized="9"),
                        _position(1, "AAPL", 10, 100, 100, realized="2")])
     view.model.flush()
-    assert beta.child(0) is aapl and aapl.text(UNREALIZED) == "0.00" and aapl.text(MARKET) == "100.00"
+    assert beta.child(0) is aapl and aapl.text(UNREALIZED) == "0.00" and aapl.text(PRICE) == "100.00"
     assert aapl.data(UNREALIZED, Qt.ItemDataRole.ForegroundRole) is None
     assert beta.text(UNREALIZED) == "-50.00" and not beta.isExpanded()
     assert aapl.data(BOOK, Qt.ItemDataRole.UserRole + 1)[1].market_price == Decimal(100)  # what the menu trades
@@ -199,11 +200,11 @@ EURUSD = FxRates("USD", {"EUR": Decimal("1.10")})
 
 
 def _rows(view: PositionsView) -> dict[str, tuple[str, ...]]:
-    """Each group's Market, Unrealized, Realized and Account (capital and cash) texts, by book."""
+    """Each group's Value, Unrealized, Realized and Account (capital and cash) texts, by book."""
     out = {}
     for i in range(view.tree.topLevelItemCount()):
         item = view.tree.topLevelItem(i)
-        out[item.text(BOOK)] = tuple(item.text(column) for column in (MARKET, UNREALIZED, REALIZED, ACCOUNT))
+        out[item.text(BOOK)] = tuple(item.text(column) for column in (VALUE, UNREALIZED, REALIZED, ACCOUNT))
     return out
 
 
@@ -230,7 +231,7 @@ def test_a_group_of_dollars_and_euros_without_rates_adds_neither_its_sums_nor_it
     assert account.splitlines()[1:] == ["EUR: market 3,150.00 · unrealized 150.00 · realized 4.00",
                                         "USD: market 3,300.00 · unrealized 300.00 · realized 7.00",
                                         "not added up: no EUR rate from the broker yet"]
-    assert "sums in EUR" in _tooltip(view, "beta", MARKET).splitlines()
+    assert "sums in EUR" in _tooltip(view, "beta", VALUE).splitlines()
     assert "cash in USD needs the EUR rate from the broker" in _tooltip(view, "beta", ACCOUNT).splitlines()
 
 
@@ -250,8 +251,8 @@ def test_with_the_accounts_rates_a_mixed_group_shows_its_sums_and_cash_in_the_ba
         "beta": ("1,050.00", "50.00", "1.00", "capital 2,000.00 · cash 901.10"),
         "unassigned": ("2,200.00", "200.00", "5.00", ""),
     }
-    assert "sums and cash in USD at today's rates (1 EUR = 1.1 USD)" in _tooltip(view, "alpha", MARKET).splitlines()
-    assert "sums in USD at today's rates (1 EUR = 1.1 USD)" in _tooltip(view, "Account DU1", MARKET)
+    assert "sums and cash in USD at today's rates (1 EUR = 1.1 USD)" in _tooltip(view, "alpha", VALUE).splitlines()
+    assert "sums in USD at today's rates (1 EUR = 1.1 USD)" in _tooltip(view, "Account DU1", VALUE)
     beta = _tooltip(view, "beta", ACCOUNT).splitlines()
     assert "sums in EUR" in beta and "cash in USD at today's rates (1 EUR = 1.1 USD)" in beta
 
@@ -426,7 +427,7 @@ def test_a_rows_market_value_and_unrealized_are_over_the_same_priced_holdings(qt
     records = [_position(None, "AAPL", 10, 100, 110), _unmarked(None, "MSFT", 5, 200)]
     view = _view(qtbot, records)
     account = view.tree.topLevelItem(0)
-    assert (account.text(BOOK), account.text(MARKET), account.text(UNREALIZED)) == ("Account DU1", "1,100.00", "100.00")
+    assert (account.text(BOOK), account.text(VALUE), account.text(UNREALIZED)) == ("Account DU1", "1,100.00", "100.00")
     assert "market and unrealized over the priced holdings: 1 holding not priced" in account.toolTip(BOOK)
     figures = view.groups[0].figures()
     assert "market and unrealized over the priced holdings: 1 holding not priced" in currency_notes(figures, False, str)
@@ -436,7 +437,7 @@ def test_a_rows_market_value_and_unrealized_are_over_the_same_priced_holdings(qt
     assert (mixed.market_value, mixed.unrealized_pnl, mixed.unpriced) == (Decimal("2310.0"), Decimal("110.0"), 1)
     view.model.reset([_unmarked(None, "AAPL", 10, 100), _unmarked(None, "MSFT", 5, 200)])
     account = view.tree.topLevelItem(0)
-    assert (account.text(MARKET), account.text(UNREALIZED)) == ("", "")
+    assert (account.text(VALUE), account.text(UNREALIZED)) == ("", "")
     assert "not priced" not in account.toolTip(BOOK)
 
 
@@ -491,9 +492,9 @@ def test_a_holding_the_broker_does_not_list_says_so_on_its_row(qtbot):
                 if view.tree.topLevelItem(i).text(BOOK) == "beta")
     row = next(beta.child(c) for c in range(beta.childCount()) if beta.child(c).text(BOOK).startswith("ZZOTHER"))
     assert row.text(BOOK) == symbol_said(stale) == "ZZOTHER (not listed)"
-    assert row.toolTip(BOOK) == row.toolTip(MARKET) == mark_said(stale)
+    assert row.toolTip(BOOK) == row.toolTip(PRICE) == mark_said(stale)
     assert "does not list ZZOTHER" in row.toolTip(BOOK)
     assert row.data(BOOK, Qt.ItemDataRole.UserRole + 1)[1].symbol == "ZZOTHER"  # what the menu trades
     others = [beta.child(c) for c in range(beta.childCount()) if beta.child(c) is not row]
     assert [child.text(BOOK) for child in others] == ["AAPL", "MSFT"]
-    assert all("not list" not in (child.toolTip(BOOK) + child.toolTip(MARKET)) for child in others)
+    assert all("not list" not in (child.toolTip(BOOK) + child.toolTip(PRICE)) for child in others)

@@ -148,7 +148,7 @@ def test_the_positions_trees_market_and_avg_cost_read_to_one_number_of_places(qt
     from dataclasses import replace
 
     from widgets.models.positions import PositionsModel
-    from widgets.views.positions import AVG_COST, MARKET, PositionsView
+    from widgets.views.positions import AVG_COST, PRICE, PositionsView
 
     model = PositionsModel(project_names={1: "alpha", 2: "beta"})
     view = PositionsView(model)
@@ -159,17 +159,17 @@ def test_the_positions_trees_market_and_avg_cost_read_to_one_number_of_places(qt
                position("A", project_id=1, cost="229.5", market="229.5"),
                position("B", project_id=2, cost="10.5", market="230")]
     model.reset(records)
-    assert _tree_lines(view, MARKET)["Account DU123"] == ["229.500", "230.000", "229.125"]
+    assert _tree_lines(view, PRICE)["Account DU123"] == ["229.500", "230.000", "229.125"]
     assert _tree_lines(view, AVG_COST)["Account DU123"] == ["229.500", "229.125", "230.000"]
-    assert _tree_lines(view, MARKET)["alpha"] == ["229.500"]
+    assert _tree_lines(view, PRICE)["alpha"] == ["229.500"]
     assert _tree_lines(view, AVG_COST)["beta"] == ["10.500"]
 
     model.upsert([replace(records[0], market_price=Decimal("229.1234"))])  # a tick
     model.flush()
-    assert _tree_lines(view, MARKET)["Account DU123"] == ["229.1234", "230.0000", "229.1250"]
-    assert _tree_lines(view, MARKET)["beta"] == ["230.0000"]
+    assert _tree_lines(view, PRICE)["Account DU123"] == ["229.1234", "230.0000", "229.1250"]
+    assert _tree_lines(view, PRICE)["beta"] == ["230.0000"]
     assert _tree_lines(view, AVG_COST)["Account DU123"] == ["229.500", "229.125", "230.000"]
 
     view.set_project_filter("beta")  # a new tree: its own prices' places
-    assert _tree_lines(view, MARKET) == {"beta": ["230.00"]}
+    assert _tree_lines(view, PRICE) == {"beta": ["230.00"]}
     assert _tree_lines(view, AVG_COST) == {"beta": ["10.50"]}

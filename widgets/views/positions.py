@@ -50,15 +50,18 @@ ALL_PROJECTS = "All projects"
 # what is held and its P&L first, the account (one on most desks) last: the panel shares the
 # right column (440-480 px), where a book's long name and the account's column left the P&L out
 # "Qty" (the preview's "Order qty"), its header's tooltip "Quantity": with the theme's header
-# padding "Quantity" took 76 px over figures of 40, and left Market no room at 1366x768
-TREE_COLUMNS = ("Book / symbol", "Qty", "Unrealized", "Realized", "Market", "Avg cost", "Account")
-BOOK, QUANTITY, UNREALIZED, REALIZED, MARKET, AVG_COST, ACCOUNT = range(len(TREE_COLUMNS))
-# Market is a line's market price and a book's market value: said in its header's tooltip (one
-# column for both keeps the P&L in view in the narrow panel)
-HEADER_TOOLTIPS = {QUANTITY: "Quantity", MARKET: "A symbol's market price; a book's market value (its lines at those prices)"}
+# padding "Quantity" took 76 px over figures of 40, and left the prices no room at 1366x768
+# One meaning a column: "Market" was a line's price and a book's market value, and a trader read
+# a book's 97,041.00 beside its lines' 229.29 as one kind of number. Value is money on every row
+# (a line's quantity x price, a book's the sum of its lines'); Price and Avg cost are a line's alone.
+TREE_COLUMNS = ("Book / symbol", "Qty", "Unrealized", "Realized", "Value", "Price", "Avg cost", "Account")
+BOOK, QUANTITY, UNREALIZED, REALIZED, VALUE, PRICE, AVG_COST, ACCOUNT = range(len(TREE_COLUMNS))
+HEADER_TOOLTIPS = {QUANTITY: "Quantity",
+                   VALUE: "Market value: a symbol's quantity x its market price; a book's, its lines' summed",
+                   PRICE: "A symbol's market price (its mark: a quote's or the last fill's)"}
 FIGURES = range(QUANTITY, ACCOUNT)
-# the lines' prices (a group's Market is its market value, money)
-PRICES = (MARKET, AVG_COST)
+# the lines' prices (a group has none: its row leaves them blank)
+PRICES = (PRICE, AVG_COST)
 # px: the book column's width when the panel has no more room than the P&L needs (a longer book
 # name is elided then, its row's tooltip has it whole); with room to spare it is as wide as its
 # longest name ("Account DU1234567", "Demo momentum" were cut at 130 px)
@@ -267,7 +270,7 @@ class PositionsView(QWidget):
                 if selected is None or group.name == selected or (selected == ACCOUNT_TOTAL and group.kind == "account")]
 
     def _fit_places(self, groups: list[BookGroup], *, anew: bool) -> None:
-        """The Market and Avg cost columns' places: a new tree's from all its lines, then grown by
+        """The Price and Avg cost columns' places: a new tree's from all its lines, then grown by
         the lines whose position changed (a tick: those only, no pass over every price). When
         they grow, every line is written again at them."""
         if anew:
@@ -276,7 +279,7 @@ class PositionsView(QWidget):
             for line in group.lines:
                 known = self._line_rows.get(((group.kind, group.name), line.account, line.symbol))
                 if anew or known is None or known[0] is not line:
-                    for column, price in ((MARKET, line.market_price), (AVG_COST, line.average_cost)):
+                    for column, price in ((PRICE, line.market_price), (AVG_COST, line.average_cost)):
                         self._places.fit(column, price)
         places = tuple(self._places[column] for column in PRICES)
         if places != self._line_places:
@@ -291,7 +294,7 @@ class PositionsView(QWidget):
             money = _money_text(group, figures)
             label = group_label(group)
             texts = [""] * len(TREE_COLUMNS)
-            texts[BOOK], texts[MARKET], texts[ACCOUNT] = label, _sum_text(figures.market_value, figures), money
+            texts[BOOK], texts[VALUE], texts[ACCOUNT] = label, _sum_text(figures.market_value, figures), money
             unrealized, realized = figures.unrealized_pnl, figures.realized_pnl
             texts[UNREALIZED], texts[REALIZED] = _sum_text(unrealized, figures), _sum_text(realized, figures)
             tooltip = "\n".join([" · ".join(filter(None, (group_title(group), money))),
@@ -315,8 +318,8 @@ class PositionsView(QWidget):
         market_places, cost_places = self._line_places
         row = _Row((line.account, line.symbol),
                    (symbol_said(line), fmt_quantity(line.quantity), fmt_money(unrealized), fmt_money(line.realized_pnl),
-                    fmt_price_at(market_places)(line.market_price), fmt_price_at(cost_places)(line.average_cost),
-                    line.account),
+                    fmt_money(line.market_value), fmt_price_at(market_places)(line.market_price),
+                    fmt_price_at(cost_places)(line.average_cost), line.account),
                    unrealized, line.realized_pnl, mark_said(line), (owner, line))
         made[key] = (line, row)
         return row
@@ -379,7 +382,7 @@ class PositionsView(QWidget):
     @staticmethod
     def _set_line_tooltip(item: QTreeWidgetItem, tooltip: str | None) -> None:
         # on the symbol too: a holding the broker does not list says so there ("(not listed)")
-        for column in (BOOK, MARKET):
+        for column in (BOOK, VALUE, PRICE):
             item.setToolTip(column, plain_tooltip(tooltip) or "")
 
     def _set_changed(self, item: QTreeWidgetItem, row: _Row, old: _Row) -> None:
