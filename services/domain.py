@@ -217,6 +217,9 @@ class FillRecord:
     currency: str = "USD"
     exchange: str | None = None
     superseded: bool = False  # an execution correction replaced this revision
+    # the order's (TC<installation>.<run>-<sequence>-...: it names the run too), so that a fill
+    # says which order and run it is of; None: read without its order
+    client_order_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,6 +63,7 @@ def to_fill_record(fill: TradeFill) -> FillRecord:
         currency=fill.currency,
         exchange=fill.exchange,
         superseded=bool(fill.superseded),
+        client_order_id=fill.client_order_id,
     )
 
 

@@ -30,8 +30,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    select,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column
 
 from services.db.types import (
     EnumText,
@@ -292,6 +293,11 @@ class TradeFill(TimestampMixin, Base):
     order_ref: Mapped[str | None] = mapped_column(String(64))
     fill_time: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
     raw_payload: Mapped[dict | None] = mapped_column(JSONDoc())
+    # its order's id (the run is in it), read with every fill (no column: the order holds it): a
+    # fill shown without it could not be told to be of which order or run. ``order_ref`` is the
+    # broker's word, empty for some external orders' executions
+    client_order_id: Mapped[str] = column_property(
+        select(TradeOrder.client_order_id).where(TradeOrder.id == order_id).correlate_except(TradeOrder).scalar_subquery())
 
 
 class OrderEvent(Base):

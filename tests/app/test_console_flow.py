@@ -76,6 +76,9 @@ def test_import_preview_execute_shows_fills(qloop, open_console, tmp_path, monke
             for draft in preview.drafts:
                 assert by_symbol[draft.symbol].filled_quantity == draft.quantity
             assert w.fills_model.totals_count() == len(executions)
+            # each fill says which order (and run) it is of, from the writer's own change set
+            ids = {o.id: o.client_order_id for o in w.orders_model.records()}
+            assert {(f.order_id, f.client_order_id) for f in w.fills_model.records()} <= set(ids.items())
             # Settled, the run's decisions (now with its state changes) and its TCA are shown
             # where the preview's plan was: nothing to click.
             run_id = by_symbol[preview.drafts[0].symbol].run_id

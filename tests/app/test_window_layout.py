@@ -33,10 +33,10 @@ def test_the_header_menu_hides_and_shows_columns_and_keeps_one(qtbot):
     header = table.horizontalHeader()
     assert header.sectionsMovable()
     assert header.contextMenuPolicy() == Qt.ContextMenuPolicy.CustomContextMenu
-    _hide_by_menu(table, "Commission")
-    assert header.isSectionHidden(5)
+    _hide_by_menu(table, "Price")
+    assert header.isSectionHidden(4)
     menu = column_menu(table)
-    assert not next(a for a in menu.actions() if a.text() == "Commission").isChecked()
+    assert not next(a for a in menu.actions() if a.text() == "Price").isChecked()
     next(a for a in menu.actions() if a.text() == "Show all columns").trigger()
     assert not any(header.isSectionHidden(i) for i in range(header.count()))
     for i in range(1, header.count()):
@@ -94,11 +94,11 @@ def test_named_layouts_save_switch_and_delete(qtbot, tmp_path):
     window = _window(qtbot, tmp_path / "ui-state.ini")
     fills_header = window.fills_view.table.horizontalHeader()
     window.docks["audit"].hide()
-    _hide_by_menu(window.fills_view.table, "Exec id")
+    _hide_by_menu(window.fills_view.table, "Side")
     assert window.save_layout_as("  Trading day ") == "Trading day"
 
     window.docks["audit"].show()
-    fills_header.showSection(6)
+    fills_header.showSection(2)
     window.removeDockWidget(window.docks["fills"])
     window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, window.docks["fills"])
     window.docks["fills"].show()
@@ -107,7 +107,7 @@ def test_named_layouts_save_switch_and_delete(qtbot, tmp_path):
     assert window.layouts.names() == ["Trading day", "Review/evening"]
     assert window.switch_layout("Trading day")
     assert window.docks["audit"].isHidden()
-    assert fills_header.isSectionHidden(6)
+    assert fills_header.isSectionHidden(2)
     assert window.dockWidgetArea(window.docks["fills"]) == Qt.DockWidgetArea.RightDockWidgetArea
     assert window.layouts.current_name() == "Trading day"
     menu = window._fill_layouts_menu()
@@ -116,7 +116,7 @@ def test_named_layouts_save_switch_and_delete(qtbot, tmp_path):
 
     assert window.switch_layout("Review/evening")
     assert window.dockWidgetArea(window.docks["fills"]) == Qt.DockWidgetArea.LeftDockWidgetArea
-    assert not fills_header.isSectionHidden(6)
+    assert not fills_header.isSectionHidden(2)
 
     window.layouts.delete_named("Trading day")
     assert window.layouts.names() == ["Review/evening"]
@@ -607,15 +607,17 @@ def _ink_columns(image, left: int, right: int, top: int, bottom: int) -> list[in
 
 
 def test_at_1366x768_the_fills_figure_at_the_viewports_edge_reads_whole_beside_the_scrollbar(qtbot, qapp, monkeypatch):
-    """In the right column at 1366x768 (the fills' table 492 px, its columns to Commission 482)
-    the rows that scroll take 14 px for the vertical scrollbar, and Commission, a figure cut at
-    the viewport's edge, lost its last digit under it (seen under Xvfb: "0.0" for "0.00"). A
-    cell that the viewport's edge cuts lays its text out in the part in view."""
+    """In the right column at 1366x768 (the fills' table 492 px, its columns to Commission 482:
+    Commission hidden at first, shown by the trader, Time dragged to 165 px) the rows that scroll take 14 px for the vertical
+    scrollbar, and Commission, a figure cut at the viewport's edge, lost its last digit under it
+    (seen under Xvfb: "0.0" for "0.00"). A cell that the viewport's edge cuts lays its text out
+    in the part in view."""
     from tests.gui.factories import fill
     from widgets.models.fills import FillsModel
 
     monkeypatch.setattr("app.main_window.default_window_size", lambda _w, _preferred: QSize(1366, 768))
     window = _window(qtbot, compact=True)
+    window.fills_view.table.horizontalHeader().showSection(FillsModel.COMMISSION)
     # the same text in Price, whole, and in Commission, at the edge
     window.fills_model.upsert([fill(i, price="1234.5", commission="1234.50") for i in range(1, 41)])
     window.fills_model.flush()
@@ -623,6 +625,8 @@ def test_at_1366x768_the_fills_figure_at_the_viewports_edge_reads_whole_beside_t
         qapp.processEvents()
     table = window.fills_view.table
     header = table.horizontalHeader()
+    header.resizeSection(FillsModel.TIME, 165)
+    qapp.processEvents()
     viewport = table.viewport().width()
     assert table.verticalScrollBar().isVisible()
     x = header.sectionViewportPosition(FillsModel.COMMISSION)
@@ -693,6 +697,51 @@ def test_at_1366x768_the_blotter_shows_which_order_is_which_by_its_client_order_
         digest = whole.rsplit("-", 1)[1]
         assert text == whole or (text.startswith("…") and whole.endswith(text[1:])), (text, whole)
         assert text.endswith(f"-{digest}"), text  # the digest whole: unique to the order
+        assert table.model().index(row, column).data(Qt.ItemDataRole.ToolTipRole) == whole
+        shown[text] = whole
+    assert len(shown) == rows  # no two rows read alike
+
+
+@pytest.mark.parametrize("rows", [12, 40])  # a run that fits, and one the table scrolls down through
+def test_at_1366x768_the_fills_show_which_order_each_is_of_without_a_sideways_scroll(qtbot, qapp, monkeypatch, rows):
+    """Walked under Xvfb (--demo, the demo's run of 12 orders filled): the fills table ran 698 px
+    in its 476, the Exec id a sideways scroll away, and no column said which order (or run) a
+    fill was of. Its client order id (TC<installation>.<run>-...) comes last now, in the room the
+    columns before it leave, cut at the left as the blotter's: each row reads its own order's
+    end, the whole id in its tooltip; nothing to scroll sideways to."""
+    from dataclasses import replace
+
+    from services.core.builder import client_order_id
+    from services.domain import Side
+    from widgets.models.fills import FillsModel
+
+    monkeypatch.setattr("app.main_window.default_window_size", lambda _w, _preferred: QSize(1366, 768))
+    window = _window(qtbot, compact=True)
+    table = window.fills_view.table
+    qapp.processEvents()
+    assert table.horizontalHeader().length() <= table.viewport().width()  # empty, before the run, too
+    symbols = ("AAPL", "GOOGL", "MSFT", "NVDA")
+    fills = [replace(fill(i, i, price="229.2927", symbol=symbols[i % 4]),
+                     client_order_id=client_order_id(1, symbols[i % 4], Side.BUY, i, "X4J39Q"))
+             for i in range(1, rows + 1)]
+    window.fills_model.upsert(fills)
+    window.fills_model.flush()
+    for _ in range(3):  # the columns are sized to the first rows after they are painted
+        qapp.processEvents()
+    header, column = table.horizontalHeader(), FillsModel.CLIENT_ID
+    assert header.length() <= table.viewport().width(), (header.length(), table.viewport().width())  # no sideways scroll
+    assert header.sectionViewportPosition(column) + header.sectionSize(column) <= table.viewport().width()
+    shown_columns = [str(table.model().headerData(header.logicalIndex(v), Qt.Orientation.Horizontal))
+                     for v in range(header.count()) if not header.isSectionHidden(header.logicalIndex(v))]
+    assert shown_columns == ["Time", "Symbol", "Side", "Quantity", "Price", "Client order id"], shown_columns
+    shown = {}
+    for row in range(table.model().rowCount()):
+        whole = str(table.model().index(row, column).data())
+        assert whole.startswith("TCX4J39Q.1-"), whole  # the run is in it
+        text = table.shown_text(row, column)
+        digest = whole.rsplit("-", 1)[1]
+        assert text == whole or (text.startswith("…") and whole.endswith(text[1:])), (text, whole)
+        assert text.endswith(f"-{digest}") and len(text) >= len(digest) + 5, text  # the digest whole, more of the end
         assert table.model().index(row, column).data(Qt.ItemDataRole.ToolTipRole) == whole
         shown[text] = whole
     assert len(shown) == rows  # no two rows read alike

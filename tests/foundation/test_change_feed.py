@@ -80,6 +80,25 @@ def _book(database, n: int, account: str) -> tuple[int, int]:
         return order.id, event.id
 
 
+def test_a_fill_says_which_order_it_is_of_however_it_is_read(database):
+    """The fills panel had no column saying which order (or run) a fill was of: a fill's record
+    did not carry its order's client order id. Each way the console reads fills gives it now: the
+    change feed (a monitor), the window's first load and pages, ``fills`` and an order's details."""
+    from services import console_queries as queries
+    from services.history_queries import fill_page
+
+    feed = ChangeFeed(Database(database.url, read_only=True))
+    feed.prime()
+    order_id, _event_id = _book(database, 1, "DU123")
+    said = {(order_id, "feed-DU123-1")}
+    assert {(f.order_id, f.client_order_id) for f in feed.poll().fills} == said
+    assert {(f.order_id, f.client_order_id) for f in queries.recent_fills(database)} == said
+    assert {(f.order_id, f.client_order_id) for f in fill_page(database).records} == said
+    assert {(f.order_id, f.client_order_id) for f in queries.fill_list(database)} == said
+    assert {(f.order_id, f.client_order_id) for f in queries.order_details(database, order_id).fills} == said
+    feed.db.dispose()
+
+
 def test_a_backtests_orders_fills_positions_and_events_are_never_passed_on(database):
     """A backtest running in another process writes to the same database: a monitor (and
     ``watch``) shows the broker's records only, as the window's own queries do."""

@@ -282,7 +282,7 @@ def test_fills_commission_arrives_later_and_corrections_supersede(database):
     assert record == FillRecord(
         id=1, order_id=order_id, exec_id="0001f4e8.6538e7b4.01.01", symbol="AAPL", side=Side.BUY,
         quantity=Decimal("60.000000"), price=Decimal("187.10000000"), commission=Decimal("0.30000000"),
-        fill_time=T0, currency="USD", exchange=None, superseded=True,
+        fill_time=T0, currency="USD", exchange=None, superseded=True, client_order_id="c-1",
     )
 
 

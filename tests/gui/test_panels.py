@@ -340,8 +340,8 @@ def test_fills_view_totals_sort_and_export(qtbot, tmp_path, qtmodeltester):
     path = tmp_path / "fills.csv"
     assert view.export_csv(str(path)) == 1
     rows = list(csv.reader(path.open()))
-    assert rows == [["Time", "Symbol", "Side", "Quantity", "Price", "Commission", "Exec id", "Superseded"],
-                    ["2026-11-20T14:30:02+00:00", "MSFT", "SELL", "4", "50.25", "1.5", "0000e000002.01", ""]]
+    assert rows == [["Time", "Symbol", "Side", "Quantity", "Price", "Commission", "Exec id", "Client order id", "Superseded"],
+                    ["2026-11-20T14:30:02+00:00", "MSFT", "SELL", "4", "50.25", "1.5", "0000e000002.01", "", ""]]
 
 
 def test_the_fills_totals_line_sums_each_currency_apart(qtbot):

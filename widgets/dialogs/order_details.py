@@ -74,6 +74,7 @@ class OrderDetailsDialog(QDialog):
         self.fills_model = FillsModel(self)
         self.fills_model.reset(fills)
         self.fills_table = make_table(self.fills_model, self)
+        self.fills_table.hideColumn(FillsModel.CLIENT_ID)  # every row's is this order's, said above
         self.fills_table.resizeColumnsToContents()  # an order's few fills: the times whole, as the history's
         self.events_table = QTableWidget(len(events), len(EVENT_TITLES), self)
         self.events_table.setHorizontalHeaderLabels(list(EVENT_TITLES))

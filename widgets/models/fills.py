@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
 from services.core.fill_totals import FillTally, FillTotals
@@ -24,18 +25,27 @@ def _superseded_colour(fill: FillRecord) -> QColor | None:
 
 
 class FillsModel(SharedPricePlaces[FillRecord], PagedTableModel[FillRecord]):
-    TIME, SYMBOL, SIDE, QUANTITY, PRICE, COMMISSION, EXEC_ID = range(7)
+    TIME, SYMBOL, SIDE, QUANTITY, PRICE, COMMISSION, EXEC_ID, CLIENT_ID = range(8)
 
     columns = (
-        Column("Time", lambda f: f.fill_time, fmt=fmt_seconds, mutable=False, width=165),
+        # as wide as its text (a time to the second: 134 px) once rows come: the 165 of a time to
+        # the millisecond pushed the order's id out of the panel at 1366x768. The blotter's widths
+        # for the figures, so that the empty table (Qt's 100 px a column) fits the panel too
+        Column("Time", lambda f: f.fill_time, fmt=fmt_seconds, mutable=False),
         Column("Symbol", lambda f: f.symbol, mutable=False, width=60),
-        Column("Side", lambda f: f.side, align=CENTER, mutable=False,
+        Column("Side", lambda f: f.side, align=CENTER, mutable=False, width=45,
                foreground=lambda f: SIDE_COLOURS.get(f.side.value)),
-        Column("Quantity", lambda f: f.quantity, align=RIGHT, fmt=fmt_quantity, foreground=_superseded_colour),
-        Column("Price", lambda f: f.price, align=RIGHT, fmt=fmt_price, foreground=_superseded_colour),
+        Column("Quantity", lambda f: f.quantity, align=RIGHT, fmt=fmt_quantity, width=65, foreground=_superseded_colour),
+        Column("Price", lambda f: f.price, align=RIGHT, fmt=fmt_price, width=65, foreground=_superseded_colour),
         Column("Commission", lambda f: f.commission, align=RIGHT, fmt=fmt_money),
         Column("Exec id", lambda f: f.exec_id, width=200,
                tooltip=lambda f: "superseded by an execution correction" if f.superseded else None),
+        # which order (and run: TC<installation>.<run>-<sequence>-...) the fill is of, shown last
+        # (FillsView) as the blotter shows it: cut at the left, its end (sequence, side, symbol,
+        # digest) telling the orders apart, whole in its tooltip, in the room the columns before
+        # it leave, so that nothing is a sideways scroll away at 1366x768
+        Column("Client order id", lambda f: f.client_order_id, mutable=False, width=90,
+               tooltip=lambda f: f.client_order_id, elide=Qt.TextElideMode.ElideLeft, takes_room_left=True),
     )
 
     # IB's execution times are to the second: a run's partial fills share one, and the id (their

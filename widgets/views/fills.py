@@ -34,6 +34,13 @@ class FillsView(QWidget):
         self.export_button.clicked.connect(self.choose_export_file)
         self.table = make_table(self.proxy, self, sortable=True, widths=[c.width for c in model.columns])
         self.table.sortByColumn(FillsModel.TIME, Qt.SortOrder.DescendingOrder)
+        # In the right column at 1366x768 (about 480 px) the columns to Commission took 482 and
+        # the exec id 200 more, a sideways scroll away, and nothing said which order a fill was
+        # of. The order's id comes last and takes the room left; the exec id (IB's, in the CSV
+        # and the header's menu) and each fill's commission (summed in the totals line above, in
+        # the CSV) are hidden until shown from the header's menu, as the blotter hides its Run.
+        for hidden in (FillsModel.COMMISSION, FillsModel.EXEC_ID):
+            self.table.horizontalHeader().hideSection(hidden)
         bar = QHBoxLayout()
         bar.addWidget(self.search_edit, 1)
         bar.addWidget(self.export_button)

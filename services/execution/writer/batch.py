@@ -47,6 +47,7 @@ class NewFill:
     fill_time: datetime
     raw_payload: dict | None
     id: int | None = None
+    client_order_id: str | None = None  # its order's (not inserted: TradeFill reads it from the order)
 
     def values(self) -> tuple:
         """The row's values in ``NEW_FILL_COLUMNS``' order."""

@@ -350,6 +350,7 @@ class EventProjection:
             symbol=ev.symbol, side=str(Side(ev.side)), quantity=ev.shares, price=ev.price, commission=commission,
             currency=ev.currency or "USD", exchange=ev.exchange or None, account=ev.account or None,
             perm_id=ev.perm_id or None, order_ref=ev.order_ref or None, fill_time=ev.time, raw_payload=ev.raw,
+            client_order_id=order.client_order_id,
         )
         revisions.append(fill)
         batch.fills_by_exec[ev.exec_id] = fill
