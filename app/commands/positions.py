@@ -28,7 +28,7 @@ import json
 from app.cli import EXIT_BAD_INPUT, EXIT_OK, say_failure
 from app.commands.db import run_guarded
 from services.core.typed_numbers import plain
-from services.core.wording import grouped, money, price
+from services.core.wording import grouped, money, price, price_places
 
 
 def register(subparsers) -> None:
@@ -100,12 +100,16 @@ def _table(lines) -> str:
     header = ("PROJECT", "ACCOUNT", "SYMBOL", "QUANTITY", "AVG COST", "MARKET PRICE", "MARKET VALUE", "UNREALIZED",
               "REALIZED", "COMMISSIONS")
     rows = [header]
+    # as the window's positions tree shows them (its ColumnPlaces): each column of prices to one
+    # number of places, its most precise price's (two to four); each price to its own read
+    # 221.645 above 229.2927, and the decimal points did not line up
+    cost_places = price_places(line.average_cost for line in lines)
+    mark_places = price_places(line.market_price for line in lines)
     for line in lines:
         rows.append((
-            # as the window's positions tree shows them (services.core.wording): prices at two to four places
             line.project or "(account)", line.account, line.symbol, grouped(line.quantity),
-            price(line.average_cost),
-            NO_MARK if line.market_price is None else price(line.market_price),
+            price(line.average_cost, cost_places),
+            NO_MARK if line.market_price is None else price(line.market_price, mark_places),
             _money(line.market_value) if line.market_price is not None else NO_MARK,
             _money(line.unrealized_pnl) if line.market_price is not None else NO_MARK,
             _money(line.realized_pnl), _money(line.commissions),

@@ -59,11 +59,16 @@ async def test_positions_command_and_stored_marks(stack, db_url):
     text = await _positions_cli(db_url)
     assert text.code == 0, text.err
     assert "no mark" not in text.out and "(account)" in text.out and "alpha" in text.out
-    # the prices read as the window's positions tree shows them: two to four places ("229.4500" before)
+    # the prices read as the window's positions tree shows them: each column to its most precise
+    # price's places, two to four ("229.4500" before)
     alpha = next(line.split() for line in text.out.splitlines() if line.startswith("alpha "))
     line = next(r for r in before if r.project == "alpha")
-    shown = {p: f"{p:,.{max(2, min(4, -p.normalize().as_tuple().exponent))}f}" for p in (line.average_cost, line.market_price)}
-    assert alpha[3:6] == ["6", shown[line.average_cost], shown[line.market_price]], text.out
+
+    def places(prices) -> int:
+        return max(2, min(4, max(-p.normalize().as_tuple().exponent for p in prices)))
+
+    cost, mark = places(r.average_cost for r in before), places(r.market_price for r in before)
+    assert alpha[3:6] == ["6", f"{line.average_cost:,.{cost}f}", f"{line.market_price:,.{mark}f}"], text.out
 
     sample = await EquityRecorder(stack.db, stack.provider).sample()
     assert sample is not None and set(sample.marks) == {"AAPL"}
@@ -434,3 +439,24 @@ async def test_a_projects_unrealized_without_mark_or_fill_is_no_mark_not_zero(da
     assert _book_row(text.out, "alpha")[0][3:] == ["no mark", "no mark", "0.00"], text.out  # market, unrealized, realized
     assert _book_row(text.out, "beta")[0][3:] == ["1,050.00", "50.00", "0.00"], text.out
     assert _book_row(text.out, "gamma")[0][3:] == ["0.00", "0.00", "3.00"], text.out
+
+
+async def test_each_column_of_prices_reads_to_one_number_of_places_as_the_windows(database, db_url):
+    """Walked from a terminal after the demo's run: AVG COST read 221.645 above 229.2927 (each
+    price to its own places) where the window's positions tree shows a column of prices to one
+    number of places, its most precise price's (two to four), so the decimal points line up."""
+    from datetime import UTC, datetime
+
+    from services.db.models import Position
+
+    when = datetime(2026, 12, 5, 14, 0, tzinfo=UTC)
+    with database.unit_of_work() as session:
+        for symbol, cost, mark in (("AAPL", "221.645", "228.5"), ("MSFT", "229.2927", "229.125"), ("KO", "60", "61")):
+            session.add(Position(project_id=None, project_key=0, account="DU1", symbol=symbol, quantity=Decimal(10),
+                                 average_cost=Decimal(cost), realized_pnl=Decimal(0), market_price=Decimal(mark),
+                                 marked_at=when))
+
+    text = await _positions_cli(db_url)
+    assert text.code == 0, text.err
+    rows = {cells[2]: cells[4:6] for cells in (line.split() for line in text.out.splitlines()) if cells[:1] == ["(account)"]}
+    assert rows == {"AAPL": ["221.6450", "228.500"], "KO": ["60.0000", "61.000"], "MSFT": ["229.2927", "229.125"]}, text.out
