@@ -12,11 +12,12 @@ from PySide6.QtCore import (
     QKeyCombination,
     QObject,
     QPoint,
+    QRegularExpression,
     QSortFilterProxyModel,
     Qt,
     QTimer,
 )
-from PySide6.QtGui import QAction, QContextMenuEvent, QKeySequence, QPaintEvent
+from PySide6.QtGui import QAction, QContextMenuEvent, QKeySequence, QPaintEvent, QRegularExpressionValidator
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -36,6 +37,15 @@ from PySide6.QtWidgets import (
 
 from .plain_text import plain_tooltip
 from .record_table import RecordTableView
+
+
+def number_keys(parent: QObject, length: int = 40) -> QRegularExpressionValidator:
+    """What a number field lets through as it is typed: a leading minus, digits, the point, commas
+    and spaces. The reading, and the refusal with its reason, are the services' (their one rule,
+    services.core.typed_numbers): a key the field swallowed changed the number without a word
+    (a comma: a cash buffer typed 1,5 became 15 %; a minus: a limit offset typed -100 became 100)."""
+    return QRegularExpressionValidator(QRegularExpression(rf"^-?[\d.,\s]{{0,{length}}}$"), parent)
+
 
 #: Sized to content, a column never takes more than this (a payload column would take the panel).
 MAX_AUTO_COLUMN_WIDTH = 320

@@ -146,6 +146,35 @@ def test_a_decimal_comma_typed_in_the_preview_is_refused_with_its_reason_not_rea
     assert sig.args[0]["portfolio_value"] == Decimal(1_000_000) and sig.args[0]["cash_buffer"] == Decimal("0.015")
 
 
+def test_a_minus_typed_in_the_preview_is_refused_with_its_reason_not_dropped(qtbot):
+    """Keys, not setText: the fields' validator swallowed a typed minus, so a limit offset typed
+    -100 (limits under the market, the trader thought) became 100, limits 1 % through it, with
+    no word; a cash buffer typed -5 became 5 %. The field keeps the minus and the preview's rule
+    (services.core.preview_form) refuses it, naming the field and what was typed."""
+    from PySide6.QtTest import QTest
+
+    view = PreviewView(PreviewOrdersModel())
+    qtbot.addWidget(view)
+    view.order_type_combo.setCurrentText("LMT")
+    view.bps_edit.clear()
+    QTest.keyClicks(view.bps_edit, "-100")
+    assert view.bps_edit.text() == "-100"
+    with qtbot.assertNotEmitted(view.preview_requested):
+        view.preview_action.trigger()
+    assert view.error_label.text() == "Limit offset: must be a number >= 0: '-100'."
+    view.bps_edit.clear()
+    QTest.keyClicks(view.bps_edit, "100")
+    view.cash_buffer_edit.clear()
+    QTest.keyClicks(view.cash_buffer_edit, "-5")
+    assert view.cash_buffer_edit.text() == "-5"
+    with qtbot.assertNotEmitted(view.preview_requested):
+        view.preview_action.trigger()
+    assert view.error_label.text() == "Cash buffer: must be a percent from 0 to below 100: '-5'."
+    view.cash_buffer_edit.clear()
+    QTest.keyClicks(view.cash_buffer_edit, "5-")  # a minus only leads a number: not taken elsewhere
+    assert view.cash_buffer_edit.text() == "5"
+
+
 def test_execute_is_gated_by_the_controller_and_busy_state(qtbot):
     view = PreviewView(PreviewOrdersModel())
     qtbot.addWidget(view)

@@ -61,6 +61,21 @@ def test_a_decimal_comma_is_kept_and_refused_by_the_service_with_the_field_named
     assert ticket.limit_box.price() == Decimal("1415.75")
 
 
+def test_a_minus_is_kept_and_refused_by_the_service_not_dropped(ticket):
+    """The field's validator swallowed a typed minus: a limit typed -415.75 went to the check as
+    415.75, a price the trader did not type. Kept, the service refuses it with the field named."""
+    from services.execution.errors import BadInput
+    from services.execution.manual import Ticket
+
+    _typed(ticket.limit_box, "-415.75")
+    fields = ticket.fields()
+    assert ticket.limit_box.text() == "-415.75" and fields["limit_price"] == "-415.75"
+    assert ticket.limit_box.price() is None
+    with pytest.raises(BadInput, match=r"limit price: must be a number > 0: '-415.75'"):
+        Ticket.of(fields["symbol"], fields["side"], quantity=fields["quantity"], order_type=fields["order_type"],
+                  limit_price=fields["limit_price"])
+
+
 def test_the_keys_step_a_price_by_the_listings_tick(ticket):
     box = ticket.limit_box
     box.set_tick(Decimal("0.05"))

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from PySide6.QtCore import QRegularExpression, Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent, QKeySequence, QRegularExpressionValidator, QShortcut, QWheelEvent
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut, QWheelEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -28,6 +28,8 @@ from PySide6.QtWidgets import (
 
 from services.core.replace_rules import stepped_price
 from services.core.typed_numbers import NotANumber, typed_decimal
+
+from ..common import number_keys
 
 TYPE_AN_ORDER = "Type an order: the risk verdict shows here before anything is sent."
 CHECKING = "Checking the risk of this order…"
@@ -57,7 +59,7 @@ class PriceBox(QLineEdit):
         self.tick = Decimal("0.01")
         self.setAlignment(Qt.AlignmentFlag.AlignRight)
         # what a number's keys are (the reading, and its refusal, is the service's)
-        self.setValidator(QRegularExpressionValidator(QRegularExpression(r"^[\d.,\s]{0,24}$"), self))
+        self.setValidator(number_keys(self, 24))
 
     def set_tick(self, tick: Decimal) -> None:
         self.tick = tick

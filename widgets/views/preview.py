@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, QRegularExpression, Qt, Signal
-from PySide6.QtGui import QKeyEvent, QKeySequence, QRegularExpressionValidator
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -28,15 +28,11 @@ from services.core.typed_numbers import plain
 from services.core.wording import counted, percent
 from services.domain import OrderType
 
-from ..common import LineProgressBar, add_action, make_table, plain_label
+from ..common import LineProgressBar, add_action, make_table, number_keys, plain_label
 from ..models.base import fmt_money
 from ..models.preview import PreviewOrdersModel
 
 ROUNDINGS = ("nearest", "floor")
-# what a number field lets through as it is typed: digits, the point, commas and spaces. The
-# reading is services.core.preview_form's (typed_numbers): a comma the field swallowed would
-# have turned a typed 1,5 into 15 without a word; kept, it is refused with the reason
-_NUMBER_KEYS = r"^[\d.,\s]{0,40}$"
 
 
 class LetShortcutsThrough(QObject):
@@ -64,7 +60,7 @@ class PreviewView(QWidget):
     def __init__(self, model: PreviewOrdersModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
-        validator = QRegularExpressionValidator(QRegularExpression(_NUMBER_KEYS), self)
+        validator = number_keys(self)  # read, or refused with the reason, by services.core.preview_form
         # empty: the project's capital, else the account's NetLiquidation (docs/project-books.md)
         self.portfolio_edit = QLineEdit("")
         self.portfolio_edit.setPlaceholderText("project capital, else NetLiquidation")
