@@ -201,6 +201,7 @@ class OrderRecord:
     external: bool = False
     stop_price: Decimal | None = None  # STP / STP LMT
     tif: str = "DAY"
+    ib_client_id: int | None = None  # the API client that placed it, as the broker's statuses name it
 
 
 @dataclass(frozen=True, slots=True)

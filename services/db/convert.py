@@ -34,6 +34,7 @@ def to_order_record(order: TradeOrder) -> OrderRecord:
         updated_at=order.updated_at,
         ib_order_id=order.ib_order_id,
         ib_perm_id=order.ib_perm_id,
+        ib_client_id=order.ib_client_id,
         account=order.account,
         rejected_reason=order.rejected_reason,
         replaces_order_id=order.replaces_order_id,

@@ -25,7 +25,7 @@ from services.domain import EventSource, OrderRecord, OrderState, is_backtest_ac
 from .action_context import ActionContext, ActionPart
 from .audit import audit
 from .cancel_all_outcome import CanceledOrders, done_in, global_cancel_also, reached_the_broker
-from .cancel_order import final_for, sending_elsewhere
+from .cancel_order import final_for, placed_by_another_client, sending_elsewhere
 from .errors import BrokerError
 from .lease import LeaseManager
 from .process_identity import Holder
@@ -121,8 +121,10 @@ class CancelAll(ActionPart):
                         # claimed by this process's stopping sender and never written (this session
                         # holds every order it wrote): its sender closes it as canceled
                         continue
-                    not_canceled[order.id] = (sending_elsewhere(order) if order.status is OrderState.SENDING
-                                              else f"order {order.id} ({order.client_order_id}): {exc}")
+                    not_canceled[order.id] = (
+                        sending_elsewhere(order) if order.status is OrderState.SENDING
+                        else placed_by_another_client(order, self.provider.placing_client(), "cancel")
+                        or f"order {order.id} ({order.client_order_id}): {exc}")
                     log.warning("cancel all: %s", not_canceled[order.id])
                     continue
                 self.writer.submit(LocalOrderEvent(order.client_order_id, EventKind.CANCEL_REQUESTED, EventSource.USER))

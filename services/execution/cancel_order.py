@@ -70,6 +70,8 @@ class CancelOrder(ActionPart):
                 raise BrokerError(_raced_not_canceled(order, exc), code="not_cancelable") from exc
             if order.status is OrderState.SENDING:
                 raise BrokerError(sending_elsewhere(order), code="not_cancelable") from exc
+            if (why := placed_by_another_client(order, self.provider.placing_client(), "cancel")) is not None:
+                raise BrokerError(why, code="not_cancelable") from exc  # not "reconcile, then cancel it"
             raise
         self.writer.submit(LocalOrderEvent(order.client_order_id, EventKind.CANCEL_REQUESTED, EventSource.USER))
         if answered is None:
@@ -84,6 +86,20 @@ class CancelOrder(ActionPart):
             log.warning("cancel of %s: %s", order.client_order_id, refusal)
             return refusal
         return ""
+
+
+def placed_by_another_client(order: OrderRecord, client_id: int | None, doing: str) -> str | None:
+    """Why this session cannot ``doing`` ("change", "cancel") an order one by one: IB lets only
+    the API client that placed it do that (the broker's statuses name it: ``ib_client_id``), and
+    reconciling does not change who placed it. None: this session's client placed it, or who did
+    is not known (no status yet)."""
+    placer = order.ib_client_id
+    if placer is None or client_id is None or placer == client_id:
+        return None
+    return (f"order {order.id} ({order.client_order_id}) was placed by API client id {placer}, not this session's "
+            f"(client id {client_id}): IB lets only the client that placed an order {doing} it one by one; do it "
+            f"from a session with client id {placer} (a command's --client-id {placer}), or cancel everything at "
+            f"the broker (IB's global cancel)")
 
 
 def sending_elsewhere(order: OrderRecord) -> str:

@@ -162,6 +162,9 @@ class IbExecutionProvider(IbConnection, IbCallbacks, IbQueries, IbQuotes, Execut
         """The LIVE word this session was opened with (the account guard checks it at connect)."""
         return self._live_token
 
+    def placing_client(self) -> int | None:
+        return self.client_id  # the orders it places and finds are this client id's (_trade_for)
+
     def arm_live_token(self, token: str | None) -> None:
         """The word typed after the session started (the trader declined it at start, then chose
         Connect): checked again by the account guard at the next connect."""

@@ -155,6 +155,11 @@ class ExecutionProvider(ABC):
     @abstractmethod
     async def cancel_all(self) -> None: ...
 
+    def placing_client(self) -> int | None:
+        """The API client id this provider's orders go under (IB lets only that client change or
+        cancel an order one by one); None: a broker without client ids."""
+        return None
+
     def login_accounts(self) -> tuple[str, ...]:
         """The accounts of the login this provider trades through, the connected one among them:
         what ``cancel_all`` (IB's global cancel) acts on. A provider of one account: that one."""

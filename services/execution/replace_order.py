@@ -27,7 +27,7 @@ from services.domain import EventSource, OrderRecord, OrderState, OrderType
 
 from .action_context import ActionContext, ActionPart
 from .action_outcomes import ReplaceCheck, ReplaceResult
-from .cancel_order import answer_to_cancel
+from .cancel_order import answer_to_cancel, placed_by_another_client
 from .errors import BadInput, BrokerError, Missing, RiskBlocked, SendingStopped, TradingHalted
 from .events import BrokerErrorEvent, OpenOrderEvent, OrderStatusEvent
 from .listings import request_for_order
@@ -127,6 +127,8 @@ class ReplaceOrder(ActionPart):
             raise BadInput("replace needs a new quantity, limit price and/or stop price")
         await self._ensure_not_halted()
         order, replacing, original, canceled_all = await self._db(self._to_replace, order_id)  # one read of the order
+        if (placed := placed_by_another_client(order, self.provider.placing_client(), "change")) is not None:
+            raise BadInput(placed)  # its modify or cancel would fail at this session's broker client
         spec = original.spec
         asked = (None if quantity is None else Decimal(quantity), None if limit_price is None else Decimal(limit_price))
         stop = None if stop_price is None else Decimal(stop_price)
