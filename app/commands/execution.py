@@ -301,10 +301,13 @@ def fill_dict(f) -> dict:
 # cent: an average fill of 300.29913043 read "300.2991", a commission "1.00"); --json stays exact.
 
 def _print_orders(orders) -> None:
-    print(f"{'id':>6} {'client_order_id':<34} {'symbol':<7} {'side':<4} {'qty':>9} {'type':<4} {'limit':>10} {'status':<17} {'filled':>9} {'avg':>10}")
+    # a stop order's stop beside its limit (--json's stop_price), the type as wide as STP LMT
+    print(f"{'id':>6} {'client_order_id':<34} {'symbol':<7} {'side':<4} {'qty':>9} {'type':<7} {'limit':>10} {'stop':>10} "
+          f"{'status':<17} {'filled':>9} {'avg':>10}")
     for o in orders:
-        print(f"{o.id:>6} {o.client_order_id:<34} {o.symbol:<7} {o.side!s:<4} {grouped(o.quantity):>9} {o.order_type!s:<4} "
-              f"{price(o.limit_price):>10} {o.status!s:<17} {grouped(o.filled_quantity):>9} {price(o.avg_fill_price):>10}"
+        print(f"{o.id:>6} {o.client_order_id:<34} {o.symbol:<7} {o.side!s:<4} {grouped(o.quantity):>9} {o.order_type!s:<7} "
+              f"{price(o.limit_price):>10} {price(o.stop_price):>10} {o.status!s:<17} {grouped(o.filled_quantity):>9} "
+              f"{price(o.avg_fill_price):>10}"
               + (f"  {o.rejected_reason}" if o.rejected_reason else ""))
 
 

@@ -68,6 +68,16 @@ async def test_order_command_checks_sends_and_refuses(db_url, simulator):
     assert said[1] == f"BUY 1 AAPL STP LMT stop 101.00 limit 101.25 DAY: run {said[2]}, order {resting.order_ref}"
     assert said[4] == f"BUY 1 AAPL STP LMT stop 101.00 limit 101.25 · {resting.order_ref}: ACCEPTED"
     await until_client_gone(simulator, 1)
+    # `orders` shows the stop too: its table had no stop column (a STP order's row showed no
+    # price at all) and a type column four wide, "STP LMT" pushing the rest of its row aside
+    listed = await run(cli_args(db_url, port, "orders", connection=False))
+    header, *rows = listed.out.splitlines()
+    assert header.split()[5:9] == ["type", "limit", "stop", "status"], header
+    [row] = [line for line in rows if resting.order_ref in line]
+    assert f"STP LMT {'101.25':>10} {'101.00':>10} ACCEPTED" in row, row
+    assert row.index("STP LMT") == header.index("type") and row.index("ACCEPTED") == header.index("status"), (header, row)
+    # the plain STP: no limit, its stop in the stop column
+    assert [line for line in rows if f"STP     {'':>10} {'90.00':>10} ACCEPTED" in line], rows
 
     off_grid = await run(cli_args(db_url, port, "order", "--symbol", "AAPL", "--side", "BUY", "--quantity", "1", "--type", "LMT",
                                   "--limit", "99.999"))
