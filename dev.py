@@ -4,7 +4,7 @@
     python3 dev.py console [ARGS...]   open the console (demo mode by default)
     python3 dev.py test [PYTEST ARGS]  run the whole test suite
     python3 dev.py test --quick [...]  everything not marked slow (-m "not slow")
-                                       (tests run in 3 workers; TC_TEST_WORKERS=N or -n 0 to change)
+                                       (tests run in 4 workers; TC_TEST_WORKERS=N or -n 0 to change)
     python3 dev.py soak [--minutes N] [--mysql]   the soak test (see devtools/soak.py)
     python3 dev.py bench [NAME ...]    run the benchmarks (see README; `bench --help` lists them
                                        with their options)
