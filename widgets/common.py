@@ -39,12 +39,15 @@ from .plain_text import plain_tooltip
 from .record_table import RecordTableView
 
 
-def number_keys(parent: QObject, length: int = 40) -> QRegularExpressionValidator:
+def number_keys(parent: QObject, length: int = 40, *, exponent: bool = False) -> QRegularExpressionValidator:
     """What a number field lets through as it is typed: a leading minus, digits, the point, commas
     and spaces. The reading, and the refusal with its reason, are the services' (their one rule,
     services.core.typed_numbers): a key the field swallowed changed the number without a word
-    (a comma: a cash buffer typed 1,5 became 15 %; a minus: a limit offset typed -100 became 100)."""
-    return QRegularExpressionValidator(QRegularExpression(rf"^-?[\d.,\s]{{0,{length}}}$"), parent)
+    (a comma: a cash buffer typed 1,5 became 15 %; a minus: a limit offset typed -100 became 100).
+    ``exponent``: an e too, for a field whose service refuses it said (the order ticket's prices,
+    services.core.typed_numbers.exponent_said: swallowed, a limit typed 1e3 became 13)."""
+    keys = r"\d.,\seE" if exponent else r"\d.,\s"
+    return QRegularExpressionValidator(QRegularExpression(rf"^-?[{keys}]{{0,{length}}}$"), parent)
 
 
 #: Sized to content, a column never takes more than this (a payload column would take the panel).

@@ -61,6 +61,21 @@ def must_be_said(typed: object, rule: str, *, name: str = "") -> str:
     return f"{name}: {said}" if name else said
 
 
+IN_DIGITS = "a number in digits, without an exponent"
+_EXPONENT = re.compile(r"\d\s*[eE]")
+
+
+def exponent_said(typed: object, *, name: str = "") -> str | None:
+    """Why a number typed with an exponent (``1e3``, which Python and ``typed_decimal`` read as
+    1000) is refused where a trader types an order's figures, said as every bound is
+    (``must_be_said``: ``quantity: must be a number in digits, without an exponent: '1e3'``);
+    None for text in digits and for a value already read (a Decimal, an int). A trader types
+    digits: a quantity typed 1e3 is a slip of the keys, and the order ticket sent 1,000 shares."""
+    if isinstance(typed, str) and _EXPONENT.search(typed):
+        return must_be_said(typed, IN_DIGITS, name=name)
+    return None
+
+
 def typed_decimal(value: object) -> Decimal:
     """``value`` as a finite Decimal; a NotANumber for anything else (text that is not a number
     by the rule above, a bool, None)."""

@@ -34,7 +34,14 @@ from services.core.risk import RiskReport
 from services.core.risk_measures import risk_decisions
 from services.core.snapshots import MAX_SYMBOL_LENGTH, SYMBOL_RE
 from services.core.trail import ticket_decision
-from services.core.typed_numbers import NotANumber, must_be_said, not_a_number_said, plain, typed_decimal
+from services.core.typed_numbers import (
+    NotANumber,
+    exponent_said,
+    must_be_said,
+    not_a_number_said,
+    plain,
+    typed_decimal,
+)
 from services.core.wording import price
 from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.plan_repository import PlanRepository
@@ -78,6 +85,9 @@ def _decimal(name: str, value: Any) -> Decimal | None:
         number = typed_decimal(value if isinstance(value, Decimal | int | float) else str(value))
     except NotANumber as exc:
         raise BadInput(not_a_number_said(value, exc.hint, name=name)) from None
+    exponent = exponent_said(value, name=name)  # read as 1000, but no trader means 1e3
+    if exponent is not None:
+        raise BadInput(exponent)
     if number <= 0:  # typed_decimal refuses NaN and infinities
         # as `order --quantity 0` says it (app.commands.arguments.order_number): the ticket said
         # "quantity must be a positive number, got '0'"

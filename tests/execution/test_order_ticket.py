@@ -242,6 +242,10 @@ async def test_prices_off_the_tick_grid_and_incomplete_tickets_are_refused_with_
                             ({"quantity": "1", "notional": "100"}, "not both"),
                             ({"quantity": "1.5"}, r"^quantity: must be a whole number: '1\.5'$"),
                             ({"quantity": "-3"}, r"^quantity: must be a number > 0: '-3'$"),
+                            ({"quantity": "1e3"}, r"^quantity: must be a number in digits, without an exponent: '1e3'$"),
+                            ({"notional": "5E+3"}, r"^notional: must be a number in digits, without an exponent: '5E\+3'$"),
+                            ({"quantity": "1", "order_type": "STP", "stop_price": "2e2"},
+                             r"^stop price: must be a number in digits, without an exponent: '2e2'$"),
                             ({"quantity": "1", "order_type": "TRAIL"}, "order type must be one of"),
                             ({"quantity": "1", "outside_rth": True}, "limit order")):
         with pytest.raises(BadInput, match=message):
@@ -284,16 +288,17 @@ async def test_a_ticket_the_order_columns_cannot_keep_is_refused_before_a_run_is
         SettingsRepository(session).set_risk_defaults({
             "max_order_notional": None, "max_order_quantity": None, "max_position_ratio": None,
             "max_gross_exposure": None, "price_collar_pct": None, "allow_short": True})
-    for kwargs, message in (({"quantity": "1e20"}, r"quantity 1E\+20 is too large: an order's quantity must be below 1e12"),
-                            ({"quantity": "1e400"}, "quantity 1E\\+400 is too large"),
-                            ({"quantity": "1", "order_type": "LMT", "limit_price": "5e14"},
+    # as read by the `order` command's options (a typed 1e20 is refused as no number in digits)
+    for kwargs, message in (({"quantity": Decimal("1e20")}, r"quantity 1E\+20 is too large: an order's quantity must be below 1e12"),
+                            ({"quantity": Decimal("1e400")}, "quantity 1E\\+400 is too large"),
+                            ({"quantity": "1", "order_type": "LMT", "limit_price": Decimal("5e14")},
                              r"limit price 5E\+14 is too large: an order's limit price must be below 1e10"),
-                            ({"quantity": "1", "order_type": "STP", "stop_price": "1e10"}, "stop price 1E\\+10 is too large")):
+                            ({"quantity": "1", "order_type": "STP", "stop_price": Decimal("1e10")}, "stop price 1E\\+10 is too large")):
         with pytest.raises(BadInput, match=message):
             Ticket.of("AAPL", "SELL", **kwargs)
     manual = _manual(stack)
     with pytest.raises(BadInput, match=r"AAPL: 1E\+15 USD buys 10000000000000 shares at 100 USD a share: an order's quantity must be below 1e12"):
-        await manual.send(Ticket.of("AAPL", "SELL", notional="1e15"))
+        await manual.send(Ticket.of("AAPL", "SELL", notional=Decimal("1e15")))
     assert _orders(stack.db) == [] and stack.sim.orders() == []
     assert [status for _id, status, _message in _runs(stack.db) if status is RunStatus.QUEUED] == []
 

@@ -76,6 +76,27 @@ def test_a_minus_is_kept_and_refused_by_the_service_not_dropped(ticket):
                   limit_price=fields["limit_price"])
 
 
+def test_an_exponent_is_kept_and_refused_by_the_service_not_read_as_a_price(ticket):
+    """A price typed 1e3: the field swallowed the e, and 13 went to the check; a quantity typed
+    1e3 was read as 1,000 shares. Both are kept as typed and refused in the words of every
+    bound (services.core.typed_numbers.must_be_said), the field named."""
+    from services.execution.errors import BadInput
+    from services.execution.manual import Ticket
+
+    _typed(ticket.limit_box, "1e3")
+    ticket.amount_edit.setText("1E3")
+    fields = ticket.fields()
+    assert ticket.limit_box.text() == "1e3" and fields["limit_price"] == "1e3"
+    assert ticket.limit_box.price() is None  # no price to step from, none suggested over it
+    with pytest.raises(BadInput, match=r"^limit price: must be a number in digits, without an exponent: '1e3'$"):
+        Ticket.of(fields["symbol"], fields["side"], quantity="10", order_type=fields["order_type"],
+                  limit_price=fields["limit_price"])
+    with pytest.raises(BadInput, match=r"^quantity: must be a number in digits, without an exponent: '1E3'$"):
+        Ticket.of(fields["symbol"], fields["side"], quantity=fields["quantity"], order_type="MKT")
+    _typed(ticket.limit_box, "1000")
+    assert ticket.limit_box.price() == Decimal(1000)
+
+
 def test_the_keys_step_a_price_by_the_listings_tick(ticket):
     box = ticket.limit_box
     box.set_tick(Decimal("0.05"))

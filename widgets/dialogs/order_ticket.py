@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from services.core.replace_rules import stepped_price
-from services.core.typed_numbers import NotANumber, typed_decimal
+from services.core.typed_numbers import NotANumber, exponent_said, typed_decimal
 
 from ..common import number_keys
 
@@ -58,8 +58,9 @@ class PriceBox(QLineEdit):
         super().__init__(parent)
         self.tick = Decimal("0.01")
         self.setAlignment(Qt.AlignmentFlag.AlignRight)
-        # what a number's keys are (the reading, and its refusal, is the service's)
-        self.setValidator(number_keys(self, 24))
+        # what a number's keys are (the reading, and its refusal, is the service's: an exponent's
+        # e is let through to be refused said, not swallowed into another price)
+        self.setValidator(number_keys(self, 24, exponent=True))
 
     def set_tick(self, tick: Decimal) -> None:
         self.tick = tick
@@ -74,7 +75,7 @@ class PriceBox(QLineEdit):
             value = typed_decimal(self.text())
         except NotANumber:
             return None
-        return value if value > 0 else None
+        return value if value > 0 and exponent_said(self.text()) is None else None
 
     def set_price(self, value: Decimal | None) -> None:
         self.setText("" if value is None else format(value.quantize(Decimal(1).scaleb(-_places(self.tick))), "f"))
