@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from services.audit_actions import AuditAction
+from services.books import net_quantities
 from services.core.builder import OrderDraft, client_order_id
 from services.core.contracts import ContractSpec, contract_problem, spec_of
 from services.core.order_state import EventKind
@@ -42,7 +43,7 @@ from services.core.typed_numbers import (
     plain,
     typed_decimal,
 )
-from services.core.wording import price
+from services.core.wording import price, working_note
 from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.plan_repository import PlanRepository
 from services.db.repositories import OrderRepository, RunRepository, SettingsRepository
@@ -345,10 +346,26 @@ class TicketCheck:
         """The order as it would go, in one line: quantity, symbol, type, prices, value."""
         d = self.draft
         value = self._value_words()
-        notes = "; ".join(note for note in (self._new_project_note(), self._account_note()) if note)
+        notes = "; ".join(note for note in (self._working_note(), self._new_project_note(), self._account_note()) if note)
         after = (f" · position {d.current_quantity.normalize():f} → {d.target_quantity.normalize():f}"
                  f" in {self.ticket.project or DEFAULT_PROJECT}'s book{f' ({notes})' if notes else ''}")
         return f"{self.order_words()}{value}{after}{self._stop_note()}"
+
+    def _held(self) -> Decimal:
+        """What the project's book holds of the listing now, its working orders left out."""
+        return self.inputs.positions.get(self.draft.key, Decimal(0))
+
+    def _working_note(self) -> str:
+        """The project's working orders in the listing, which the position before the order
+        counts as filled (services.execution.order_risk.order_draft, as a run's preview): the
+        position said ignored them, so a SELL 5 with a SELL 5 of 29 shares working read
+        "position 29 → 24", and a trader sold what was already being sold. Said in the preview's
+        words (services.core.wording.working_note)."""
+        working = self.inputs.working_in(self.draft.key)
+        if not working:
+            return ""
+        note = working_note(len(working), net_quantities(working), sum(1 for o in working if o.unsent))
+        return f"{self._held().normalize():f} held; {note}"
 
     def _value_words(self) -> str:
         """`` · about 1,000.00 USD``: the value the risk rules measured and how it bounds the money
@@ -368,7 +385,7 @@ class TicketCheck:
         read its book: a sale of shares another project holds goes short here)."""
         held, _ = self.inputs.account_view
         account = held.get(self.draft.key, Decimal(0))
-        return "" if account == self.draft.current_quantity else f"the account holds {account.normalize():f}"
+        return "" if account == self._held() else f"the account holds {account.normalize():f}"
 
     def _stop_note(self) -> str:
         """A stop the market is already past triggers the moment it arrives: said, not refused
@@ -433,7 +450,8 @@ class ManualOrders:
 
         def drafted(quantity: Decimal) -> OrderDraft:
             return order_draft(spec, ticket.side, quantity, ticket.order_type, inputs, coid, limit_price=ticket.limit_price,
-                               stop_price=ticket.stop_price, tif=str(ticket.tif), outside_rth=ticket.outside_rth)
+                               stop_price=ticket.stop_price, tif=str(ticket.tif), outside_rth=ticket.outside_rth,
+                               count_working=True)
 
         quantity = ticket.quantity
         if quantity is None:

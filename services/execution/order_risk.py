@@ -27,10 +27,17 @@ from typing import NamedTuple
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.books import buying_quantities, held_marks, net_quantities, project_positions, working_orders
+from services.books import (
+    WorkingOrder,
+    buying_quantities,
+    held_marks,
+    net_quantities,
+    project_positions,
+    working_orders,
+)
 from services.core.account_risk import AccountView
 from services.core.books import project_money
-from services.core.builder import CENT, ONE, SUB_PENNY, OrderDraft
+from services.core.builder import CENT, ONE, SUB_PENNY, OrderDraft, held_as_if_filled
 from services.core.contracts import ContractSpec, MissingRate, rate_to_base
 from services.core.pipeline import check_orders
 from services.core.plans import PriceRef
@@ -68,6 +75,13 @@ class MarketInputs:
     account_positions: dict[str, Decimal] | None = None
     net_liquidation: Decimal | None = None
     project_id: int | None = None  # the project whose book ``positions`` is (None: no project's, or not stored yet)
+    # after ``for_project``: the project's own orders still working (or stored and still to be
+    # sent), which its rules count as if they filled (services.books.working_orders)
+    working: tuple[WorkingOrder, ...] = ()
+
+    def working_in(self, key: str) -> tuple[WorkingOrder, ...]:
+        """The project's working orders in the listing ``key``."""
+        return tuple(o for o in self.working if o.key == key)
 
     @property
     def account_view(self) -> tuple[dict[str, Decimal], Decimal]:
@@ -143,21 +157,26 @@ def for_project(session: Session, inputs: MarketInputs, project: int | str | Non
     row = session.get(Project, project) if isinstance(project, int) else \
         session.scalars(select(Project).where(Project.name == project)).one_or_none()
     positions = {} if row is None else {k: q for k, q in project_positions(session, row.id, account).items() if q}
+    working = () if row is None else tuple(o for o in working_orders(session, account) if o.project_id == row.id)
     money = project_money(None if row is None else row.capital, inputs.portfolio_value)
     assert money is not None  # the account's value is always given
     return replace(inputs, positions=positions, portfolio_value=money,
                    account_positions=inputs.positions, net_liquidation=inputs.portfolio_value,
-                   project_id=None if row is None else row.id)
+                   project_id=None if row is None else row.id, working=working)
 
 
 def order_draft(spec: ContractSpec, side: Side, quantity: Decimal, order_type: OrderType, inputs: MarketInputs,
                 client_order_id: str, *, limit_price: Decimal | None = None, stop_price: Decimal | None = None,
-                tif: str = "DAY", outside_rth: bool = False) -> OrderDraft:
+                tif: str = "DAY", outside_rth: bool = False, count_working: bool = False) -> OrderDraft:
     """One order as the risk engine sees it: valued at the price of the moment, the position
-    before and after it."""
+    before and after it. ``count_working``: the position before it counts the project's working
+    orders in the listing as if they filled (``inputs.working``, after ``for_project``), as a run's
+    preview builds its drafts (services.core.builder.held_as_if_filled): a new order's (the
+    ticket's); not a replacement's, which stands for one of those orders itself."""
     reference = None if inputs.price is None else inputs.price.price
     rate = inputs.rate if inputs.rate is not None else ONE
-    current = inputs.positions.get(spec.key, Decimal(0))
+    working = net_quantities(inputs.working_in(spec.key)) if count_working else {}
+    current = held_as_if_filled(inputs.positions, working).get(spec.key, Decimal(0))
     return OrderDraft(
         sequence=1, symbol=spec.symbol, side=side, quantity=quantity, order_type=order_type, limit_price=limit_price,
         reference_price=reference, notional=None if reference is None else quantity * reference * rate,

@@ -79,6 +79,32 @@ async def test_a_ticket_shows_its_verdict_then_fills_as_a_one_order_plan(stack):
     assert sim_order.order_ref == order.client_order_id
 
 
+async def test_the_position_a_ticket_says_counts_the_projects_working_orders_as_filled(stack):
+    """Walked in the demo: 29 AAPL held, a SELL 5 LMT working; a second SELL 5 read "position
+    29 → 24", as if nothing were being sold, where the project's rules (and a run's preview)
+    count the working order as filled: the trader was shown room to sell that was not there. The
+    position now starts from what the book holds once its working orders fill, said so."""
+    stack.sim.set_price("AAPL", "100")
+    manual = _manual(stack)
+    await manual.send(Ticket.of("AAPL", "BUY", quantity="29", project="desk"))
+    await _until_order(stack, OrderState.FILLED)
+    await manual.send(Ticket.of("AAPL", "SELL", quantity="5", order_type="LMT", limit_price="103", project="desk"))
+    [working] = await _until_order(stack, OrderState.ACCEPTED)
+
+    check = await manual.check(Ticket.of("AAPL", "SELL", quantity="5", project="desk"))
+    assert (check.draft.current_quantity, check.draft.target_quantity) == (Decimal(24), Decimal(19))
+    assert check.summary() == ("5 AAPL MKT DAY · about 500.00 USD · position 24 → 19 in desk's book "
+                               "(29 held; counted as filled: 1 working order of this project: AAPL -5)")
+    # selling what is left once the working sell fills, and no more
+    assert (await manual.check(Ticket.of("AAPL", "SELL", quantity="24", project="desk"))).may_send
+    oversold = await manual.check(Ticket.of("AAPL", "SELL", quantity="29", project="desk"))
+    assert oversold.blocked and "position 24 → -5 in desk's book" in oversold.summary()
+    # another project's book: its own position, no word of desk's working order
+    other = await manual.check(Ticket.of("AAPL", "BUY", quantity="1", project="other"))
+    assert "position 0 → 1 in other's book" in other.summary() and "working" not in other.summary()
+    assert working.side is Side.SELL
+
+
 async def test_a_ticket_by_notional_buys_whole_shares_at_the_price_of_the_moment(stack):
     stack.sim.set_price("MSFT", "300")
     check = await _manual(stack).check(Ticket.of("MSFT", "BUY", notional=Decimal(1000)))
