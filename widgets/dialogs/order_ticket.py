@@ -35,7 +35,12 @@ TYPE_AN_ORDER = "Type an order: the risk verdict shows here before anything is s
 CHECKING = "Checking the risk of this order…"
 ORDER_TYPES = ("MKT", "LMT", "STP", "STP LMT")
 TIFS = ("DAY", "GTC", "IOC")
-SHARES, NOTIONAL = "Shares", "Notional"
+# the size's two kinds, each named by the word the services' messages name its field with
+# ("quantity: must be a whole number: '2.5'", "notional: ..."), the `order` command's options too
+# (--quantity, --notional); the chooser is the row's label: it said "Amount" beside "Shares",
+# and no message said amount
+QUANTITY, NOTIONAL = "Quantity", "Notional"
+PLACEHOLDERS = {QUANTITY: "shares", NOTIONAL: "in the base currency"}
 CHECK_DELAY_MS = 350  # after the last keystroke: one check per pause, not per character
 BUY_COLOUR, SELL_COLOUR = "#2e9d55", "#d64545"
 PASS_COLOUR, BLOCK_COLOUR = "#2e9d55", "#d64545"
@@ -127,9 +132,11 @@ class OrderTicketDialog(QDialog):
         self.side_combo = QComboBox()
         self.side_combo.addItems(["BUY", "SELL"])
         self.amount_kind = QComboBox()
-        self.amount_kind.addItems([SHARES, NOTIONAL])
+        self.amount_kind.addItems([QUANTITY, NOTIONAL])
+        self.amount_kind.setToolTip("Quantity: a number of shares; Notional: an amount in the base currency, "
+                                    "turned into the whole shares it buys at the prices of the check")
         self.amount_edit = QLineEdit()
-        self.amount_edit.setPlaceholderText("shares")
+        self.amount_edit.setPlaceholderText(PLACEHOLDERS[QUANTITY])
         self.type_combo = QComboBox()
         self.type_combo.addItems(list(ORDER_TYPES))
         self.limit_box = PriceBox()
@@ -147,7 +154,7 @@ class OrderTicketDialog(QDialog):
         # the room of a quote's three lines (the prices, how they were got, why they do not follow
         # the market: services.execution.manual.TicketQuote.describe) from the start, fixed: with
         # two, and the form free to lay the wrapped text out again, the first quote and verdict
-        # pushed every field below down a line or two, as the trader reached for Amount
+        # pushed every field below down a line or two, as the trader reached for the quantity
         self._quote_room = self.quote_label.fontMetrics().lineSpacing() * 3 + 4
         self.quote_label.setFixedHeight(self._quote_room)
         self.verdict_label = QLabel(TYPE_AN_ORDER)
@@ -168,14 +175,11 @@ class OrderTicketDialog(QDialog):
         send_shortcut = QShortcut(QKeySequence("Ctrl+Return"), self)
         send_shortcut.activated.connect(self._on_send)
 
-        amount = QHBoxLayout()
-        amount.addWidget(self.amount_kind)
-        amount.addWidget(self.amount_edit, 1)
         form = self.form = QFormLayout()
         form.addRow("Symbol", self.symbol_edit)
         form.addRow("", self.quote_label)
         form.addRow("Side", self.side_combo)
-        form.addRow("Amount", amount)
+        form.addRow(self.amount_kind, self.amount_edit)
         form.addRow("Order type", self.type_combo)
         form.addRow("Limit price", self.limit_box)
         form.addRow("Stop price", self.stop_box)
@@ -201,8 +205,7 @@ class OrderTicketDialog(QDialog):
         self.outside_rth_check.toggled.connect(self._on_edited)
         self.side_combo.currentTextChanged.connect(self._show_side)
         self.type_combo.currentTextChanged.connect(self._show_price_fields)
-        self.amount_kind.currentTextChanged.connect(
-            lambda kind: self.amount_edit.setPlaceholderText("shares" if kind == SHARES else "amount in the base currency"))
+        self.amount_kind.currentTextChanged.connect(lambda kind: self.amount_edit.setPlaceholderText(PLACEHOLDERS[kind]))
         self._show_side(self.side_combo.currentText())
         self._show_price_fields(self.type_combo.currentText())
 
@@ -224,7 +227,7 @@ class OrderTicketDialog(QDialog):
         return {
             "symbol": self.symbol(),
             "side": self.side_combo.currentText(),
-            "quantity": amount if self.amount_kind.currentText() == SHARES else None,
+            "quantity": amount if self.amount_kind.currentText() == QUANTITY else None,
             "notional": amount if self.amount_kind.currentText() == NOTIONAL else None,
             "order_type": order_type,
             "limit_price": self.limit_box.typed() if order_type in ("LMT", "STP LMT") else None,
@@ -240,7 +243,7 @@ class OrderTicketDialog(QDialog):
         and sends; nothing goes by itself."""
         self.symbol_edit.setText(symbol)
         self.side_combo.setCurrentText(side)
-        self.amount_kind.setCurrentText(SHARES)
+        self.amount_kind.setCurrentText(QUANTITY)
         self.amount_edit.setText("" if quantity is None else format(quantity.normalize(), "f"))
         self.type_combo.setCurrentText(order_type)
         if project:
@@ -316,7 +319,8 @@ class OrderTicketDialog(QDialog):
             # show, and the quote above it still named the symbol before
             self._ask_quote()
         if not fields["symbol"] or not (fields["quantity"] or fields["notional"]):
-            self._show_verdict("Type a symbol and an amount: the risk verdict shows here before anything is sent.", None)
+            size = self.amount_kind.currentText().lower()  # the field the trader is to fill, by its label's word
+            self._show_verdict(f"Type a symbol and a {size}: the risk verdict shows here before anything is sent.", None)
             return
         self.check_requested.emit(fields)
 
