@@ -133,3 +133,21 @@ def port_problem(value: int, *, free: bool = False, typed: object = None, name: 
     if low <= value <= MAX_PORT:
         return None
     return must_be_said(value if typed is None else typed, f"a port from {low} to {MAX_PORT}", name=name)
+
+
+def typed_port(typed: str, *, name: str = "") -> int:
+    """A port as typed in a form (the Settings dialog's), read as every typed number is and
+    bounded by ``port_problem``; a ``ValueError`` in the one wording otherwise (``Port: must be a
+    port from 1 to 65535: '70000'``, ``Port: not a number: '74a'``). The dialog's spin box took
+    no key beyond 65535 and said nothing: 7497 with a 0 typed after it stayed 7497, 70000 typed
+    became 7000."""
+    try:
+        number = typed_decimal(typed)
+    except NotANumber as exc:
+        raise ValueError(not_a_number_said(typed, exc.hint, name=name)) from None
+    if number != number.to_integral_value():
+        raise ValueError(must_be_said(typed, "a whole number", name=name))
+    problem = port_problem(int(number), typed=typed, name=name)
+    if problem is not None:
+        raise ValueError(problem)
+    return int(number)

@@ -223,7 +223,7 @@ def test_settings_dialog_saves_connection_to_the_file_and_risk_to_the_database(q
         controller.save_settings = save_settings
         try:
             dialog = await controller.open_settings()
-            dialog.port_spin.setValue(4002)
+            dialog.port_edit.setText("4002")
             row = dialog.row_of(dialog.risk_table, "max_order_notional")
             assert dialog.risk_table.item(row, 0).text() == "Max order notional (base currency)"  # a label, with its unit
             dialog.risk_table.item(row, 1).setText("12345")

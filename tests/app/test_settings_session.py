@@ -17,7 +17,7 @@ def test_the_demo_settings_dialog_names_the_simulator_and_its_port(qloop, open_c
         try:
             dialog = await console.controller.settings_part.open()
             port = console.sim.port
-            assert port != 7497 and dialog.port_spin.value() == 7497  # the stored port, for paper and live
+            assert port != 7497 and dialog.port_edit.text() == "7497"  # the stored port, for paper and live
             assert dialog.session_label.text() == f"built-in simulator (demo), 127.0.0.1:{port}"
             assert dialog.session_label.isVisible() and not dialog.data_source_combo.isVisible()
             dialog.reject()

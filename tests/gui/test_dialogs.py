@@ -105,7 +105,7 @@ def test_settings_dialog_masks_the_password_and_emits_the_typed_text(qtbot):
     dialog = SettingsDialog(SETTINGS)
     qtbot.addWidget(dialog)
     assert dialog.database_edit.text() == "mysql+pymysql://trader:***@db.example/console"
-    dialog.port_spin.setValue(4001)
+    dialog.port_edit.setText("4001")
     dialog.market_data_lines_spin.setValue(300)
     dialog.risk_table.item(0, 1).setText("30000")
     dialog.recovery_table.item(3, 1).setText("true")
@@ -119,6 +119,47 @@ def test_settings_dialog_masks_the_password_and_emits_the_typed_text(qtbot):
     assert values["recovery"]["allow_replace_outside_rth"] == "true"
     assert values["recovery"]["max_price_deviation_pct"] == "1.5"
     assert "database_url" not in values  # unchanged: the stored URL (and its password) stays
+
+
+def test_settings_dialog_takes_any_port_typed_and_says_a_bad_one(qtbot):
+    """The port was a spin box that took no key going beyond 65535 and said nothing: a 0 typed
+    after 7497 left 7497, 70000 typed became 7000. Every key is kept now; a port outside 1-65535
+    (or no whole number) is said at OK in the services' words, as the other fields' problems."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    dialog = SettingsDialog(SETTINGS)
+    qtbot.addWidget(dialog)
+    port = dialog.port_edit
+    port.setText("7497")
+    port.setFocus()
+    port.end(False)
+    QTest.keyClick(port, Qt.Key.Key_0)  # a fifth digit after 7497
+    assert port.text() == "74970"
+    with qtbot.assertNotEmitted(dialog.settings_submitted):
+        dialog.accept()
+    assert dialog.error_label.text() == "Port: must be a port from 1 to 65535: '74970'."
+    for typed, said in (("70000", "Port: must be a port from 1 to 65535: '70000'."), ("0", "Port: must be a port from 1 to 65535: '0'."),
+                        ("74a", "Port: not a number: '74a'."), ("4001.5", "Port: must be a whole number: '4001.5'.")):
+        port.selectAll()
+        QTest.keyClicks(port, typed)
+        assert port.text() == typed
+        with qtbot.assertNotEmitted(dialog.settings_submitted):
+            dialog.accept()
+        assert dialog.error_label.text() == said
+    for typed, value in (("40012", 40012), ("65535", 65535)):
+        port.selectAll()
+        QTest.keyClicks(port, typed)
+        with qtbot.waitSignal(dialog.settings_submitted) as sig:
+            dialog.accept()
+        assert sig.args[0]["ib"]["port"] == value and dialog.error_label.text() == ""
+        dialog.show()
+    port.setText("7497")
+    port.home(False)
+    QTest.keyClick(port, Qt.Key.Key_1)  # 7497 made 17497 by its first digit
+    with qtbot.waitSignal(dialog.settings_submitted) as sig:
+        dialog.accept()
+    assert sig.args[0]["ib"]["port"] == 17497
 
 
 def test_settings_dialog_refuses_a_masked_url_and_an_empty_host(qtbot):

@@ -50,7 +50,8 @@ from PySide6.QtWidgets import (
 )
 
 from services.core.books import CapitalError, parse_capital
-from services.core.wording import ANOTHER_VERSION
+from services.core.typed_numbers import typed_port
+from services.core.wording import ANOTHER_VERSION, as_sentence
 from services.trade_settings_keys import SECTIONS, TradeSettingsError, changed_section
 from services.urls import redact_url
 
@@ -75,9 +76,11 @@ class SettingsDialog(QDialog):
         self.setWindowTitle("Settings")
         ib = values.get("ib", {})
         self.host_edit = QLineEdit(str(ib.get("host", "127.0.0.1")))
-        self.port_spin = QSpinBox()
-        self.port_spin.setRange(1, 65535)
-        self.port_spin.setValue(int(ib.get("port", 7497)))
+        # a field read by the services' rule (services.core.typed_numbers.typed_port), a bad port
+        # said under the form at OK as the other fields' are: a spin box took no key that went
+        # beyond 65535, and said nothing (7497 with a 0 typed after it stayed 7497)
+        self.port_edit = QLineEdit(str(ib.get("port", 7497)))
+        self.port_edit.setToolTip("TWS: 7497 paper, 7496 live; IB Gateway: 4002 paper, 4001 live (1 to 65535)")
         self.client_id_spin = QSpinBox()
         self.client_id_spin.setRange(0, 2**31 - 1)
         self.client_id_spin.setValue(int(ib.get("client_id", 1)))
@@ -120,7 +123,7 @@ class SettingsDialog(QDialog):
         form.addRow("Data source", self.data_source_combo)
         form.setRowVisible(self.data_source_combo, not self.demo)
         form.addRow("Host", self.host_edit)
-        form.addRow("Port", self.port_spin)
+        form.addRow("Port", self.port_edit)
         form.addRow("Client id", self.client_id_spin)
         form.addRow("Account", self.account_edit)
         form.addRow("Market data", self.market_data_combo)
@@ -255,7 +258,7 @@ class SettingsDialog(QDialog):
         out: dict[str, Any] = {
             "ib": {
                 "host": self.host_edit.text().strip(),
-                "port": self.port_spin.value(),
+                "port": self._port(),
                 "client_id": self.client_id_spin.value(),
                 "account": self.account_edit.text().strip(),
                 "market_data_type": self.market_data_combo.currentText(),
@@ -275,6 +278,14 @@ class SettingsDialog(QDialog):
             out["database_url"] = url
         return out
 
+    def _port(self) -> int | str:
+        """The port typed (as typed when it is none: ``_error`` says why)."""
+        text = self.port_edit.text().strip()
+        try:
+            return typed_port(text)
+        except ValueError:
+            return text
+
     def _source_error(self, source: str | None) -> str:
         if source is None or self.demo or source in self.data_sources:
             return ""
@@ -286,6 +297,10 @@ class SettingsDialog(QDialog):
             return source_error
         if not values["ib"]["host"]:
             return "The host cannot be empty."
+        try:
+            typed_port(self.port_edit.text().strip(), name="Port")
+        except ValueError as exc:
+            return as_sentence(str(exc))
         # the services' own reading of what they store (services.trade_settings reads it again)
         for section, table, key in (("risk", self.risk_table, "risk_defaults"),
                                     ("auto_recovery", self.recovery_table, "recovery")):
