@@ -43,7 +43,7 @@ from services.core.typed_numbers import (
     plain,
     typed_decimal,
 )
-from services.core.wording import price, working_note
+from services.core.wording import price, price_places, working_note
 from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.plan_repository import PlanRepository
 from services.db.repositories import OrderRepository, RunRepository, SettingsRepository
@@ -394,7 +394,13 @@ class TicketCheck:
         if d.stop_price is None or d.reference_price is None:
             return ""
         past = d.reference_price >= d.stop_price if d.side is Side.BUY else d.reference_price <= d.stop_price
-        return f"\nNote: the market ({d.reference_price}) is past the stop {d.stop_price}: it triggers at once" if past else ""
+        if not past:
+            return ""
+        # both as the blotter writes prices, to one number of places: it read "the market (230) is
+        # past the stop 230.00", the reference as the broker gave it beside the stop as suggested
+        places = price_places((d.reference_price, d.stop_price))
+        return (f"\nNote: the market ({price(d.reference_price, places)}) is past the stop "
+                f"{price(d.stop_price, places)}: it triggers at once")
 
     def reasons(self) -> list[str]:
         """Why it may not go: risk's blocks, then the market's problems."""

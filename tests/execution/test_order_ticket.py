@@ -105,6 +105,14 @@ async def test_the_position_a_ticket_says_counts_the_projects_working_orders_as_
     assert working.side is Side.SELL
 
 
+async def test_a_stop_the_market_is_past_is_said_with_both_prices_as_the_blotter_writes_them(stack):
+    """Seen under Xvfb: "Note: the market (230) is past the stop 230.00", the reference as the
+    broker gave it beside the stop as the ticket suggested it."""
+    stack.sim.set_price("AAPL", "100")
+    check = await _manual(stack).check(Ticket.of("AAPL", "BUY", quantity="1", order_type="STP", stop_price="99.5"))
+    assert check.summary().endswith("\nNote: the market (100.00) is past the stop 99.50: it triggers at once")
+
+
 async def test_a_ticket_by_notional_buys_whole_shares_at_the_price_of_the_moment(stack):
     stack.sim.set_price("MSFT", "300")
     check = await _manual(stack).check(Ticket.of("MSFT", "BUY", notional=Decimal(1000)))
