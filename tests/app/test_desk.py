@@ -516,3 +516,50 @@ def test_a_ticket_not_checked_or_not_confirmed_live_says_why_nothing_went(qloop,
             await console.close()
 
     run(qloop, scenario())
+
+
+def test_the_tickets_position_counts_a_working_sell_and_a_typed_exponent_is_refused(qloop, open_console):
+    """Seen under Xvfb in the demo: 29 AAPL held and a SELL 5 LMT working, a second SELL 5 read
+    "position 29 → 24"; a quantity typed 1e3 was checked as 1,000 shares. In the window, typed
+    as a trader types: the position counts the working sell as filled, said so, and 1e3 is
+    refused with the field named by its label's word."""
+    async def scenario():
+        console = await open_console()
+        sim = console.sim
+        try:
+            sim.set_price("AAPL", "100")
+            dialog = console.controller.desk.open_ticket({"symbol": "AAPL", "side": "BUY", "quantity": Decimal(29)})
+            await wait_for(lambda: dialog.send_button.isEnabled(), 10, lambda: f"a passed verdict: {_ticket_verdict(dialog)}")
+            dialog.send_button.click()
+            await wait_for(lambda: any(o.status == "Filled" for o in sim.orders()), 30, lambda: f"the fill: {sim.orders()}")
+            dialog.side_combo.setCurrentText("SELL")
+            dialog.type_combo.setCurrentText("LMT")
+            dialog.amount_edit.clear()
+            QTest.keyClicks(dialog.amount_edit, "5")
+            dialog.limit_box.clear()
+            QTest.keyClicks(dialog.limit_box, "103")
+            await wait_for(lambda: dialog.send_button.text() == "Send SELL 5 AAPL", 10,
+                           lambda: f"a passed verdict: {_ticket_verdict(dialog)}")
+            assert "position 29 → 24 in" in _ticket_verdict(dialog)  # nothing working yet
+            dialog.send_button.click()
+            await wait_for(lambda: any(o.action == "SELL" and o.status in ("Submitted", "PreSubmitted") for o in sim.orders()), 30,
+                           lambda: f"the sell resting: {sim.orders()}")
+
+            dialog.type_combo.setCurrentText("MKT")
+            QTest.keyClick(dialog.amount_edit, Qt.Key.Key_Backspace)
+            QTest.keyClicks(dialog.amount_edit, "5")
+            await wait_for(lambda: dialog.send_button.text() == "Send SELL 5 AAPL", 10,
+                           lambda: f"a passed verdict: {_ticket_verdict(dialog)}")
+            verdict = _ticket_verdict(dialog)
+            assert re.search(r"position 24 → 19 in .*'s book \(29 held; counted as filled: 1 working order of this project: "
+                             r"AAPL -5\)", verdict.replace("\n", " ")), verdict
+
+            dialog.amount_edit.selectAll()
+            QTest.keyClicks(dialog.amount_edit, "1e3")
+            await wait_for(lambda: "must be" in _ticket_verdict(dialog), 10, lambda: f"a refusal: {_ticket_verdict(dialog)}")
+            assert _ticket_verdict(dialog) == "quantity: must be a number in digits, without an exponent: '1e3'"
+            assert dialog.amount_kind.currentText().lower() == "quantity" and not dialog.send_button.isEnabled()
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
