@@ -41,7 +41,7 @@ def run_plan(db, run_id: int) -> RunPlan:
 
 
 def _planned(plan: Plan) -> dict[str, PlannedOrder]:
-    return {d.client_order_id: PlannedOrder(d.symbol, d.side, d.reference_price, d.fx_rate) for d in plan.orders}
+    return {d.client_order_id: PlannedOrder(d.symbol, d.side, d.reference_price, d.fx_rate, d.quantity) for d in plan.orders}
 
 
 @dataclass(frozen=True, slots=True)

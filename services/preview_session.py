@@ -145,7 +145,7 @@ class PreviewSession:
     def planned_orders(self) -> dict[str, PlannedOrder]:
         """What the plan said of each order, by client order id (for run progress and slippage)."""
         drafts = self.preview.drafts if self.preview is not None else ()
-        return {d.client_order_id: PlannedOrder(d.symbol, d.side, d.reference_price, d.fx_rate) for d in drafts}
+        return {d.client_order_id: PlannedOrder(d.symbol, d.side, d.reference_price, d.fx_rate, d.quantity) for d in drafts}
 
     async def send(self, trade, run_id: int, live_token: str | None = None, *,
                    confirmed_plan: int | None = None) -> ExecuteResult:

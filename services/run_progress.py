@@ -39,6 +39,9 @@ class PlannedOrder:
     side: Side
     reference_price: Decimal | None
     fx_rate: Decimal = Decimal(1)
+    #: the quantity planned (its notional is in the target): a trader's Replace of the order to
+    #: another quantity moves the target by the difference (``RunProgress._target``); None: not known
+    quantity: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +220,28 @@ class RunProgress:
             current = self._orders.get(current.replaces_order_id) if current.replaces_order_id else None
         return None
 
+    def _target(self) -> Decimal:
+        """The plan's gross notional with each planned order at the quantity it now stands for:
+        a trader's Replace to 5 of a planned 10 (modified in place, or canceled and sent anew for
+        what had not filled) moves the target to 5's notional at the plan's reference price. It
+        stayed at the plan's 10: a run replaced down and filled in full read "1,000 of 2,000
+        filled" to its end."""
+        target = self.target_notional
+        replaced_by: dict[int, OrderRecord] = {}  # an order's id -> its newest replacement
+        for order in self._orders.values():
+            if order.replaces_order_id is not None:
+                known = replaced_by.get(order.replaces_order_id)
+                if known is None or order.id > known.id:
+                    replaced_by[order.replaces_order_id] = order
+        for order in self._orders.values():
+            plan = self.planned.get(order.client_order_id)
+            if plan is None or plan.quantity is None or plan.reference_price is None:
+                continue
+            now = _replaced_quantity(order, replaced_by)
+            if now != plan.quantity:
+                target += (now - plan.quantity) * abs(plan.reference_price) * plan.fx_rate
+        return target
+
     def _filled_over_time(self) -> list[tuple[datetime, Decimal]]:
         """The counted fills' filled notional, cumulated in their time order, from zero at the
         run's first order's time (the progress of a run seen only once it had filled): read back,
@@ -240,7 +265,7 @@ class RunProgress:
         working = sum(1 for o in counted if o.status.is_working)
         ended_unfilled = sum(1 for o in counted if o.status.is_terminal and not o.filled_quantity)
         return ProgressSnapshot(
-            self.run_id, tally.filled, self.target_notional, working, tuple(self._points),
+            self.run_id, tally.filled, self._target(), working, tuple(self._points),
             {s: tuple(p) for s, p in tally.fill_points.items()}, references, slippage,
             shortfall_bps(tally.run_cost, tally.run_reference), self.plan_id, self.status, tally.traded,
             self.project, len(counted), ended_unfilled)
@@ -275,6 +300,21 @@ class RunProgress:
                 run_cost += cost * rate
                 run_reference += reference * fill.quantity * rate
         return _Tally(counted, filled, traded, steps, per_symbol, fill_points, run_cost, run_reference)
+
+
+def _replaced_quantity(order: OrderRecord, replaced_by: Mapping[int, OrderRecord]) -> Decimal:
+    """What a planned order stands for along its replacement chain: what each order canceled and
+    sent anew had filled, and its last replacement's whole quantity (a cancel-and-new sends the
+    new total less what had filled); its own quantity when never replaced so (a modify changes
+    it in place)."""
+    seen: set[int] = set()
+    total = ZERO
+    current = order
+    while (following := replaced_by.get(current.id)) is not None and following.id not in seen:
+        seen.add(current.id)
+        total += current.filled_quantity or ZERO
+        current = following
+    return total + current.quantity
 
 
 def settled_run_shown(settled_run_id: int, reading_run_id: int | None) -> bool:

@@ -45,7 +45,7 @@ def test_live_reuses_the_word_only_for_actions_that_take_risk_off():
 
 
 def _draft(symbol, coid="C1"):
-    return SimpleNamespace(client_order_id=coid, symbol=symbol, side=Side.BUY, reference_price=D("100"), fx_rate=D(1))
+    return SimpleNamespace(client_order_id=coid, symbol=symbol, side=Side.BUY, reference_price=D("100"), fx_rate=D(1), quantity=D(10))
 
 
 def _preview(*, blocked=False, drafts=("AAPL",), run_id=5, plan=True, executed_plan_id=None):
@@ -116,7 +116,7 @@ def test_planned_orders_by_client_order_id():
     session.start(_preview(drafts=("AAPL", "MSFT")), 1)
     planned = session.planned_orders()
     assert set(planned) == {"C0", "C1"} and planned["C1"].symbol == "MSFT"
-    assert planned["C0"].reference_price == D("100")
+    assert planned["C0"].reference_price == D("100") and planned["C0"].quantity == D(10)
 
 
 @dataclass

@@ -277,3 +277,30 @@ def test_a_run_whose_order_reported_filled_before_its_fill_came_is_not_said_ende
     progress = _progress()
     reported = replace(_order(1, "A", "AAPL", Side.BUY, 30, OrderState.FILLED), filled_quantity=D(30))
     assert run_chart(progress.apply([reported], [], now=T0)).said == "Run 7: nothing filled yet (0 of 10,000 target)"
+
+
+def test_a_traders_replace_to_another_quantity_moves_the_target_to_it():
+    """A planned BUY 10 AAPL at 100 replaced by the trader to 5: the bar counted the plan's 10 to
+    its end, "500 of 1,000 filled" for an order filled in full. The target is each planned order
+    at the quantity it now stands for, modified in place or canceled and sent anew (the new
+    order sends the new total less what had filled)."""
+    planned = {"A": PlannedOrder("AAPL", Side.BUY, D("100"), quantity=D(10)),
+               "M": PlannedOrder("MSFT", Side.SELL, D("400"), quantity=D(5))}
+    modified = RunProgress()
+    modified.reset(7, planned, D("3000"))  # 10 x 100 + 5 x 400
+    snap = modified.apply([replace(_order(1, "A", "AAPL", Side.BUY, 5, OrderState.FILLED), filled_quantity=D(5)),
+                           _order(2, "M", "MSFT", Side.SELL, 5)],
+                          [_fill(1, 1, "e1.01.01", "AAPL", Side.BUY, 5, "100")], now=T0)
+    assert snap.target_notional == D(2500)
+    assert snap.text.startswith("run 7: 500 of 2,500 filled")
+
+    sent_anew = RunProgress()
+    sent_anew.reset(7, planned, D("3000"))
+    first = replace(_order(1, "A", "AAPL", Side.BUY, 10, OrderState.CANCELED), filled_quantity=D(3))
+    second = replace(_order(3, "A-R1", "AAPL", Side.BUY, 2, OrderState.FILLED), filled_quantity=D(2), replaces_order_id=1)
+    snap = sent_anew.apply([first, second, replace(_order(2, "M", "MSFT", Side.SELL, 5, OrderState.FILLED),
+                                                   filled_quantity=D(5))],
+                           [_fill(1, 1, "e1.01.01", "AAPL", Side.BUY, 3, "100"), _fill(2, 3, "e2.01.01", "AAPL", Side.BUY, 2, "100"),
+                            _fill(3, 2, "e3.01.01", "MSFT", Side.SELL, 5, "400")], now=T0)
+    assert snap.filled_notional == snap.target_notional == D(2500)  # 3 + 2 of the 5 asked, and MSFT's 2,000
+    assert snap.text == "run 7: 2,500 of 2,500 filled at the plan's prices · slippage +0.0 bps"
