@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from services.core.wording import grouped, price
 from services.domain import ChangeSet, FillRecord, OrderRecord, OrderState
 
 DEFAULT_CAPACITY = 2_000
@@ -120,7 +121,9 @@ class ActivityLog:
 
 def describe_fills(fills: Iterable[FillRecord], shown: int = 3) -> str:
     fills = list(fills)
-    parts = [f"{f.side.value} {f.quantity:,f} {f.symbol} @ {f.price:,f}" for f in fills[:shown]]
+    # a price as the fills panel and the blotter read it (two to four places): "@ 212" was
+    # "212.00" there, "@ 229.34000000" read from a database kept its scale's zeros
+    parts = [f"{f.side.value} {grouped(f.quantity)} {f.symbol} @ {price(f.price)}" for f in fills[:shown]]
     more = f" and {len(fills) - shown} more" if len(fills) > shown else ""
     noun = "Fill" if len(fills) == 1 else f"{len(fills)} fills"
     return f"{noun}: {', '.join(parts)}{more}"
@@ -128,4 +131,4 @@ def describe_fills(fills: Iterable[FillRecord], shown: int = 3) -> str:
 
 def describe_rejection(order: OrderRecord) -> str:
     reason = f": {order.rejected_reason}" if order.rejected_reason else ""
-    return f"Rejected {order.side.value} {order.quantity:,f} {order.symbol} ({order.client_order_id}){reason}"
+    return f"Rejected {order.side.value} {grouped(order.quantity)} {order.symbol} ({order.client_order_id}){reason}"

@@ -42,7 +42,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from services.core.typed_numbers import plain
-from services.core.wording import counted
+from services.core.wording import counted, price
 from services.db.convert import to_fill_record, to_order_record, to_position_record
 from services.db.errors import describe_db_error
 from services.db.models import (
@@ -337,14 +337,16 @@ def line_text(line: dict) -> str:
     """The human form of one :func:`batch_lines` entry."""
     kind = line["kind"]
     if kind == "order":
-        price = f" @ {line['avg_fill_price']}" if line["avg_fill_price"] else ""
+        # its prices as the blotter and the fills panel read them (services.core.wording.price);
+        # --json keeps them exact
+        average = f" @ {price(Decimal(line['avg_fill_price']))}" if line["avg_fill_price"] else ""
         reason = f" ({line['rejected_reason']})" if line["rejected_reason"] else ""
         return (f"{line['updated_at']}  order    #{line['id']:<6} run {line['run_id'] or '-':<5} {line['side']:<4} "
-                f"{line['symbol']:<10} {line['status']:<16} {line['filled_quantity']}/{line['quantity']}{price}{reason}")
+                f"{line['symbol']:<10} {line['status']:<16} {line['filled_quantity']}/{line['quantity']}{average}{reason}")
     if kind == "fill":
         fix = "  (superseded)" if line["superseded"] else ""
         return (f"{line['fill_time']}  fill     #{line['id']:<6} order {line['order_id']:<6} {line['side']:<4} "
-                f"{line['symbol']:<10} {line['quantity']} @ {line['price']} {line['currency']}{fix}")
+                f"{line['symbol']:<10} {line['quantity']} @ {price(Decimal(line['price']))} {line['currency']}{fix}")
     if kind == "snapshot":
         return (f"{line['created_at']}  snapshot #{line['id']:<6} imported into project {line['project']}: "
                 f"{counted(line['item_count'], 'item')} "

@@ -26,6 +26,7 @@ from decimal import Decimal
 
 from services.core.positions_book import split_exec_id
 from services.core.shortfall import shortfall, shortfall_bps
+from services.core.wording import grouped, price
 from services.domain import FillRecord, OrderRecord, RunStatus, Side
 
 ZERO = Decimal(0)
@@ -54,9 +55,9 @@ class SymbolSlippage:
 
     def describe(self) -> str:
         if self.bps is None:
-            return f"{self.quantity} filled at {self.average_price:.4f} (no reference price)"
-        return (f"{self.quantity} filled at {self.average_price:.4f} (volume-weighted), "
-                f"{self.bps:+.1f} bps vs reference {self.reference}")
+            return f"{grouped(self.quantity)} filled at {price(self.average_price)} (no reference price)"
+        return (f"{grouped(self.quantity)} filled at {price(self.average_price)} (volume-weighted), "
+                f"{self.bps:+.1f} bps vs reference {price(self.reference)}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ from pathlib import Path
 from app.cli import EXIT_BAD_INPUT, EXIT_BROKER, EXIT_OK, say_failure
 from app.commands import arguments
 from services.core.typed_numbers import plain
-from services.core.wording import grouped, money, price
+from services.core.wording import grouped, money, price, price_places
 from services.execution.reconcile_words import describe_reconcile
 
 log = logging.getLogger(__name__)
@@ -297,24 +297,31 @@ def fill_dict(f) -> dict:
 
 
 # The tables for people word numbers as the window's blotter and fills do (services.core.wording:
-# quantities grouped with their significant digits, prices at two to four places, money to the
-# cent: an average fill of 300.29913043 read "300.2991", a commission "1.00"); --json stays exact.
+# quantities grouped with their significant digits, money to the cent, and each column of prices
+# to one number of places, its most precise price's, two to four, as the window's price columns
+# (price_places): an average fill of 300.29913043 read "300.2991", a commission "1.00", a limit of
+# 212.5 below one of 229.3375 "212.5000" as in the blotter, not "212.50"); --json stays exact.
 
 def _print_orders(orders) -> None:
+    orders = list(orders)
+    limit_places, stop_places, avg_places = (price_places(getattr(o, name) for o in orders)
+                                             for name in ("limit_price", "stop_price", "avg_fill_price"))
     # a stop order's stop beside its limit (--json's stop_price), the type as wide as STP LMT
     print(f"{'id':>6} {'client_order_id':<34} {'symbol':<7} {'side':<4} {'qty':>9} {'type':<7} {'limit':>10} {'stop':>10} "
           f"{'status':<17} {'filled':>9} {'avg':>10}")
     for o in orders:
         print(f"{o.id:>6} {o.client_order_id:<34} {o.symbol:<7} {o.side!s:<4} {grouped(o.quantity):>9} {o.order_type!s:<7} "
-              f"{price(o.limit_price):>10} {price(o.stop_price):>10} {o.status!s:<17} {grouped(o.filled_quantity):>9} "
-              f"{price(o.avg_fill_price):>10}"
+              f"{price(o.limit_price, limit_places):>10} {price(o.stop_price, stop_places):>10} {o.status!s:<17} "
+              f"{grouped(o.filled_quantity):>9} {price(o.avg_fill_price, avg_places):>10}"
               + (f"  {o.rejected_reason}" if o.rejected_reason else ""))
 
 
 def _print_fills(fills) -> None:
+    fills = list(fills)
+    places = price_places(f.price for f in fills)
     print(f"{'exec_id':<28} {'order':>6} {'symbol':<7} {'side':<4} {'qty':>9} {'price':>11} {'commission':>10} time")
     for f in fills:
-        print(f"{f.exec_id:<28} {f.order_id:>6} {f.symbol:<7} {f.side!s:<4} {grouped(f.quantity):>9} {price(f.price):>11} "
+        print(f"{f.exec_id:<28} {f.order_id:>6} {f.symbol:<7} {f.side!s:<4} {grouped(f.quantity):>9} {price(f.price, places):>11} "
               f"{money(f.commission) or '-':>10} {f.fill_time.isoformat()}" + ("  (superseded)" if f.superseded else ""))
 
 

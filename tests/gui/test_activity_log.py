@@ -37,7 +37,7 @@ def test_fills_and_rejections_are_noted_once():
     rejected = replace(rejected, rejected_reason="price outside the band")
     entries = log.note_changes(ChangeSet(orders=(rejected, order(8)), fills=(fill(1), fill(2), fill(3, superseded=True))))
     assert [(e.category, e.level) for e in entries] == [(Category.FILL, Level.INFO), (Category.REJECT, Level.WARNING)]
-    assert entries[0].text == "2 fills: BUY 10 AAPL @ 100.5, BUY 10 AAPL @ 100.5"
+    assert entries[0].text == "2 fills: BUY 10 AAPL @ 100.50, BUY 10 AAPL @ 100.50"  # as the fills panel reads it
     assert "price outside the band" in entries[1].text and rejected.client_order_id in entries[1].text
     assert not entries[0].in_status_bar and entries[1].in_status_bar
     # A later revision of the same rejected order is not a second rejection.

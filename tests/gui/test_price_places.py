@@ -173,3 +173,54 @@ def test_the_positions_trees_market_and_avg_cost_read_to_one_number_of_places(qt
     view.set_project_filter("beta")  # a new tree: its own prices' places
     assert _tree_lines(view, PRICE) == {"beta": ["230.00"]}
     assert _tree_lines(view, AVG_COST) == {"beta": ["10.50"]}
+
+
+def test_the_same_orders_and_fills_prices_read_alike_in_the_window_and_the_commands(qtbot, capsys):
+    """An order filled at 212 with a limit of 212.5, beside one limited at 229.3375 and filled at
+    229.34000000 (a database's scale): the activity log said "@ 212", `watch` "@ 212" and "@
+    229.34000000", the blotter's Limit column "212.5000" where `orders` printed "212.50" and
+    `fills` "212.00" beside the fills panel's "212.000" (each price to its own places). One rule
+    now (services.core.wording.price, price_places): each column to its most precise price's
+    places, a price alone to its own."""
+    from datetime import UTC, datetime
+
+    from app.commands.execution import _print_fills, _print_orders
+    from services.activity_log import describe_fills
+    from services.change_feed import FeedBatch, batch_lines, line_text
+    from services.domain import OrderState
+    from services.run_progress import SymbolSlippage
+    from widgets.models.orders import OrderBlotterModel
+
+    from .factories import order
+
+    orders = [order(1, status=OrderState.FILLED, limit="212.5", avg="212", filled="100"),
+              order(2, status=OrderState.FILLED, limit="229.3375", avg="229.34000000", filled="100")]
+    fills = [fill(1, 1, price="212"), fill(2, 2, price="229.125")]
+    blotter = OrderBlotterModel()
+    blotter.upsert(orders)
+    blotter.flush()
+    fills_panel = FillsModel()
+    fills_panel.upsert(fills)
+    fills_panel.flush()
+    shown = {blotter.record_at(row).id: (blotter.display_text(row, OrderBlotterModel.LIMIT),
+                                         blotter.display_text(row, OrderBlotterModel.AVG_PRICE)) for row in range(2)}
+    assert shown == {1: ("212.5000", "212.00"), 2: ("229.3375", "229.34")}
+    fill_prices = sorted(fills_panel.display_text(row, FillsModel.PRICE) for row in range(2))
+    assert fill_prices == ["212.000", "229.125"]
+
+    _print_orders(orders)
+    lines = capsys.readouterr().out.splitlines()[1:]
+    for line, o in zip(lines, orders, strict=True):
+        limit, avg = shown[o.id]
+        assert f" {limit} " in line and line.rstrip().endswith(f" {avg}"), line
+    _print_fills(fills)
+    lines = capsys.readouterr().out.splitlines()[1:]
+    assert [line.split()[5] for line in lines] == ["212.000", "229.125"]
+
+    assert describe_fills(fills[:1]) == "Fill: BUY 10 AAPL @ 212.00"
+    watched = [line_text(line) for line in batch_lines(FeedBatch(datetime.now(UTC), orders=tuple(orders),
+                                                                  fills=tuple(fills[:1])))]
+    assert watched[0].endswith("100/100 @ 212.00") and watched[1].endswith("100/100 @ 229.34"), watched
+    assert " @ 212.00 USD" in watched[2], watched[2]
+    slippage = SymbolSlippage("AAPL", Decimal(10), Decimal("212"), Decimal("211.5"), Decimal("23.6"))
+    assert slippage.describe() == "10 filled at 212.00 (volume-weighted), +23.6 bps vs reference 211.50"
