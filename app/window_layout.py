@@ -18,7 +18,7 @@ from PySide6.QtCore import QByteArray, QSettings, QSize
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QStackedWidget, QTableView, QTreeView, QWidget
 
-from widgets.common import CHOSEN_WIDTHS, COLUMNS_SIZED, chosen_widths, fit_last_section
+from widgets.common import chosen_widths, restore_columns
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
@@ -224,12 +224,10 @@ class LayoutStore:
             restored = window.restoreState(state, LAYOUT_VERSION)
         for key, (view, header) in window_tables(window).items():
             saved = store.value(f"{group}/tables/{key}")
-            if isinstance(saved, QByteArray) and header.restoreState(saved):
-                view.setProperty(COLUMNS_SIZED, True)  # the trader's widths, not sized again
-                # a view that sizes its own columns (the positions tree) leaves these: those dragged
-                chosen = _json(store.value(f"{group}/chosen/{key}"))
-                view.setProperty(CHOSEN_WIDTHS, [c for c in chosen if isinstance(c, int)] if isinstance(chosen, list) else [])
-                fit_last_section(view)  # a saved arrangement holds the stretch of its day
+            # a view that sizes its own columns (the positions tree) leaves the chosen: those dragged
+            chosen = _json(store.value(f"{group}/chosen/{key}"))
+            if isinstance(saved, QByteArray) and restore_columns(
+                    view, header, saved, [c for c in chosen if isinstance(c, int)] if isinstance(chosen, list) else []):
                 restored = True
         return restored
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from PySide6.QtCore import (
     QAbstractItemModel,
+    QByteArray,
+    QDataStream,
     QEvent,
     QKeyCombination,
     QObject,
@@ -65,6 +67,9 @@ DECLARED_WIDTHS = "declaredWidths"
 #: they are, and the layout keeps the list beside the header's state: the widths alone do not say
 #: which were chosen, and the tree's first sizing after a restore took them all back.
 CHOSEN_WIDTHS = "chosenWidths"
+#: A table's columns in the order they are first shown (logical numbers), where it is not the
+#: model's: a column the model gained since a layout was saved goes there (``restore_columns``).
+DEFAULT_ORDER = "defaultColumnOrder"
 
 
 def plain_label(text: str = "", parent: QWidget | None = None) -> QLabel:
@@ -248,6 +253,56 @@ def _columns_of(view: QAbstractItemView) -> Sequence:
     return getattr(model, "columns", None) or ()
 
 
+def saved_column_count(state: QByteArray) -> int | None:
+    """How many columns a header's saved state (``QHeaderView.saveState``) was of, when its
+    columns were moved (the state then lists each one's place); None: not moved, or not read.
+    Qt's format: a marker, a version, the orientation, the sort order and column, whether the
+    indicator shows, then the visual indices (a count and the numbers)."""
+    stream = QDataStream(state)
+    stream.setVersion(QDataStream.Version.Qt_5_0)
+    marker, _version, _orientation, _order, _section = (stream.readInt32() for _ in range(5))
+    stream.readBool()
+    count = stream.readUInt32()
+    if marker != 0xFF or stream.status() != QDataStream.Status.Ok or count == 0:
+        return None
+    return count
+
+
+def restore_columns(view: QAbstractItemView, header: QHeaderView, saved: QByteArray, chosen: Sequence[int] = ()) -> bool:
+    """``header``'s columns as ``saved`` (their order, widths, hidden ones), the widths the
+    trader ``chosen`` kept (``CHOSEN_WIDTHS``); False: not restored. A layout saved before the
+    table gained a column (the blotter's Stop) put that column after the last, out of view,
+    beside widths chosen for one column fewer: a sideways scroll at 1366x768 for the Stop and
+    the client order id. A column gained goes to its place in the view's ``DEFAULT_ORDER``
+    (after the column it follows there), and the columns are sized afresh as a new table's are
+    (the saved widths left no room for it); the order and the hidden columns stay."""
+    before = saved_column_count(saved)
+    if not header.restoreState(saved):
+        return False
+    if before is None or before >= header.count():
+        view.setProperty(COLUMNS_SIZED, True)  # the trader's widths, not sized again
+        view.setProperty(CHOSEN_WIDTHS, list(chosen))
+    else:
+        order = [int(c) for c in (view.property(DEFAULT_ORDER) or ())]
+        for column in range(before, header.count()):
+            if column not in order or order.index(column) == 0:
+                continue
+            follows = order[order.index(column) - 1]
+            current, target = header.visualIndex(column), header.visualIndex(follows) + 1
+            header.moveSection(current, target if target <= current else target - 1)
+        for column, width in enumerate(view.property(DECLARED_WIDTHS) or ()):
+            if width:
+                header.resizeSection(column, int(width))
+        view.setProperty(CHOSEN_WIDTHS, [])
+        model = view.model()
+        if isinstance(view, QTableView) and model is not None and model.rowCount():
+            size_columns_to_content(view)
+        else:
+            view.setProperty(COLUMNS_SIZED, False)  # sized when the first rows come
+    fit_last_section(view)  # a saved arrangement holds the stretch of its day
+    return True
+
+
 def fit_last_section(view: QAbstractItemView) -> None:
     """The last column shown takes the room left over when it is text (an id, a message: more of
     it shows); a figure stretched sat alone at the far edge, a gap away from the rest of its row.
@@ -381,7 +436,9 @@ def _fitted_width(view: QTableView, column: int, measured: list[int] | None) -> 
     content = measured[column] if measured is not None else view.sizeHintForColumn(column)
     declared = list(view.property(DECLARED_WIDTHS) or [])
     floor = declared[column] if column < len(declared) else 0
-    return max(floor, min(MAX_AUTO_COLUMN_WIDTH, max(content, title_width)))
+    columns = _columns_of(view)
+    widest = (columns[column].widest if column < len(columns) else None) or MAX_AUTO_COLUMN_WIDTH
+    return max(floor, min(widest, max(content, title_width)))
 
 
 def fit_column(view: QTableView, column: int) -> None:

@@ -802,3 +802,94 @@ def test_a_double_click_on_a_blotter_columns_edge_gives_it_back_its_own_width(qt
     second = opened()
     header = second.blotter_view.table.horizontalHeader()
     assert {column: header.sectionSize(column) for column in (M.STATUS, M.CLIENT_ID)} == own
+
+
+def _stop_orders(rows: int):
+    """``rows`` orders of the ticket's kinds: a SELL 5 STP 166.00, a STP LMT stop 220.00 limit
+    219.50, a partly filled LMT, and plain LMT orders; the ids as the console makes them."""
+    from dataclasses import replace
+    from decimal import Decimal
+
+    from services.core.builder import client_order_id
+    from services.domain import OrderState, OrderType, Side
+
+    orders = [replace(o, client_order_id=client_order_id(1, o.symbol, Side.BUY, o.id, "X4J39Q"))
+              for o in (order(i) for i in range(1, rows + 1))]
+    orders[-1] = replace(orders[-1], side=Side.SELL, quantity=Decimal(5), order_type=OrderType.STP, limit_price=None,
+                         stop_price=Decimal("166"))
+    orders[-2] = replace(orders[-2], side=Side.SELL, quantity=Decimal(5), order_type=OrderType.STP_LMT,
+                         limit_price=Decimal("219.5"), stop_price=Decimal("220"))
+    orders[-3] = replace(orders[-3], status=OrderState.PARTIALLY_FILLED, filled_quantity=Decimal(40),
+                         avg_fill_price=Decimal("100.125"))
+    return orders
+
+
+def _blotter_reads_whole(table) -> None:
+    """Nothing a sideways scroll away, the Stop right after the Limit, and each stop order's
+    type, stop and limit whole; the client order id's end in view."""
+    header, model = table.horizontalHeader(), table.model()
+    assert header.length() <= table.viewport().width(), (header.length(), table.viewport().width())
+    assert header.visualIndex(OrderBlotterModel.STOP) == header.visualIndex(OrderBlotterModel.LIMIT) + 1
+    assert not header.isSectionHidden(OrderBlotterModel.STOP)
+    shown = {}
+    for row in range(model.rowCount()):
+        cells = {c: (str(model.index(row, c).data() or ""), table.shown_text(row, c))
+                 for c in (OrderBlotterModel.TYPE, OrderBlotterModel.LIMIT, OrderBlotterModel.STOP,
+                           OrderBlotterModel.STATUS, OrderBlotterModel.TIME, OrderBlotterModel.QUANTITY)}
+        for column, (whole, text) in cells.items():
+            if column != OrderBlotterModel.STATUS or not whole.startswith("PARTIALLY_FILLED"):
+                assert text == whole, (column, whole, text)  # (a partial's counts are in Filled beside it)
+        shown[cells[OrderBlotterModel.TYPE][0]] = (cells[OrderBlotterModel.STOP][0], cells[OrderBlotterModel.LIMIT][0])
+        coid = str(model.index(row, OrderBlotterModel.CLIENT_ID).data())
+        assert table.shown_text(row, OrderBlotterModel.CLIENT_ID).endswith(coid.rsplit("-", 1)[1])
+    assert shown["STP"] == ("166.00", "") and shown["STP LMT"] == ("220.00", "219.50"), shown
+
+
+@pytest.mark.parametrize("rows", [12, 40])  # a run that fits, and one the table scrolls down through
+def test_at_1366x768_the_blotter_shows_a_stop_orders_stop_with_nothing_scrolled_out(qtbot, qapp, monkeypatch, rows):
+    """The blotter had no Stop column: a SELL 5 PG STP 166.00 read no price at all, a STP LMT its
+    limit alone. An earlier try added one and put the client order id past the table's edge at
+    1366x768 (the columns took 894 of its 836 px). The Stop comes after the Limit, and the Time
+    reads to the second without the year (its tooltip whole): everything in view, "STP LMT"
+    whole in the Type."""
+    monkeypatch.setattr("app.main_window.default_window_size", lambda _w, _preferred: QSize(1366, 768))
+    window = _window(qtbot, compact=True)
+    window.orders_model.reset(_stop_orders(rows))
+    table = window.blotter_view.table
+    for _ in range(3):  # the columns are sized to the first rows after they are painted
+        qapp.processEvents()
+    _blotter_reads_whole(table)
+
+
+def test_a_layout_saved_before_the_stop_column_shows_it_after_the_limit_with_nothing_scrolled_out(qtbot, qapp, monkeypatch, tmp_path):
+    """Under Xvfb with a layout the console saved before the Stop column came: Qt put the new
+    column after the client order id, past the table's edge, beside the saved widths of eleven
+    columns (the Time's 165 px), and the blotter scrolled sideways. The gained column goes after
+    the Limit, and the columns are sized afresh; the saved order and hidden columns stay."""
+    from PySide6.QtCore import QSettings
+    from PySide6.QtGui import QStandardItemModel
+    from PySide6.QtWidgets import QTableView
+
+    old = QTableView()  # the blotter of eleven columns as it was saved: its order, Run hidden, the Time's 165
+    old.setModel(QStandardItemModel(0, 11, old))
+    header = old.horizontalHeader()
+    for visual, logical in enumerate((0, 2, 3, 4, 7, 5, 6, 9, 8, 10, 1)):
+        header.moveSection(header.visualIndex(logical), visual)
+    header.hideSection(10)
+    header.resizeSection(0, 165)
+    header.resizeSection(7, 150)
+    state = tmp_path / "ui-state.ini"
+    store = QSettings(str(state), QSettings.Format.IniFormat)
+    store.setValue("window/tables/blotter.0", header.saveState())
+    store.sync()
+
+    monkeypatch.setattr("app.main_window.default_window_size", lambda _w, _preferred: QSize(1366, 768))
+    window = _window(qtbot, state, compact=True)
+    window.orders_model.reset(_stop_orders(40))
+    table = window.blotter_view.table
+    for _ in range(3):
+        qapp.processEvents()
+    restored = table.horizontalHeader()
+    assert restored.isSectionHidden(OrderBlotterModel.RUN)
+    assert restored.visualIndex(OrderBlotterModel.TIME) == 0
+    _blotter_reads_whole(table)

@@ -63,7 +63,7 @@ def test_n_updates_between_flushes_give_one_data_changed_per_contiguous_range(qt
                      for i in [12, 1, 2, 3, 4, 5, 11, 13])
         model.upsert([order(21), replace(order(21), status=OrderState.PARTIALLY_FILLED)])
     assert model.flush() == (8, 1)
-    first_mutable, last_mutable = OrderBlotterModel.QUANTITY, OrderBlotterModel.LIMIT
+    first_mutable, last_mutable = OrderBlotterModel.QUANTITY, OrderBlotterModel.STOP  # (Stop came last)
     assert log.changed == [(7, 9, first_mutable, last_mutable), (15, 19, first_mutable, last_mutable)]
     assert log.inserted == [(0, 0)]
     assert model.get(3).status is OrderState.FILLED
@@ -122,7 +122,9 @@ def test_partial_fill_shows_filled_over_quantity_and_status_colour(qtbot):
     assert model.data(index, Qt.ItemDataRole.ForegroundRole).name() == "#d08a1c"
     assert model.data(model.index(0, OrderBlotterModel.FILLED)) == "40"
     assert model.data(model.index(0, OrderBlotterModel.AVG_PRICE)) == "100.125"
-    assert model.data(model.index(0, OrderBlotterModel.TIME)) == "2026-11-20 14:30:00.001"
+    # to the second without the year, the whole time in its tooltip
+    assert model.data(model.index(0, OrderBlotterModel.TIME)) == "11-20 14:30:00"
+    assert model.data(model.index(0, OrderBlotterModel.TIME), Qt.ItemDataRole.ToolTipRole) == "2026-11-20 14:30:00.001"
     assert model.data(index, SortKeyRole) == "PARTIALLY_FILLED"
     assert model.data(model.index(0, OrderBlotterModel.TIME), SortKeyRole) == T0.timestamp() + 0.001
     assert model.data(index, RecordRole) == model.get(1)
@@ -151,7 +153,9 @@ def test_a_fills_time_reads_to_the_second_as_ib_gives_it(qtbot):
     model = FillsModel()
     model.upsert([fill(2)])
     model.flush()
-    assert model.data(model.index(0, 0)) == (T0 + timedelta(seconds=2)).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    at = (T0 + timedelta(seconds=2)).astimezone(UTC)
+    assert model.data(model.index(0, 0)) == at.strftime("%m-%d %H:%M:%S")  # the year in its tooltip, as the blotter's
+    assert model.data(model.index(0, 0), Qt.ItemDataRole.ToolTipRole) == at.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def test_fills_of_one_second_read_in_one_order_streamed_or_loaded(qtbot):

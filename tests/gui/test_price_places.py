@@ -194,7 +194,7 @@ def test_the_same_orders_and_fills_prices_read_alike_in_the_window_and_the_comma
     from .factories import order
 
     orders = [order(1, status=OrderState.FILLED, limit="212.5", avg="212", filled="100"),
-              order(2, status=OrderState.FILLED, limit="229.3375", avg="229.34000000", filled="100")]
+              order(2, status=OrderState.FILLED, limit="229.3375", avg="229.34000000", filled="100", stop="229.5")]
     fills = [fill(1, 1, price="212"), fill(2, 2, price="229.125")]
     blotter = OrderBlotterModel()
     blotter.upsert(orders)
@@ -203,16 +203,17 @@ def test_the_same_orders_and_fills_prices_read_alike_in_the_window_and_the_comma
     fills_panel.upsert(fills)
     fills_panel.flush()
     shown = {blotter.record_at(row).id: (blotter.display_text(row, OrderBlotterModel.LIMIT),
-                                         blotter.display_text(row, OrderBlotterModel.AVG_PRICE)) for row in range(2)}
-    assert shown == {1: ("212.5000", "212.00"), 2: ("229.3375", "229.34")}
+                                         blotter.display_text(row, OrderBlotterModel.AVG_PRICE),
+                                         blotter.display_text(row, OrderBlotterModel.STOP)) for row in range(2)}
+    assert shown == {1: ("212.5000", "212.00", ""), 2: ("229.3375", "229.34", "229.50")}
     fill_prices = sorted(fills_panel.display_text(row, FillsModel.PRICE) for row in range(2))
     assert fill_prices == ["212.000", "229.125"]
 
     _print_orders(orders)
     lines = capsys.readouterr().out.splitlines()[1:]
     for line, o in zip(lines, orders, strict=True):
-        limit, avg = shown[o.id]
-        assert f" {limit} " in line and line.rstrip().endswith(f" {avg}"), line
+        limit, avg, stop = shown[o.id]
+        assert f" {limit} {stop:>10} " in line and line.rstrip().endswith(f" {avg}"), line
     _print_fills(fills)
     lines = capsys.readouterr().out.splitlines()[1:]
     assert [line.split()[5] for line in lines] == ["212.000", "229.125"]

@@ -165,6 +165,13 @@ def fmt_seconds(value: datetime | None) -> str:
     return fmt_time(value)[:19]
 
 
+def fmt_day_seconds(value: datetime | None) -> str:
+    """UTC month, day and wall time to the second (``12-07 03:26:50``): the blotter's Time, in
+    the room a 1366x768 screen leaves it beside its prices (the whole ``fmt_time`` in its
+    tooltip and its export)."""
+    return fmt_time(value)[5:19]
+
+
 def sort_key(value: Any) -> Any:
     """A QVariant-friendly key: numbers as float, times as POSIX seconds, enums as text."""
     if value is None:
@@ -232,6 +239,10 @@ class Column(Generic[R]):
     #: and a trader scrolled sideways to read which order was which. Its whole text is in its
     #: tooltip.
     takes_room_left: bool = False
+    #: The most it is widened to its content (None: the tables' cap, MAX_AUTO_COLUMN_WIDTH): the
+    #: blotter's Status, its states whole, a partial's "PARTIALLY_FILLED 40/100" cut (its counts
+    #: in the Quantity and Filled beside it and in its tooltip), not the client order id
+    widest: int | None = None
 
 
 class CoalescingTableModel(QAbstractTableModel, Generic[R]):

@@ -12,7 +12,7 @@ from PySide6.QtGui import QColor
 from services.core.fill_totals import FillTally, FillTotals
 from services.domain import FillRecord
 
-from .base import CENTER, RIGHT, Column, fmt_money, fmt_price, fmt_quantity, fmt_seconds
+from .base import CENTER, RIGHT, Column, fmt_day_seconds, fmt_money, fmt_price, fmt_quantity, fmt_seconds
 from .orders import SIDE_COLOURS
 from .paged import PagedTableModel
 from .price_columns import SharedPricePlaces
@@ -28,10 +28,12 @@ class FillsModel(SharedPricePlaces[FillRecord], PagedTableModel[FillRecord]):
     TIME, SYMBOL, SIDE, QUANTITY, PRICE, COMMISSION, EXEC_ID, CLIENT_ID = range(8)
 
     columns = (
-        # as wide as its text (a time to the second: 134 px) once rows come: the 165 of a time to
-        # the millisecond pushed the order's id out of the panel at 1366x768. The blotter's widths
-        # for the figures, so that the empty table (Qt's 100 px a column) fits the panel too
-        Column("Time", lambda f: f.fill_time, fmt=fmt_seconds, mutable=False),
+        # to the second without the year, as the blotter's (the whole time in its tooltip): with
+        # the year (134 px) it read "2026-12-07 …" at 1366x768 in the 100 px a layout saved
+        # before the first fill keeps (the 165 of a time to the millisecond pushed the order's id
+        # out of the panel). The blotter's widths for the figures, so that the empty table fits
+        Column("Time", lambda f: f.fill_time, fmt=fmt_day_seconds, mutable=False, width=100,
+               tooltip=lambda f: fmt_seconds(f.fill_time)),
         Column("Symbol", lambda f: f.symbol, mutable=False, width=60),
         Column("Side", lambda f: f.side, align=CENTER, mutable=False, width=45,
                foreground=lambda f: SIDE_COLOURS.get(f.side.value)),

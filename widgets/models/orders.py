@@ -14,6 +14,7 @@ from .base import (
     CENTER,
     RIGHT,
     Column,
+    fmt_day_seconds,
     fmt_price,
     fmt_quantity,
     fmt_time,
@@ -55,10 +56,15 @@ def status_tooltip(order: OrderRecord) -> str | None:
 
 
 class OrderBlotterModel(SharedPricePlaces[OrderRecord], PagedTableModel[OrderRecord]):
-    TIME, CLIENT_ID, SYMBOL, SIDE, QUANTITY, FILLED, AVG_PRICE, STATUS, TYPE, LIMIT, RUN = range(11)
+    # (Stop came last, that a layout saved before it keeps its columns: shown after Limit)
+    TIME, CLIENT_ID, SYMBOL, SIDE, QUANTITY, FILLED, AVG_PRICE, STATUS, TYPE, LIMIT, RUN, STOP = range(12)
 
     columns = (
-        Column("Time", lambda o: o.created_at, fmt=fmt_time, mutable=False, width=165),
+        # to the second without the year (the whole time to the millisecond in its tooltip, the
+        # export's as before, the same second's orders in their order by the sort): with the year
+        # and the milliseconds its 165 px left no room for the Stop column at 1366x768
+        Column("Time", lambda o: o.created_at, fmt=fmt_day_seconds, mutable=False, width=100,
+               tooltip=lambda o: fmt_time(o.created_at)),
         # Its end tells the orders apart (sequence, side, symbol, digest), its head is the same
         # on every row (TC, the installation, the run): cut at the left, whole in its tooltip,
         # in the room the columns before it leave (at least about "…MSFT-C43F52")
@@ -68,14 +74,19 @@ class OrderBlotterModel(SharedPricePlaces[OrderRecord], PagedTableModel[OrderRec
         Column("Side", lambda o: o.side, align=CENTER, mutable=False, width=45,
                foreground=lambda o: SIDE_COLOURS.get(o.side.value)),
         Column("Quantity", lambda o: o.quantity, align=RIGHT, fmt=fmt_quantity, width=65),
-        Column("Filled", lambda o: o.filled_quantity, align=RIGHT, fmt=fmt_quantity, width=60),
+        Column("Filled", lambda o: o.filled_quantity, align=RIGHT, fmt=fmt_quantity, width=50),
         Column("Avg price", lambda o: o.avg_fill_price, align=RIGHT, fmt=fmt_price, width=75),
+        # each state whole (REPLACE_REQUESTED the longest), never widened past it: a partial's
+        # "40/100" may be cut, its counts are beside it (Quantity, Filled) and in its tooltip;
+        # widened to it, the client order id went past the table's edge at 1366x768
         Column("Status", lambda o: o, fmt=status_text,
-               foreground=lambda o: STATUS_COLOURS.get(o.status), tooltip=status_tooltip, width=150,
+               foreground=lambda o: STATUS_COLOURS.get(o.status), tooltip=status_tooltip, width=145, widest=145,
                sort=lambda o: o.status.value, export=lambda o: o.status.value),
-        Column("Type", lambda o: o.order_type, align=CENTER, width=45),
+        Column("Type", lambda o: o.order_type, align=CENTER, width=62),  # "STP LMT" whole
         Column("Limit", lambda o: o.limit_price, align=RIGHT, fmt=fmt_price, width=65),
         Column("Run", lambda o: o.run_id, align=RIGHT, mutable=False),
+        # a stop order's trigger (a STP LMT's beside its Limit): a SELL 5 PG STP 166.00 read no price
+        Column("Stop", lambda o: o.stop_price, align=RIGHT, fmt=fmt_price, width=65),
     )
 
     #: Newest first by creation time, kept by the model (ties: the later arrival on top).
@@ -86,7 +97,7 @@ class OrderBlotterModel(SharedPricePlaces[OrderRecord], PagedTableModel[OrderRec
 
     #: Its price columns read to one number of places each (SharedPricePlaces): an average
     #: fill of 165.2431 sat above 229.34.
-    PRICE_COLUMNS = (AVG_PRICE, LIMIT)
+    PRICE_COLUMNS = (AVG_PRICE, LIMIT, STOP)
 
     def __init__(self, parent=None, **kwargs) -> None:
         self._run_ids: set[int] = set()

@@ -26,6 +26,7 @@ from services.core.wording import counted, describe_order
 from services.domain import OrderRecord, TradingState
 
 from ..common import (
+    DEFAULT_ORDER,
     add_action,
     choose_and_export,
     confirm,
@@ -38,8 +39,8 @@ from ..models.orders import OrderBlotterModel
 from ..models.proxy import BlotterFilterProxyModel, StatusFilter
 
 M = OrderBlotterModel
-DEFAULT_COLUMN_ORDER = (M.TIME, M.SYMBOL, M.SIDE, M.QUANTITY, M.STATUS, M.FILLED, M.AVG_PRICE, M.LIMIT, M.TYPE,
-                        M.RUN, M.CLIENT_ID)
+DEFAULT_COLUMN_ORDER = (M.TIME, M.SYMBOL, M.SIDE, M.QUANTITY, M.STATUS, M.FILLED, M.AVG_PRICE, M.LIMIT, M.STOP,
+                        M.TYPE, M.RUN, M.CLIENT_ID)
 
 
 #: What a halt does (services.execution.actions.OrderActions.halt): it stops sending and closes
@@ -197,6 +198,8 @@ class BlotterView(QWidget):
         # until shown from the header's menu, its 41 px go to the id, which at 1366x768 ran past
         # the table's edge (the other columns take 780 of its 850 px)
         header.hideSection(M.RUN)
+        # a layout saved before a column came puts it here (Stop after Limit), not after the last
+        self.table.setProperty(DEFAULT_ORDER, list(DEFAULT_COLUMN_ORDER))
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
 
         layout = QVBoxLayout(self)
