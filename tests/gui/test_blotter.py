@@ -303,11 +303,13 @@ def test_the_toolbar_keeps_one_tighter_row_on_a_narrow_blotter_and_wraps_only_na
     assert asked == ["Export orders"]
 
 
-def test_the_run_filter_shows_the_run_it_filters_by_whole_and_the_toolbar_fits_it(qtbot):
+def test_the_run_filter_shows_the_run_it_filters_by_and_export_stays_in_the_toolbar(qtbot):
     """A run named as the console names one ("Demo momentum, run 1 (demo) of 2026-12-07") was
-    cut to "Demo m" in the closed filter (walked under Xvfb, 1366x768: the blotter 858 px wide):
-    the filter takes the width of the run it shows, the toolbar fits itself to it (the tighter
-    row), and "All runs" gives the room back."""
+    cut to "Demo m" in the closed filter (walked under Xvfb, 1366x768: the blotter 858 px wide);
+    then, as wide as its whole name, it took the row's room and the toolbar went tight: Export
+    CSV… and "Show" left it whenever a run was chosen (seen under Xvfb). The filter takes the
+    room the whole row leaves, its name cut at the right with an ellipsis (whole in its tooltip
+    and its list), whole where the blotter is wide enough; "All runs" gives the room back."""
     from PySide6.QtWidgets import QWidget
 
     holder = QWidget()
@@ -326,18 +328,24 @@ def test_the_run_filter_shows_the_run_it_filters_by_whole_and_the_toolbar_fits_i
     view.name_runs(names)
     combo = view.run_combo
     assert [combo.itemText(i) for i in range(combo.count())] == ["All runs", *names.values(), "Run 3"]
-    view.setGeometry(0, 0, 858, 400)
-    _settle_layouts(view)
-    assert view.toolbar_rows() == 1 and not view.toolbar_is_tight()
-    view.set_run_filter(1)
-    _settle_layouts(view)
-    assert combo.width() >= combo.fontMetrics().horizontalAdvance(names[1]) + 20, combo.width()
-    rects = _toolbar_rects(view)
-    assert all(r.left() >= 0 and r.right() < 858 for r in rects), rects
-    assert not [(a, b) for i, a in enumerate(rects) for b in rects[i + 1:] if a.intersects(b)], rects
-    view.set_run_filter(None)
-    _settle_layouts(view)
-    assert view.toolbar_rows() == 1 and not view.toolbar_is_tight()
+    whole = combo.fontMetrics().horizontalAdvance(names[1]) + 20
+    for width, cut in ((858, True), (1100, False)):
+        view.setGeometry(0, 0, width, 400)
+        _settle_layouts(view)
+        assert view.toolbar_rows() == 1 and not view.toolbar_is_tight()
+        view.set_run_filter(1)
+        _settle_layouts(view)
+        assert view.toolbar_rows() == 1 and not view.toolbar_is_tight(), width  # Export CSV… in view
+        assert view.export_button.isVisible() and view.show_label.isVisible()
+        assert (combo.width() < whole) is cut and combo.width() >= view.RUN_FILTER_WIDTH, (width, combo.width())
+        assert combo.toolTip() == names[1]
+        rects = _toolbar_rects(view)
+        assert all(r.left() >= 0 and r.right() < width for r in rects), rects
+        assert not [(a, b) for i, a in enumerate(rects) for b in rects[i + 1:] if a.intersects(b)], rects
+        view.set_run_filter(None)
+        _settle_layouts(view)
+        assert view.toolbar_rows() == 1 and not view.toolbar_is_tight()
+        assert combo.toolTip() == ""
 
 
 def test_busy_buttons_are_disabled_and_ignore_shortcuts(blotter, monkeypatch):

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QSizePolicy,
     QStyle,
     QStyleOptionComboBox,
+    QStylePainter,
     QVBoxLayout,
     QWidget,
 )
@@ -105,6 +106,22 @@ def ask_cancel_all_scope(parent: QWidget, working: int, *, global_also: str = ""
     return CANCEL_BROKER if clicked is broker else None
 
 
+class RunFilterBox(QComboBox):
+    """The run filter: the run it shows cut at the right, with an ellipsis, where the toolbar
+    leaves it less room than the whole name (the name whole in the list and in its tooltip);
+    a combo box cuts its text without one."""
+
+    def paintEvent(self, _event) -> None:
+        painter = QStylePainter(self)
+        option = QStyleOptionComboBox()
+        self.initStyleOption(option)
+        painter.drawComplexControl(QStyle.ComplexControl.CC_ComboBox, option)
+        field = self.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, option,
+                                            QStyle.SubControl.SC_ComboBoxEditField, self)
+        option.currentText = self.fontMetrics().elidedText(option.currentText, Qt.TextElideMode.ElideRight, field.width())
+        painter.drawControl(QStyle.ControlElement.CE_ComboBoxLabel, option)
+
+
 class BlotterView(QWidget):
     cancel_requested = Signal(int)
     replace_requested = Signal(int, object, object, object)  # order id, quantity, limit, stop (Decimal | None)
@@ -128,6 +145,10 @@ class BlotterView(QWidget):
     #: The search box's minimum width on the whole row and on the tighter one.
     SEARCH_WIDTH = 160
     TIGHT_SEARCH_WIDTH = 100
+    #: The least the run filter takes of the toolbar's row before the row goes tight (a run's
+    #: name is cut at the right to it): "Demo momentum, run 1 (demo) of 2026-12-07" whole took
+    #: the row's room and hid Export CSV… at 1366x768 whenever a run was chosen.
+    RUN_FILTER_WIDTH = 150
 
     def __init__(self, model: OrderBlotterModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -135,6 +156,7 @@ class BlotterView(QWidget):
         self.proxy = BlotterFilterProxyModel(model, self)
         self._trading_state = TradingState.ACTIVE
         self._busy: set[str] = set()
+        self._run_wanted = 0  # the run filter's width with the run it shows whole (_fit_run_combo)
         self.read_only = False  # a monitor window: no Cancel / Replace in the context menu
         self.replace_dialog: ReplaceDialog | None = None  # the one open, which the verdicts are for
 
@@ -142,7 +164,7 @@ class BlotterView(QWidget):
         self.status_combo.addItem("Working", StatusFilter.WORKING.value)
         self.status_combo.addItem("All", StatusFilter.ALL.value)
         self.status_combo.setCurrentIndex(1)
-        self.run_combo = QComboBox()
+        self.run_combo = RunFilterBox()
         self.run_combo.addItem("All runs", None)
         # as wide as the run it shows (_fit_run_combo), not as its widest: a run's name is long
         # ("Demo momentum, run 1 (demo) of 2026-12-07") and "All runs" needs little
@@ -482,18 +504,38 @@ class BlotterView(QWidget):
         self._fit_run_combo()
 
     def _fit_run_combo(self, *_args) -> None:
-        """The run filter as wide as the run it shows, its name whole: the toolbar then fits
-        itself to it (one row, the tighter one, or two), as it does to the count."""
+        """The run filter as wide as the run it shows, its name whole, where the toolbar's whole
+        row has the room (Export CSV… in view); else cut at the right, never narrower than
+        ``RUN_FILTER_WIDTH`` (its name whole in its tooltip): the toolbar fits itself to it (one
+        row, the tighter one, or two), as it does to the count."""
         combo = self.run_combo
         option = QStyleOptionComboBox()
         combo.initStyleOption(option)
         metrics = combo.fontMetrics()
         text = QSize(metrics.horizontalAdvance(combo.currentText()), metrics.height())
-        width = combo.style().sizeFromContents(QStyle.ContentsType.CT_ComboBox, option, text, combo).width()
-        if width != combo.minimumWidth():
-            combo.setMinimumWidth(width)
+        wanted = combo.style().sizeFromContents(QStyle.ContentsType.CT_ComboBox, option, text, combo).width()
+        combo.setToolTip(combo.currentText() if combo.currentData() is not None else "")
+        if wanted != self._run_wanted:
+            self._run_wanted = wanted
+            combo.setMaximumWidth(wanted)
+            self._give_run_filter_room(self.width() if self.isVisible() else None)
             if self.isVisible():
                 self._fit_toolbar(self.width())
+
+    def _run_filter_least(self) -> int:
+        """The width the run filter takes at the least in the toolbar's row."""
+        return min(self._run_wanted, self.RUN_FILTER_WIDTH)
+
+    def _give_run_filter_room(self, width: int | None) -> None:
+        """The run filter's width in a toolbar of ``width`` (None: not laid out yet, its whole
+        name): the room its row leaves, between its least and its whole name."""
+        room = self._run_wanted if width is None else width - (self.one_row_width(tight=self.toolbar_is_tight())
+                                                                - self._run_filter_least())
+        if self.toolbar_rows() == 2 and width is not None:  # its own row: the filters alone
+            room = self._run_wanted
+        least = max(self._run_filter_least(), min(self._run_wanted, room))
+        if least != self.run_combo.minimumWidth():
+            self.run_combo.setMinimumWidth(least)
 
     def _on_model_flushed(self, *_args) -> None:
         if self.model.run_count() != self.run_combo.count() - 1:
@@ -514,7 +556,7 @@ class BlotterView(QWidget):
         at its minimum), the buttons whole, the layouts' margins and spacing. ``tight``: without
         the "Show" label and Export CSV…, the search box shorter. Summed from the parts, so it
         does not depend on which variant is shown now."""
-        run_filter = max(self.run_combo.minimumSizeHint().width(), self.run_combo.minimumWidth())  # _fit_run_combo's
+        run_filter = self._run_filter_least()  # _fit_run_combo's
         filters = [self.status_combo.minimumSizeHint().width(), run_filter,
                    self.TIGHT_SEARCH_WIDTH if tight else self.SEARCH_WIDTH, self.count_label.sizeHint().width()]
         # (a monitor window hides Cancel All and Halt)
@@ -545,6 +587,7 @@ class BlotterView(QWidget):
             self.search_edit.setMinimumWidth(self.TIGHT_SEARCH_WIDTH if tight else self.SEARCH_WIDTH)
         if direction != self.toolbar_layout.direction():
             self.toolbar_layout.setDirection(direction)  # laid out at the next turn of the loop
+        self._give_run_filter_room(width)
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         self._fit_toolbar(event.size().width())
