@@ -152,16 +152,20 @@ class OrdersController:
         self.audit.schedule_refresh()
 
     def _on_cancel_all_clicked(self) -> None:
-        """The service counts this console's working orders and words what the global cancel
-        does to the login's other accounts; the question comes after, from the loop rather than
+        """The service counts this console's working orders, says which of them another API
+        client id placed (one by one cannot cancel them from here) and words what the global
+        cancel does to the login's other accounts; the question comes after, from the loop rather than
         inside the task (a modal question runs an event loop of its own)."""
         actions, blotter = self.ctx.stack.actions, self.ctx.window.blotter_view
 
-        def ask(working: int) -> None:
-            blotter.choose_cancel_all_scope(working, actions.global_cancel_also())
+        def count() -> tuple[int, list[str]]:  # blocking: the worker thread's
+            return actions.working_count(), actions.placed_by_other_clients()
 
-        self.ctx.runner.run(self.ctx.db(actions.working_count), what="Cancel all",
-                            on_done=lambda working: QTimer.singleShot(0, lambda: ask(working)))
+        def ask(working: int, placed_elsewhere: list[str]) -> None:
+            blotter.choose_cancel_all_scope(working, actions.global_cancel_also(), placed_elsewhere)
+
+        self.ctx.runner.run(self.ctx.db(count), what="Cancel all",
+                            on_done=lambda counted: QTimer.singleShot(0, lambda: ask(*counted)))
 
     def _on_cancel_all_requested(self, scope: str = CANCEL_CONSOLE) -> None:
         """In LIVE mode the word is asked with what the global cancel does, at the broker and to

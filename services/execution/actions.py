@@ -83,6 +83,11 @@ class OrderActions(ActionPart):
         """How many orders ``cancel_all`` would cancel (``CancelAll.working_count``; blocking)."""
         return self.canceling_all.working_count()
 
+    def placed_by_other_clients(self) -> list[str]:
+        """Why one by one cannot cancel each of them another API client id placed
+        (``CancelAll.placed_by_other_clients``; blocking)."""
+        return self.canceling_all.placed_by_other_clients()
+
     def working_at_broker_count(self) -> int:
         """How many of them are at the broker (``CancelAll.working_at_broker_count``; blocking)."""
         return self.canceling_all.working_at_broker_count()

@@ -284,6 +284,15 @@ class CancelAll(ActionPart):
         """How many orders ``cancel_all`` would cancel one by one (blocking: a worker thread's)."""
         return len(self._working())
 
+    def placed_by_other_clients(self) -> list[str]:
+        """Why Cancel All one by one cannot cancel from this session each order it would cancel
+        that another API client id placed, in the words a row's Cancel refuses it with
+        (``placed_by_another_client``): asked before it, the question named none of them and the
+        trader learnt it only from the outcome. Blocking: a worker thread's."""
+        client = self.provider.placing_client()
+        return [why for order in self._working()
+                if (why := placed_by_another_client(order, client, "cancel")) is not None]
+
     def working_at_broker_count(self) -> int:
         """How many of the orders ``cancel_all`` would cancel are at the broker (or on their way
         there): what a halt leaves open, able to fill, where its question says so (a halt closes

@@ -36,12 +36,14 @@ async def test_an_order_another_client_id_placed_is_said_so_by_replace_cancel_an
             await mine.actions.check_replace(record.id, quantity=Decimal(7))
         with pytest.raises(BadInput, match=placed + PLACED_ELSEWHERE.format("change")):
             await mine.actions.replace(record.id, limit_price=Decimal("404.00"))
-        with pytest.raises(BrokerError, match=placed + PLACED_ELSEWHERE.format("cancel")):
+        with pytest.raises(BrokerError, match=placed + PLACED_ELSEWHERE.format("cancel")) as refused:
             await mine.actions.cancel(record.id)
+        # Cancel All's question names it before, in the row's Cancel's words (it named none), and
+        # its outcome after, the same
+        assert mine.actions.placed_by_other_clients() == [str(refused.value)]
+        assert other.actions.placed_by_other_clients() == []  # its own client's to cancel
         result = await mine.actions.cancel_all(one_by_one=True)
-        assert len(result.not_canceled) == 1, result.not_canceled
-        assert result.not_canceled[0].startswith(f"order {record.id} ({record.client_order_id}) was placed by API "
-                                                 "client id 11"), result.not_canceled
+        assert result.not_canceled == (str(refused.value),), result.not_canceled
 
         [working] = simulator.open_orders()  # untouched at the broker, as it was placed
         assert (working.order_ref, working.quantity, working.limit_price) == (record.client_order_id, Decimal(5),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from PySide6.QtCore import QMargins, QModelIndex, QPoint, QSize, Qt, Signal
 from PySide6.QtGui import QGuiApplication, QResizeEvent
@@ -75,10 +75,13 @@ CANCEL_CONSOLE = "console"  # one cancel per working order this console knows
 CANCEL_BROKER = "broker"  # IB's global cancel: every open order of the account, TWS's included
 
 
-def ask_cancel_all_scope(parent: QWidget, working: int, *, global_also: str = "") -> str | None:
+def ask_cancel_all_scope(parent: QWidget, working: int, *, global_also: str = "",
+                         placed_elsewhere: Sequence[str] = ()) -> str | None:
     """Which Cancel All the trader means, each worded for what it really does; None: neither.
     ``global_also``: what the global cancel does beyond the connected account (the login's other
     accounts, named: the service's words, through the controller); empty: nothing.
+    ``placed_elsewhere``: why this session cannot cancel one by one each of them another API
+    client id placed (the service's words, a row's Cancel's); the global cancel reaches them.
     "Keep the orders" is the default button, so Enter cancels nothing."""
     box = QMessageBox(parent)
     box.setIcon(QMessageBox.Icon.Warning)
@@ -88,7 +91,9 @@ def ask_cancel_all_scope(parent: QWidget, working: int, *, global_also: str = ""
                 "may still be open at the broker.")
     box.setInformativeText(
         "This console's orders: one cancel request for each working order this console's database "
-        "knows for the connected account. Orders entered in TWS or by other programs stay.\n\n"
+        "knows for the connected account. Orders entered in TWS or by other programs stay."
+        + (f" {counted(len(placed_elsewhere), 'of them is', 'of them are')} not canceled that way: "
+           + "; ".join(placed_elsewhere) + "." if placed_elsewhere else "") + "\n\n"
         "Everything at the broker: IB's global cancel. Every open order of the login is canceled, including "
         "orders entered by hand in TWS and by other API programs." + (f" {global_also}" if global_also else "") + "\n\n"
         "Either way a run that is sending stops, and its orders not sent yet are canceled before they go.")
@@ -410,10 +415,11 @@ class BlotterView(QWidget):
         if self.cancel_all_button.isEnabled():
             self.cancel_all_clicked.emit()
 
-    def choose_cancel_all_scope(self, working: int, global_also: str = "") -> None:
-        """Ask which Cancel All the trader means, ``working`` being the service's count and
-        ``global_also`` its words for what the global cancel does to the login's other accounts."""
-        scope = ask_cancel_all_scope(self, working, global_also=global_also)
+    def choose_cancel_all_scope(self, working: int, global_also: str = "", placed_elsewhere: Sequence[str] = ()) -> None:
+        """Ask which Cancel All the trader means, ``working`` being the service's count,
+        ``global_also`` its words for what the global cancel does to the login's other accounts
+        and ``placed_elsewhere`` why one by one cannot cancel those another client id placed."""
+        scope = ask_cancel_all_scope(self, working, global_also=global_also, placed_elsewhere=placed_elsewhere)
         if scope is not None:
             self.cancel_all_requested.emit(scope)
 
