@@ -87,6 +87,25 @@ def test_order_details_show_fills_and_history(qtbot):
     assert dialog.windowTitle() == f"Order {o.client_order_id}"
 
 
+def test_order_details_name_a_stop_orders_stop_and_limit_as_the_blotter_does(qtbot):
+    """A SELL 3 AAPL STP LMT stop 220.00 limit 219.50 read "SELL 3 AAPL STP LMT 219.50" in its
+    details (the dialog wrote the limit after the type): its limit alone, as if it were the
+    stop; a STP read "STP" bare. Its prices as the cancel question and the Replace dialog say
+    them (services.core.wording.order_prices)."""
+    from services.domain import OrderType, Side
+
+    stop_limit = order(8, side=Side.SELL, quantity="3", order_type=OrderType.STP_LMT, limit="219.5", stop="220")
+    stop = order(9, side=Side.SELL, quantity="5", order_type=OrderType.STP, limit=None, stop="166")
+    limit = order(10, limit="100.25")
+    shown = []
+    for o in (stop_limit, stop, limit):
+        dialog = OrderDetailsDialog(OrderDetails(o, (), ()))
+        qtbot.addWidget(dialog)
+        shown.append(dialog.order_label.text())
+    assert shown == [f"SELL 3 {stop_limit.symbol} STP LMT stop 220.00 limit 219.50", f"SELL 5 {stop.symbol} STP 166.00",
+                     f"BUY 100 {limit.symbol} LMT 100.25"]
+
+
 SETTINGS = {
     "ib": {"host": "127.0.0.1", "port": 4002, "client_id": 7, "account": "DU111", "market_data_type": "delayed",
            "market_data_lines": 100},

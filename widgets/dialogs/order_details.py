@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from services.core.wording import order_prices
 from services.domain import OrderDetails, OrderEventInfo
 
 from ..common import make_table, plain_label
@@ -64,8 +65,13 @@ class OrderDetailsDialog(QDialog):
         self.resize(820, 520)
         summary = QFormLayout()
         summary.addRow("Client order id", plain_label(order.client_order_id))
-        summary.addRow("Order", plain_label(f"{order.side.value} {fmt_quantity(order.quantity)} {order.symbol} "
-                                       f"{order.order_type.value} {fmt_price(order.limit_price)}".rstrip()))
+        # its prices as the blotter's cancel question and the Replace dialog name them (order_prices): a
+        # STP LMT read "STP LMT 219.50", its limit alone, as if it were the stop, a STP its type bare
+        # (what filled is the row below)
+        self.order_label = plain_label(f"{order.side.value} {fmt_quantity(order.quantity)} {order.symbol} "
+                                       f"{order.order_type.value}"
+                                       f"{order_prices(order.order_type.value, order.stop_price, order.limit_price)}")
+        summary.addRow("Order", self.order_label)
         summary.addRow("Status", plain_label(status_text(order)))
         summary.addRow("Filled", QLabel(f"{fmt_quantity(order.filled_quantity)} @ {fmt_price(order.avg_fill_price) or '-'}"))
         summary.addRow("IB ids", QLabel(f"order {order.ib_order_id or '-'}, perm {order.ib_perm_id or '-'}"))
