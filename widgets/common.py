@@ -279,7 +279,7 @@ def restore_columns(view: QAbstractItemView, header: QHeaderView, saved: QByteAr
     before = saved_column_count(saved)
     if not header.restoreState(saved):
         return False
-    if before is None or before >= header.count():
+    if before is None or before >= header.count() or not isinstance(view, QTableView):  # (a tree sizes its own)
         view.setProperty(COLUMNS_SIZED, True)  # the trader's widths, not sized again
         view.setProperty(CHOSEN_WIDTHS, list(chosen))
     else:
@@ -295,7 +295,7 @@ def restore_columns(view: QAbstractItemView, header: QHeaderView, saved: QByteAr
                 header.resizeSection(column, int(width))
         view.setProperty(CHOSEN_WIDTHS, [])
         model = view.model()
-        if isinstance(view, QTableView) and model is not None and model.rowCount():
+        if model is not None and model.rowCount():
             size_columns_to_content(view)
         else:
             view.setProperty(COLUMNS_SIZED, False)  # sized when the first rows come
