@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
@@ -409,6 +409,18 @@ def equity_history(db, account: str | None = None, limit: int = 5000) -> tuple[t
         query = query.where(EquitySnapshot.account == account)
         rows = session.execute(query.order_by(EquitySnapshot.time.desc(), EquitySnapshot.id.desc()).limit(limit)).all()
     return tuple((t, e) for t, e in reversed(rows))
+
+
+def last_event_time(db) -> datetime | None:
+    """When the newest stored order or fill change was written (a backtest's not counted): the
+    "last event" both windows show at their start, before anything new comes (they said "no
+    events yet" over a database holding a day's orders, which a trader read as nothing having
+    happened). None: none stored."""
+    with db.session() as session:
+        times = [session.scalar(select(func.max(model.updated_at)).where(not_backtest(model.account)))
+                 for model in (TradeOrder, TradeFill)]
+    known = [t if t.tzinfo is not None else t.replace(tzinfo=UTC) for t in times if t is not None]
+    return max(known) if known else None
 
 
 def project_names(db) -> dict[int, str]:

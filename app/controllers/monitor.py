@@ -109,13 +109,15 @@ class MonitorController(QObject):
     async def load_initial(self) -> None:
         """What is stored now (the feed was primed before: nothing lands between the two)."""
         db, w = self.stack.db, self.window
-        _, positions, names, _ = await asyncio.gather(
+        _, positions, names, _, last_event = await asyncio.gather(
             self.history.load(),  # the newest page of the blotter and fills, more on scrolling
             asyncio.to_thread(queries.positions, db),
             asyncio.to_thread(queries.project_names, db),
             self.audit.load(),
+            asyncio.to_thread(queries.last_event_time, db),
         )
         show_not_read(w, False)
+        w.connection_status.set_last_event_time(last_event)  # the stored one; a newer stays
         self._show_trading_state(self.stack.feed.trading_state or TradingState.ACTIVE)  # as read at prime
         self.positions.load(positions, names)
         newest_run = self.progress.newer_run(w.orders_model.records())

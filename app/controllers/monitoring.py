@@ -97,12 +97,14 @@ class MonitoringController:
 
     async def load(self) -> None:
         db = self.ctx.stack.db
-        _, positions, names = await asyncio.gather(
+        _, positions, names, last_event = await asyncio.gather(
             self.history.load(),
             self.ctx.db(queries.positions, db),
             self.ctx.db(queries.project_names, db),
+            self.ctx.db(queries.last_event_time, db),
         )
         self.positions.load(self.marks.apply(positions), names)
+        self.ctx.window.connection_status.set_last_event_time(last_event)  # the stored one; a newer stays
         await self.show_capitals()
         await self.show_stored_rates()  # every account's; the connected one's replaced by the broker's
         if self.ctx.stack.provider.is_connected:  # else at the connection (_on_connection_event)

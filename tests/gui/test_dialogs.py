@@ -245,7 +245,7 @@ def test_mode_badge(qtbot):
 
 def test_connection_status_bar_counts_down(qtbot):
     now = [100.0]
-    bar = ConnectionStatusBar(clock=lambda: now[0])
+    bar = ConnectionStatusBar(clock=lambda: now[0], now=lambda: T0 + timedelta(hours=1))  # the event's day
     qtbot.addWidget(bar)
     bar.set_connection_state("reconnecting", reconnect_in=5)
     assert bar.state_label.text() == "● reconnecting — retry in 5 s"

@@ -5,7 +5,7 @@ event; and the large mode badge."""
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import ClassVar
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
@@ -150,9 +150,10 @@ class ConnectionStatusBar(QWidget):
     name), each label's whole story in its tooltip: the bar's left part stays free for the
     messages."""
 
-    def __init__(self, parent: QWidget | None = None, *, clock=time.monotonic) -> None:
+    def __init__(self, parent: QWidget | None = None, *, clock=time.monotonic, now=lambda: datetime.now(UTC)) -> None:
         super().__init__(parent)
         self._clock = clock
+        self._now = now  # the wall clock: an event of another day is shown with its day
         self._state = "disconnected"
         self._reconnect_at: float | None = None
         self.state_label = plain_label()
@@ -160,7 +161,10 @@ class ConnectionStatusBar(QWidget):
         self.endpoint_label = plain_label()
         self.account_label = plain_label()
         self.database_label = plain_label()
-        self.last_event_label = QLabel("no events yet")
+        # nothing until the database is read: "no events yet" over a database holding a day's
+        # orders read as nothing having happened
+        self.last_event_label = QLabel("")
+        self._last_event: datetime | None = None
         # each its own tooltip: the bar's (an elided message) is not theirs
         self.setToolTip("the broker connection, the account and the database of this window")
         self.state_label.setToolTip("the connection to TWS / IB Gateway (or the built-in simulator)")
@@ -215,4 +219,21 @@ class ConnectionStatusBar(QWidget):
         self.database_label.setToolTip(f"database: {redact_url(url)}")
 
     def set_last_event_time(self, when: datetime | None) -> None:
-        self.last_event_label.setText("no events yet" if when is None else f"last event {fmt_time(when)[11:19]} UTC")
+        """An event came at ``when`` (never moves the time back: the stored one read at the start
+        may answer after the connection's). None: the database holds none (read)."""
+        if when is not None and when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        if when is None:
+            if self._last_event is None:
+                self.last_event_label.setText("no events yet")
+            return
+        if self._last_event is not None and when < self._last_event:
+            return
+        self._last_event = when
+        shown = fmt_time(when)
+        # the time alone today; an older event with its day (a time alone read as today's)
+        today = fmt_time(self._now())[:10]
+        self.last_event_label.setText(f"last event {shown[11:19] if shown[:10] == today else shown[:19]} UTC")
+
+    def last_event_time(self) -> datetime | None:
+        return self._last_event
