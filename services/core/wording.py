@@ -142,6 +142,13 @@ def describe_order(order, *, with_id: bool = True) -> str:
     return f"{named} · {order.client_order_id}" if with_id else named
 
 
+def describe_request(request) -> str:
+    """``BUY 35 IBM MKT``: an order about to be sent (an ``OrderRequest``), as ``describe_order``
+    names a stored one, without its id."""
+    return (f"{request.side.value} {grouped(request.quantity)} {request.symbol} {request.order_type.value}"
+            f"{order_prices(request.order_type.value, request.stop_price, request.limit_price)}")
+
+
 def order_prices(order_type: str, stop: Decimal | None, limit: Decimal | None) -> str:
     """The prices after an order's type: its one price bare (``LMT 229.50``, ``STP 180.00``: the
     type says which it is; a stop order named without its trigger could not be told from the

@@ -43,6 +43,7 @@ from decimal import Decimal
 
 from services.core.contracts import ContractSpec
 from services.core.order_state import EventKind
+from services.core.wording import describe_request
 from services.domain import EventSource, OrderState
 
 from .audit import os_user
@@ -51,7 +52,7 @@ from .events import BrokerErrorEvent, OrderStatusEvent
 from .halt_unsent import Stop
 from .lease import LeaseManager, RunBusy
 from .order_claims import placer_alive
-from .provider import ExecutionProvider
+from .provider import ExecutionProvider, OrderRequest
 from .recovery_finding import (
     ib_order_id_of,
     order_request,
@@ -318,6 +319,7 @@ class AutoRecovery:
 
     async def _replace(self, stuck: Stuck, out: Tally) -> None:
         retry = stuck.retry_count + 1
+        sent: list[OrderRequest] = []
 
         async def request(_lease):
             # stored only once the run's lease is ours: no replacement waits for another sender
@@ -325,11 +327,12 @@ class AutoRecovery:
             if not created:
                 await self._skip(out, stuck, f"replacement {new_coid} exists already: not re-placed twice", final=True)
                 return new_coid, None
-            return new_coid, await self._db(order_request_by_ref, self.db, new_coid)
+            sent.append(await self._db(order_request_by_ref, self.db, new_coid))
+            return new_coid, sent[-1]
 
         new_coid = await self._under_lease(stuck, request, out)
         if new_coid:
-            out.replaced.append(Replaced(stuck.client_order_id, new_coid, retry))
+            out.replaced.append(Replaced(stuck.client_order_id, new_coid, retry, describe_request(sent[-1]) if sent else ""))
             await self._note(stuck, "replace", f"proven dead with nothing filled: re-placed as {new_coid} (retry {retry})",
                              {"replacement": new_coid, "retry": retry})
 

@@ -37,9 +37,16 @@ class Replaced:
     client_order_id: str  # the dead order
     replacement: str  # the new order's client order id
     retry: int  # its retry count
+    order: str = ""  # what was re-placed: "BUY 35 IBM MKT" (services.core.wording.describe_request)
 
     def to_dict(self) -> dict:
-        return {"client_order_id": self.client_order_id, "replacement": self.replacement, "retry": self.retry}
+        return {"client_order_id": self.client_order_id, "replacement": self.replacement, "retry": self.retry,
+                "order": self.order}
+
+    def describe(self) -> str:
+        """"BUY 35 IBM MKT, C-1 as C-1-A1": which order, what it is, and its new name."""
+        what = f"{self.order}, " if self.order else ""
+        return f"{what}{self.client_order_id} as {self.replacement}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +72,11 @@ class RecoveryResult:
                 "skipped": [s.to_dict() for s in self.skipped]}
 
     def describe(self) -> str:
+        """The counts, and the orders re-placed named (a bare "re-placed 1" left the trader to find
+        which order the pass had sent again, and as what, in the audit log)."""
+        replaced = f" ({'; '.join(r.describe() for r in self.replaced)})" if self.replaced else ""
         return (f"considered {len(self.considered)}, canceled {len(self.canceled)}, sent {len(self.sent)}, "
-                f"re-placed {len(self.replaced)}, skipped {len(self.skipped)}")
+                f"re-placed {len(self.replaced)}{replaced}, skipped {len(self.skipped)}")
 
     def headline(self) -> str:
         """The pass said in one line, the window's activity log's, ``recover``'s and ``serve``'s

@@ -91,7 +91,16 @@ async def test_a_lost_order_is_canceled_looked_up_and_replaced_once(stack, ib_lo
     [replaced] = result.replaced
     assert (replaced.client_order_id, replaced.retry) == (ibm.client_order_id, 1)
     assert result.skipped == ()
-    assert result.to_dict()["replaced"] == [{"client_order_id": ibm.client_order_id, "replacement": replaced.replacement, "retry": 1}]
+    # which order was re-placed, what it is and its new name, in the pass's one line (the window's
+    # activity log, `recover`, `serve`): a bare "re-placed 1" named none
+    from services.core.wording import describe_order
+    from services.db.convert import to_order_record
+
+    named = describe_order(to_order_record(ibm), with_id=False)
+    assert named.startswith("BUY ") and " IBM " in named
+    assert f"re-placed 1 ({named}, {ibm.client_order_id} as {replaced.replacement})," in result.headline()
+    assert result.to_dict()["replaced"] == [{"client_order_id": ibm.client_order_id, "replacement": replaced.replacement,
+                                             "retry": 1, "order": named}]
 
     assert await stack.service.wait_done(run_id, 10) == []
     await stack.writer.flush()
