@@ -17,6 +17,8 @@ from enum import StrEnum
 
 from services.core.wording import grouped, price
 from services.domain import ChangeSet, FillRecord, OrderRecord, OrderState
+from services.execution.connection_words import ConnectionStory
+from services.execution.events import ConnectionEvent
 
 DEFAULT_CAPACITY = 2_000
 #: Rejections already reported, remembered so a later revision of the same order is not
@@ -70,6 +72,7 @@ class ActivityLog:
         self._seq = 0
         self._clock = clock or (lambda: datetime.now(UTC))
         self._rejected: dict[int, None] = {}  # insertion-ordered set of order ids
+        self._connection = ConnectionStory()
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         self._listeners.append(listener)
@@ -117,6 +120,20 @@ class ActivityLog:
                 added.append(self.append(describe_rejection(order), Level.WARNING, category=Category.REJECT,
                                          timeout_ms=15_000))
         return added
+
+    def note_connection(self, event: ConnectionEvent) -> ActivityEntry | None:
+        """The broker connection's changes worth a line: connected, lost (a warning until the
+        next message), restored (services.execution.connection_words)."""
+        line = self._connection.line(event)
+        if line is None:
+            return None
+        if line.warning:
+            return self.append(line.text, Level.WARNING, timeout_ms=0)  # a lasting condition
+        return self.info(line.text)
+
+    def note_connected_before(self, endpoint: str, account: str | None, since: datetime | None) -> ActivityEntry:
+        """The connection made before the log followed the events (the demo's, at the start)."""
+        return self.info(self._connection.already_connected(endpoint, account, since).text)
 
 
 def describe_fills(fills: Iterable[FillRecord], shown: int = 3) -> str:

@@ -26,6 +26,7 @@ from services.console_charts import equity_points
 from services.domain import ChangeSet, FillRecord, OrderRecord
 from services.execution.errors import ExecutionError
 from services.execution.ib_contracts import FxRates
+from services.execution.reconcile_words import ResyncSaid
 from services.position_marks import PositionMarks
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,17 @@ class MonitoringController:
         self._brokers_rates: FxRates | None = None
         self._stored_rates: dict[str, FxRates] = {}
         self._on_connection_event(None)
+        self._stopped = False
+        self._resync = ResyncSaid()  # each automatic reconciliation said once
+        provider = stack.provider
+        # the connection and the reconciliation made before this window followed them (the demo's)
+        if provider.is_connected:
+            w.activity_log.note_connected_before(f"{host}:{port} client {provider.client_id}", provider.account or None,
+                                                 getattr(provider, "connected_at", None))
+            if stack.reconciler.last_report is not None:
+                self._say_reconciled()
+        # each later (re)connect's reconciliation, once the reconciler's own hook ran (installed first)
+        provider.add_resync_hook(self._on_resynced)
         self._equity_timer = QTimer(parent)
         self._equity_timer.setInterval(EQUITY_SAMPLE_MS)
         self._equity_timer.timeout.connect(self._sample_equity)
@@ -89,6 +101,7 @@ class MonitoringController:
 
     def stop(self) -> list:
         """Stop the timer; returns the unsubscribe callables (the coordinator calls them)."""
+        self._stopped = True  # the provider keeps its resync hooks
         self._equity_timer.stop()
         self._fill_marks_timer.stop()
         self.history.stop()
@@ -186,8 +199,20 @@ class MonitoringController:
             status.set_last_event_time(datetime.now(UTC))
             if event is not None:  # the first load asks for them itself
                 self.ctx.runner.run(self.show_exchange_rates(), what="Exchange rates")
+        if event is not None:
+            self.ctx.window.activity_log.note_connection(event)  # connected, lost, restored: once each
         if event is not None and event.refused:  # no reconnect follows: the trader must know why
             self.ctx.status(f"Connection refused: {event.detail}", 0, Level.ERROR)
+
+    async def _on_resynced(self, _state) -> None:
+        """A (re)connect's or IB's 1101/1102 reconciliation ended: what it found and did (the
+        reconciler's report), or that it did not complete."""
+        if not self._stopped:
+            self._say_reconciled()
+
+    def _say_reconciled(self) -> None:
+        text, warning = self._resync.say(self.ctx.stack.reconciler.last_report)  # `serve`'s words too
+        self.ctx.status(text, 15_000 if warning else 10_000, Level.WARNING if warning else Level.INFO)
 
     def _on_writer_health(self, health) -> None:
         """Shown in the status bar for as long as it is true (database away, events in the

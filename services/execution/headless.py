@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from .reconcile_words import describe_reconcile
+from .reconcile_words import ResyncSaid
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class HeadlessService:
         self.stop_grace = stop_grace
         self.one_pass = recovery_pass
         self._recovery_task: asyncio.Task | None = None
-        self._reported: Any = None  # the last reconciliation report printed
+        self._resync = ResyncSaid()  # the reconciliation reports printed
 
     async def run(self) -> str:
         stack = self.stack
@@ -126,12 +126,7 @@ class HeadlessService:
         return connecting.result()
 
     async def _reconciled(self, _state) -> None:
-        report = self.stack.reconciler.last_report
-        if report is None or report is self._reported:
-            self.say("reconciliation did not complete (retried at the next connect)")
-            return
-        self._reported = report
-        self.say(describe_reconcile(report))  # the window's and the reconcile command's words
+        self.say(self._resync.say(self.stack.reconciler.last_report)[0])  # the window's and `reconcile`'s words
 
     async def _recover_periodically(self) -> None:
         while not self.stop.is_set():

@@ -58,3 +58,25 @@ def _findings(report: ReconcileReport) -> list[str]:
 def _named(items: Sequence[str]) -> str:
     shown = ", ".join(items[:NAMED])
     return shown if len(items) <= NAMED else f"{shown} and {len(items) - NAMED} more"
+
+
+#: An automatic reconciliation (at a connect, a reconnect, IB's 1101/1102) that left no report.
+RESYNC_INCOMPLETE = "reconciliation did not complete (retried at the next connect)"
+
+
+class ResyncSaid:
+    """The automatic reconciliations said once each, the window's activity log's and `serve`'s
+    words alike: after each (re)connect, the reconciler's newest report, or that none came (it gave
+    up, or the line dropped again first). The window's log said nothing of them: a reconnect's
+    fills taken in and statuses corrected were in the audit log alone."""
+
+    def __init__(self) -> None:
+        self._said: ReconcileReport | None = None
+
+    def say(self, report: ReconcileReport | None) -> tuple[str, bool]:
+        """``report``: the reconciler's ``last_report`` after the pass; (the line, whether it is a
+        warning: the pass found something, or did not complete)."""
+        if report is None or report is self._said:
+            return RESYNC_INCOMPLETE, True
+        self._said = report
+        return describe_reconcile(report), found_something(report)

@@ -10,6 +10,8 @@ from decimal import Decimal
 import pytest
 from PySide6.QtWidgets import QDialog, QMenu
 
+from services.activity_log import Level
+from services.core.wording import describe_order
 from services.domain import OrderState, OrderType, Side, TradeMode, TradingState
 from tests.app.conftest import run
 from tests.fixtures.ib import wait_for
@@ -385,6 +387,24 @@ def test_a_dropped_connection_shows_the_reconnect_countdown_then_reconnects(qloo
             assert "disconnected" in status.state_label.text().lower()
             await wait_for(lambda: provider.is_connected and status.seconds_to_reconnect() is None, 15, "reconnected")
             assert "connected" in status.state_label.text().lower()
+            # the activity log tells the story: the connection at the start and its reconciliation,
+            # the loss (a warning, with its time), the restore (how long it was down), and what the
+            # reconnect's reconciliation found; before, it said none of them
+            log = console.window.activity_log
+
+            def said(prefix: str) -> list:
+                return [e for e in log.entries() if e.text.startswith(prefix)]
+
+            await wait_for(lambda: len(said("Reconciled at ")) == 2, 15, "the reconnect's reconciliation in the log")
+            [connected] = said("Connected to IB at ")
+            [lost] = said("Connection to IB lost at ")
+            [restored] = said("Connection to IB restored at ")
+            first, again = said("Reconciled at ")
+            assert connected.seq < first.seq < lost.seq < restored.seq < again.seq
+            assert f"127.0.0.1:{console.sim.port} client " in connected.text and "account DU" in connected.text
+            assert lost.level is Level.WARNING and lost.text.endswith(" UTC; reconnecting: nothing can be sent until it is back")
+            assert " down (" in restored.text and restored.level is Level.INFO
+            assert "fills checked" in again.text
         finally:
             await console.close()
 
@@ -416,7 +436,10 @@ def test_recover_now_cancels_an_unacknowledged_order_and_replaces_it_once(qloop,
             assert result.considered == result.canceled == (stuck.client_order_id,)
             [replaced] = result.replaced
             assert replaced.client_order_id == stuck.client_order_id and replaced.retry == 1
-            assert "re-placed 1" in w.statusBar().currentMessage()
+            # which order, what it is and its new name (a bare "re-placed 1" named none)
+            assert (f"re-placed 1 ({describe_order(stuck, with_id=False)}, {stuck.client_order_id} as {replaced.replacement})"
+                    in w.statusBar().currentMessage())
+            assert describe_order(stuck, with_id=False).startswith("BUY ")
             await wait_for(lambda: {(o.client_order_id, o.status) for o in w.orders_model.records() if o.symbol == "IBM"}
                            == {(stuck.client_order_id, OrderState.CANCELED), (replaced.replacement, OrderState.SUBMITTED)},
                            10, "IBM canceled and re-placed")
