@@ -116,11 +116,14 @@ class FeedBatch:
     equity_snapshots: int = 0  # new equity samples (the chart reads its history again)
     trading_state: TradingState | None = None  # HALTED / ACTIVE when it changed, else None
     snapshots: tuple[SnapshotLine, ...] = ()  # decision snapshots stored (a backtest's inputs alone left out)
+    #: the database followed is another one now (dropped and created again, restored): the feed
+    #: started again from its rows; a follower reads what it holds afresh (REPLACED_LINE)
+    replaced: bool = False
 
     def __bool__(self) -> bool:
         return bool(self.orders or self.fills or self.positions or self.events or self.audit_newest is not None
                     or self.equity_snapshots
-                    or self.trading_state is not None or self.snapshots)
+                    or self.trading_state is not None or self.snapshots or self.replaced)
 
     @property
     def changes(self) -> ChangeSet:
@@ -214,6 +217,28 @@ def _newest_audit_id(session) -> int:
     return session.scalar(select(func.max(AuditLog.id))) or 0
 
 
+@dataclass(frozen=True, slots=True)
+class _Lineage:
+    """What tells one database from another created under the same name: its audit chain's first
+    entry (a hash of its time and content: no two databases share it), and the highest audit and
+    order ids, which never go down in one database (the audit log is append-only, orders are never
+    deleted)."""
+
+    first_audit: str | None
+    newest_audit: int
+    newest_order: int
+
+    @classmethod
+    def read(cls, session) -> _Lineage:
+        first = session.scalar(select(AuditLog.hash).order_by(AuditLog.id).limit(1))
+        return cls(first, _newest_audit_id(session), session.scalar(select(func.max(TradeOrder.id))) or 0)
+
+    def replaced_by(self, now: _Lineage) -> bool:
+        """Whether ``now`` is another database's (read later than this)."""
+        return ((self.first_audit is not None and now.first_audit != self.first_audit)
+                or now.newest_audit < self.newest_audit or now.newest_order < self.newest_order)
+
+
 def _stored_trading_state(session) -> TradingState:
     """The trading state in force (ACTIVE while the settings row is not created yet: a reader
     never creates it)."""
@@ -263,18 +288,30 @@ class ChangeFeed:
         self.trading_state: TradingState | None = None  # in force at prime, then as passed on last
         self.primed = False
         self.polls = 0
+        self._lineage: _Lineage | None = None  # the database followed (a replaced one starts the feed again)
+        self._replaced = False  # found replaced, not said yet
 
     def prime(self) -> None:
         """Take the watermarks of now: what is already stored is not passed on (a window loads it
         itself, ``watch`` starts from now)."""
-        now = self._clock()
         with self.db.session() as session:
-            for scan in (self._orders, self._fills, self._positions):
-                scan.prime(session, self.overlap)
-            for append in (self._events, self._equity, self._snapshots):
-                append.prime(session, now)
-            self._audit_newest = _newest_audit_id(session)
-            self.trading_state = _stored_trading_state(session)
+            self._prime(session)
+
+    def _prime(self, session) -> None:
+        now = self._clock()
+        self._orders = _UpdatedScan(TradeOrder, to_order_record)
+        self._fills = _UpdatedScan(TradeFill, to_fill_record)
+        self._positions = _UpdatedScan(Position, to_position_record)
+        self._events = _AppendScan(OrderEvent, order_of=OrderEvent.order_id)
+        self._equity = _AppendScan(EquitySnapshot)
+        self._snapshots = _AppendScan(DecisionSnapshot, keep=_trader_snapshot)
+        self._lineage = _Lineage.read(session)
+        for scan in (self._orders, self._fills, self._positions):
+            scan.prime(session, self.overlap)
+        for append in (self._events, self._equity, self._snapshots):
+            append.prime(session, now)
+        self._audit_newest = _newest_audit_id(session)
+        self.trading_state = _stored_trading_state(session)
         self.primed = True
 
     def poll(self) -> FeedBatch:
@@ -282,6 +319,20 @@ class ChangeFeed:
             self.prime()
         now = self._clock()
         with self.db.session() as session:
+            lineage = _Lineage.read(session)
+            assert self._lineage is not None  # primed
+            if self._lineage.replaced_by(lineage):
+                # another database under the same name (dropped and created again): the watermarks
+                # were the old one's, its new rows under the old ids went unseen and the window
+                # kept the old rows; the feed starts again from what the new one holds. Kept until
+                # said: a prime that fails (the new one's tables still being created) is tried again
+                self._replaced = True
+            if self._replaced:
+                self._prime(session)
+                self._replaced = False
+                self.polls += 1
+                return FeedBatch(observed_at=datetime.now(UTC), trading_state=self.trading_state, replaced=True)
+            self._lineage = lineage
             orders = self._orders.poll(session, self.overlap)
             fills = self._fills.poll(session, self.overlap)
             positions = self._positions.poll(session, self.overlap)
@@ -367,6 +418,11 @@ def reach_line(lost: BaseException | None, url: str | None = None) -> str:
     if lost is None:
         return "Database reachable again"
     return f"Database unreachable, still watching: {describe_db_error(lost, url)}"
+
+
+#: What a follower says when the database it follows turned out to be another one (FeedBatch.replaced).
+REPLACED_LINE = ("The database was dropped and created again (or restored) under the same name: "
+                 "the window shows what the new one holds")
 
 
 #: What a monitor's panels say before the database was first read (a monitor started while the

@@ -54,7 +54,7 @@ def _follow(url: str, as_json: bool, interval: float) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     from app.composition import open_read_only_database
-    from services.change_feed import ChangeFeed, FeedBatch, batch_lines, line_text, reach_line
+    from services.change_feed import REPLACED_LINE, ChangeFeed, FeedBatch, batch_lines, line_text, reach_line
     from services.urls import redact_url
 
     stop = threading.Event()
@@ -79,6 +79,8 @@ def _follow(url: str, as_json: bool, interval: float) -> int:
             if unreachable:
                 print(f"trading-console: {reach_line(None)}", file=sys.stderr, flush=True)
                 unreachable = False
+            if batch.replaced:  # the monitor window's words
+                print(f"trading-console: {REPLACED_LINE}", file=sys.stderr, flush=True)
             lines = [json.dumps(line, sort_keys=True) if as_json else line_text(line) for line in batch_lines(batch)]
             if lines:
                 try:

@@ -349,3 +349,35 @@ def test_watch_prints_a_line_for_a_snapshot_stored(database):
         assert f"snapshot #{stored}" in text and "imported into project P: 10 items (targets.csv)" in text, text
     finally:
         feed.db.dispose()
+
+
+def test_a_database_created_again_under_its_name_starts_the_feed_again(database, db_url, _sqlite_template):
+    """Dropped and created again (or restored): its rows come under ids the feed had seen, which it
+    passed over (a monitor kept the old database's rows for good); now the batch says so and the
+    feed follows the new database from what it holds."""
+    import shutil
+
+    from services.audit import AuditLog as Audit
+    from tests.fixtures.db import _empty_mysql_tables
+
+    for n in range(3):
+        _order(database, n)
+    Audit(database).append("cli", "trading.halt", "trade_settings", 1, {})
+    feed = ChangeFeed(Database(database.url, read_only=True))
+    feed.prime()
+    assert not feed.poll()
+    # another database under the name: empty, its ids from 1 again
+    database.dispose()
+    feed.db.dispose()
+    if database.is_sqlite:
+        shutil.copyfile(_sqlite_template, db_url.removeprefix("sqlite:///"))
+    else:
+        _empty_mysql_tables(db_url)
+    new = _order(database, 0)
+    batch = feed.poll()
+    assert batch.replaced and bool(batch)
+    assert batch.orders == ()  # what it holds is the follower's to read (as at the start)
+    assert not feed.poll()
+    _set_status(database, new, OrderState.FILLED, "1")
+    [order] = feed.poll().orders  # followed from there
+    assert order.id == new and order.status is OrderState.FILLED

@@ -235,5 +235,10 @@ class ConnectionStatusBar(QWidget):
         today = fmt_time(self._now())[:10]
         self.last_event_label.setText(f"last event {shown[11:19] if shown[:10] == today else shown[:19]} UTC")
 
+    def clear_last_event(self) -> None:
+        """Another database followed now: its own last event is read next (older, or none)."""
+        self._last_event = None
+        self.last_event_label.setText("")
+
     def last_event_time(self) -> datetime | None:
         return self._last_event
