@@ -24,6 +24,7 @@ DEFAULT_CAPACITY = 2_000
 #: Rejections already reported, remembered so a later revision of the same order is not
 #: reported again (bounded like the log itself).
 _SEEN_REJECTIONS = 10_000
+_SEEN_FILLS = 50_000
 
 
 class Level(StrEnum):
@@ -72,6 +73,7 @@ class ActivityLog:
         self._seq = 0
         self._clock = clock or (lambda: datetime.now(UTC))
         self._rejected: dict[int, None] = {}  # insertion-ordered set of order ids
+        self._filled: dict[int, None] = {}  # the fills said (their ids), likewise
         self._connection = ConnectionStory()
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -109,7 +111,12 @@ class ActivityLog:
     def note_changes(self, changes: ChangeSet) -> list[ActivityEntry]:
         """One entry for the fills of a change set, one per newly rejected order."""
         added: list[ActivityEntry] = []
-        fills = [f for f in changes.fills if not f.superseded]
+        # each fill once: its commission report (the feed's next version of it) is no new fill
+        fills = [f for f in changes.fills if not f.superseded and f.id not in self._filled]
+        for f in fills:
+            self._filled[f.id] = None
+        while len(self._filled) > _SEEN_FILLS:
+            del self._filled[next(iter(self._filled))]
         if fills:
             added.append(self.append(describe_fills(fills), category=Category.FILL))
         for order in changes.orders:
@@ -138,8 +145,9 @@ class ActivityLog:
 
 def describe_fills(fills: Iterable[FillRecord], shown: int = 3) -> str:
     fills = list(fills)
-    # a price as the fills panel and the blotter read it (two to four places): "@ 212" was
-    # "212.00" there, "@ 229.34000000" read from a database kept its scale's zeros
+    # the quantity's significant digits and the price at two to four places, as the fills panel
+    # reads them: a fill read back from the database (the change feed's) said "BUY 5.000000 AAPL @
+    # 228.50000000", its columns' scale
     parts = [f"{f.side.value} {grouped(f.quantity)} {f.symbol} @ {price(f.price)}" for f in fills[:shown]]
     more = f" and {len(fills) - shown} more" if len(fills) > shown else ""
     noun = "Fill" if len(fills) == 1 else f"{len(fills)} fills"

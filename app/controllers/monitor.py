@@ -24,6 +24,7 @@ from app.controllers.history import HistoryPager
 from app.controllers.positions import PositionsShown
 from app.tasks import TaskRunner
 from services import console_queries as queries
+from services.activity_log import Level
 from services.change_feed import (
     MONITOR_FOLLOWING_TIP,
     MONITOR_LAST_EVENT_TIP,
@@ -178,6 +179,7 @@ class MonitorController(QObject):
         w.fills_model.apply(changes)
         holdings_moved = self.positions.take(changes.positions)
         self.audit.follow(batch.audit_newest)
+        w.activity_log.note_changes(changes)  # fills and rejections in the activity log, as the trading window's
         now = datetime.now(UTC)
         for order in batch.orders:
             self.shown[order.id] = (str(order.status), batch.observed_at, now, self.batches)
@@ -216,7 +218,8 @@ class MonitorController(QObject):
                     raise
                 log.info("the new database not read yet (%s); again in %s s", exc, READ_AGAIN_SECONDS)
                 await asyncio.sleep(READ_AGAIN_SECONDS)
-        self.window.statusBar().showMessage(REPLACED_LINE, 0)  # lasting: the trader must know the history changed
+        # lasting: the trader must know the history changed
+        self.window.activity_log.append(REPLACED_LINE, Level.WARNING, timeout_ms=0)
 
     async def _follow_run(self, run_id: int) -> None:
         """The newest run of any project (the monitor has no project selection): the chart's
@@ -242,7 +245,7 @@ class MonitorController(QObject):
     # ------------------------------------------------------------------ intents
     def _refuse(self, what: str) -> None:
         self.refused.append(what)
-        self.window.statusBar().showMessage(READ_ONLY.format(what=what), 10_000)
+        self.window.activity_log.info(READ_ONLY.format(what=what), 10_000)
 
     def _on_details_requested(self, order_id: int) -> None:
         self.runner.run(self._show_details(order_id), what=f"Order {order_id}")
@@ -253,7 +256,7 @@ class MonitorController(QObject):
 
     def _show_error(self, what: str, message: str) -> None:
         self.last_error = (what, message)
-        self.window.statusBar().showMessage(f"{what}: {message}", 15_000)
+        self.window.activity_log.error(f"{what}: {message}", 15_000)
 
 
 def show_reach(window, lost: BaseException | None, url: str, lost_at: datetime | None = None) -> None:
@@ -266,7 +269,10 @@ def show_reach(window, lost: BaseException | None, url: str, lost_at: datetime |
     status = window.connection_status
     status.set_connection_state(monitor_state(None if lost is None else (lost_at or datetime.now(UTC))))
     status.state_label.setToolTip(said if lost is not None else MONITOR_FOLLOWING_TIP)
-    window.statusBar().showMessage(said, 0 if lost is not None else 10_000)  # fitted to the state's width
+    # into the activity log, which the status bar shows (fitted to the state's width): the monitor's
+    # log said none of its own messages, its status bar alone did
+    window.activity_log.append(said, Level.WARNING if lost is not None else Level.INFO,
+                               timeout_ms=0 if lost is not None else 10_000)
 
 
 def show_not_read(window, not_read: bool) -> None:

@@ -5,6 +5,7 @@ transient notification that never blocks; an optional, rate-limited sound."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 from PySide6.QtCore import Qt
@@ -42,6 +43,12 @@ def test_fills_and_rejections_are_noted_once():
     assert not entries[0].in_status_bar and entries[1].in_status_bar
     # A later revision of the same rejected order is not a second rejection.
     assert log.note_changes(ChangeSet(orders=(rejected,))) == []
+    # nor a fill's commission report a second fill (the change feed passes its new version)
+    assert log.note_changes(ChangeSet(fills=(replace(fill(1), commission=Decimal("1.00")),))) == []
+    # read back from the database, at its columns' scale: said as the panel reads it
+    [read_back] = log.note_changes(ChangeSet(fills=(replace(fill(4), quantity=Decimal("5.000000"),
+                                                            price=Decimal("228.50000000")),)))
+    assert read_back.text == "Fill: BUY 5 AAPL @ 228.50"
 
 
 def test_the_panel_filters_by_level_and_text(qtbot):

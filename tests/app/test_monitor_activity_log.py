@@ -1,0 +1,69 @@
+"""A monitor's Activity log holds what its status bar says, as the trading window's does: its
+controller wrote to the status bar itself (read-only refusals, the database lost and back, errors),
+so its Activity log stayed empty; and the fills and rejections other processes wrote were never
+in it."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from services.db.models import TradeFill
+from tests.fixtures.waiting import wait_until
+
+from .conftest import run
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _fill(database, ref: str) -> None:
+    from services.db.repositories import OrderRepository
+    from services.domain import OrderState, Side
+
+    with database.unit_of_work() as session:
+        order = OrderRepository(session).create(ref, "AAPL", Side.BUY, Decimal(5), status=OrderState.FILLED,
+                                                account="DU1")
+        session.flush()
+        session.add(TradeFill(exec_id=f"{ref}.01", exec_base_id=ref, exec_revision=1, order_id=order.id, symbol="AAPL",
+                              side="BUY", quantity=Decimal(5), price=Decimal("228.5"), account="DU1",
+                              fill_time=datetime.now(UTC)))
+
+
+def _commission(database, ref: str) -> None:
+    with database.unit_of_work() as session:
+        session.query(TradeFill).filter(TradeFill.exec_id == f"{ref}.01").update(
+            {"commission": Decimal("1.00"), "updated_at": datetime.now(UTC)})
+
+
+def test_a_monitors_activity_log_holds_its_messages_and_other_processes_fills(
+        qloop, qtbot, database, db_url, console_settings):
+    from tests.app.test_monitor_mode import open_monitor
+
+    async def scenario():
+        monitor = await open_monitor(qtbot, replace(console_settings, db_url=db_url, profile="paper"))
+        w = monitor.window
+
+        def texts() -> list[str]:
+            return [e.text for e in w.activity_log.entries()]
+
+        try:
+            w.blotter_view.cancel_all_clicked.emit()
+            assert texts() == ["Monitor (read-only): cancel all is done at the trading workstation"]
+            assert w.statusBar().currentMessage() == texts()[-1]  # the bar shows the log's entry
+            await asyncio.to_thread(_fill, database, "X-1")
+            await wait_until(lambda: any(t.startswith("Fill: ") for t in texts()), 10,
+                             lambda: f"the other process's fill in the monitor's log: {texts()}")
+            assert [t for t in texts() if t.startswith("Fill")] == ["Fill: BUY 5 AAPL @ 228.50"]
+            await asyncio.to_thread(_commission, database, "X-1")
+            await wait_until(lambda: any(f.commission is not None for f in w.fills_model.records()), 10,
+                             "the fill's commission in the monitor")
+            assert [t for t in texts() if t.startswith("Fill")] == ["Fill: BUY 5 AAPL @ 228.50"]  # said once
+            assert monitor.controller.last_error is None
+        finally:
+            await monitor.close()
+
+    run(qloop, scenario(), timeout=60)
