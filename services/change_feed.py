@@ -337,7 +337,7 @@ class ChangeFeed:
             fills = self._fills.poll(session, self.overlap)
             positions = self._positions.poll(session, self.overlap)
             events = self._events.poll(session, now, self.gap_patience)
-            audit_newest = _newest_audit_id(session)
+            audit_newest = lineage.newest_audit  # read with the lineage, in this session
             audit_grew = audit_newest > self._audit_newest
             self._audit_newest = max(self._audit_newest, audit_newest)
             equity = self._equity.poll(session, now, self.gap_patience)
