@@ -14,7 +14,7 @@ from tests.fixtures.waiting import wait_until
 
 from .conftest import run
 
-pytestmark = [pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]  # a migration twice: over 5 s alone
 
 
 def _orders(url: str, refs: list[str], audits: int) -> None:
