@@ -67,7 +67,7 @@ class DeskController:
         self.manual, self.quotes, self.account = engine.manual, engine.quotes, engine.account
         w = ctx.window
         w.ticket_requested.connect(self.open_ticket)
-        w.positions_view.ticket_requested.connect(self.open_ticket)
+        w.positions_view.ticket_requested.connect(self._on_ticket_requested)
         w.watchlist_view.ticket_requested.connect(self.open_ticket)
         w.watchlist_view.add_requested.connect(self._on_add_requested)
         w.watchlist_view.remove_requested.connect(self._on_remove_requested)
@@ -105,6 +105,26 @@ class DeskController:
             await self.refresh_account()
 
     # ------------------------------------------------------------------ the ticket
+    def _on_ticket_requested(self, prefill: dict) -> None:
+        if prefill.get("flatten"):  # its order is the services' to say: it counts the working orders
+            self.ctx.runner.run(self.flatten(prefill["symbol"], prefill["project"]), what="Flatten")
+        else:
+            self.open_ticket(prefill)
+
+    async def flatten(self, symbol: str, project: str) -> OrderTicketDialog | None:
+        """The ticket prefilled with the order that takes ``project``'s book in ``symbol`` to
+        zero once its working orders there fill (services.execution.manual: ManualOrders.flatten)."""
+        try:
+            order = await self.manual.flatten(symbol, project)
+        except ExecutionError as exc:
+            self.ctx.status(f"Flatten {symbol} of {project}: {exc}", 15_000, Level.WARNING)
+            return None
+        if order is None:
+            self.ctx.status(f"Flatten: {symbol} of {project} is flat once its working orders fill", 15_000)
+            return None
+        side, quantity = order
+        return self.open_ticket({"symbol": symbol, "side": side, "quantity": quantity, "project": project})
+
     def open_ticket(self, prefill: dict | None = None) -> OrderTicketDialog:
         if self.ticket is None:
             dialog = self.ticket = OrderTicketDialog(self.ctx.window)

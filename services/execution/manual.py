@@ -65,6 +65,7 @@ from .order_risk import (
     MarketInputs,
     check_order,
     check_order_in,
+    flatten_in,
     for_project,
     market_inputs,
     market_price,
@@ -443,6 +444,13 @@ class ManualOrders:
         if gate is None:
             return HealthReport()
         return await gate.check([TradeIntent(spec, ticket.order_type)], outside_rth=ticket.outside_rth)
+
+    async def flatten(self, symbol: str, project: str) -> tuple[str, Decimal] | None:
+        """Flatten's order for ``project``'s book in ``symbol`` (side, shares): what it holds once
+        its working orders in the listing fill, as the ticket's check counts them
+        (services.execution.order_risk.flatten_in); None when that is flat."""
+        spec = Ticket(symbol.strip().upper(), Side.BUY).spec
+        return await self.service._db(flatten_in, self.db, self.provider, project, spec.key)
 
     # ------------------------------------------------------------------ the order
     def draft(self, ticket: Ticket, spec: ContractSpec, inputs: MarketInputs, coid: str) -> OrderDraft:

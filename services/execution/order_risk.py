@@ -18,7 +18,7 @@ is left of it working is not counted beside the replacement in the account's exp
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -36,7 +36,7 @@ from services.books import (
     working_orders,
 )
 from services.core.account_risk import AccountView
-from services.core.books import project_money
+from services.core.books import flatten_order, project_money
 from services.core.builder import CENT, ONE, SUB_PENNY, OrderDraft, held_as_if_filled
 from services.core.contracts import ContractSpec, MissingRate, rate_to_base
 from services.core.pipeline import check_orders
@@ -165,6 +165,30 @@ def for_project(session: Session, inputs: MarketInputs, project: int | str | Non
                    project_id=None if row is None else row.id, working=working)
 
 
+def held_once_filled(positions: dict[str, Decimal], working: Iterable[WorkingOrder], key: str) -> Decimal:
+    """What a book holds of the listing ``key`` once its ``working`` orders in it fill: the
+    position a new order of the ticket starts from (``order_draft(count_working=True)``) and the
+    one Flatten takes to zero (``flatten_in``)."""
+    own = net_quantities(o for o in working if o.key == key)
+    return held_as_if_filled(positions, own).get(key, Decimal(0))
+
+
+def flatten_in(db, provider, project: int | str, key: str) -> tuple[str, Decimal] | None:
+    """The order that takes ``project``'s book in the listing ``key`` to zero once its working
+    orders in it fill (side, shares), on the connected ``provider``'s account; None when that
+    leaves it flat. What the positions' Flatten puts in the ticket: with 29 held and a SELL 5
+    working, SELL 24 (a SELL 29 the ticket's check reads "24 -> -5", and the short-sale rule
+    blocks). Blocking: run it as the caller runs its database work."""
+    account = provider.account or None
+    with db.session() as session:
+        row = session.get(Project, project) if isinstance(project, int) else \
+            session.scalars(select(Project).where(Project.name == project)).one_or_none()
+        if row is None:
+            return None
+        working = [o for o in working_orders(session, account) if o.project_id == row.id]
+        return flatten_order(held_once_filled(project_positions(session, row.id, account), working, key))
+
+
 def order_draft(spec: ContractSpec, side: Side, quantity: Decimal, order_type: OrderType, inputs: MarketInputs,
                 client_order_id: str, *, limit_price: Decimal | None = None, stop_price: Decimal | None = None,
                 tif: str = "DAY", outside_rth: bool = False, count_working: bool = False) -> OrderDraft:
@@ -175,8 +199,7 @@ def order_draft(spec: ContractSpec, side: Side, quantity: Decimal, order_type: O
     ticket's); not a replacement's, which stands for one of those orders itself."""
     reference = None if inputs.price is None else inputs.price.price
     rate = inputs.rate if inputs.rate is not None else ONE
-    working = net_quantities(inputs.working_in(spec.key)) if count_working else {}
-    current = held_as_if_filled(inputs.positions, working).get(spec.key, Decimal(0))
+    current = held_once_filled(inputs.positions, inputs.working_in(spec.key) if count_working else (), spec.key)
     return OrderDraft(
         sequence=1, symbol=spec.symbol, side=side, quantity=quantity, order_type=order_type, limit_price=limit_price,
         reference_price=reference, notional=None if reference is None else quantity * reference * rate,

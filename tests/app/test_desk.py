@@ -295,24 +295,55 @@ def test_a_ticket_quantity_beyond_its_bound_is_said_as_every_number_option_says_
     run(qloop, scenario())
 
 
-def test_flatten_opens_the_ticket_with_the_projects_shares_only(qloop, open_console):
+def test_flatten_opens_the_ticket_with_what_the_project_holds_once_its_working_orders_fill(qloop, open_console):
+    """Seen under Xvfb in the demo: 29 AAPL held and a SELL 5 LMT working, Flatten prefilled a
+    SELL 29, which the ticket's check read "position 24 → -5" and the short-sale rule blocked.
+    Flatten offers what the project's book holds once its working orders in the listing fill
+    (the services' rule, the ticket's count_working): SELL 24, which passes; the account's row
+    offers none (a project's shares only); nothing is sent by a prefilled ticket."""
     async def scenario():
         console = await open_console()
-        w = console.window
+        w, sim = console.window, console.sim
         try:
-            names = console.controller.snapshots.project_names
-            project_id, name = next(iter(names.items()))
-            now = datetime.now(UTC)
-            project_row = PositionRecord(project_id, "DU1234567", "MSFT", Decimal(30), Decimal(400), Decimal(0), now)
-            account_row = PositionRecord(None, "DU1234567", "MSFT", Decimal(80), Decimal(400), Decimal(0), now)
-            menu = w.positions_view.context_menu_for(project_row)
+            sim.set_price("AAPL", "100")
+            dialog = console.controller.desk.open_ticket({"symbol": "AAPL", "side": "BUY", "quantity": Decimal(29)})
+            name = dialog.fields()["project"]
+            await wait_for(lambda: dialog.send_button.isEnabled(), 10, lambda: f"a passed verdict: {_ticket_verdict(dialog)}")
+            dialog.send_button.click()
+            await wait_for(lambda: any(o.status == "Filled" for o in sim.orders()), 30, lambda: f"the fill: {sim.orders()}")
+            dialog.side_combo.setCurrentText("SELL")
+            dialog.type_combo.setCurrentText("LMT")
+            dialog.amount_edit.clear()
+            QTest.keyClicks(dialog.amount_edit, "5")
+            dialog.limit_box.clear()
+            QTest.keyClicks(dialog.limit_box, "103")
+            await wait_for(lambda: dialog.send_button.text() == "Send SELL 5 AAPL", 10,
+                           lambda: f"a passed verdict: {_ticket_verdict(dialog)}")
+            dialog.send_button.click()
+            await wait_for(lambda: any(o.action == "SELL" and o.status in ("Submitted", "PreSubmitted") for o in sim.orders()), 30,
+                           lambda: f"the sell resting: {sim.orders()}")
+            dialog.reject()
+            sent = len(sim.orders())
+
+            model = w.positions_model
+            await wait_for(lambda: any(r.symbol == "AAPL" and r.project_id is not None and r.quantity == 29
+                                       for r in model.records()), 10, lambda: f"the project's 29 AAPL: {model.records()}")
+            [held] = [r for r in model.records() if r.symbol == "AAPL" and r.project_id is not None]
+            menu = w.positions_view.context_menu_for(held)
             flatten = next(a for a in menu.actions() if a.text().startswith("Flatten"))
-            assert flatten.isEnabled() and flatten.text() == f"Flatten: SELL 30 MSFT of {name}…"
+            assert flatten.isEnabled() and flatten.text() == f"Flatten: AAPL of {name} (29 held)…"
             flatten.trigger()
-            dialog = console.controller.desk.ticket
+            await wait_for(lambda: dialog.isVisible() and dialog.fields()["quantity"] == "24", 10,
+                           lambda: f"the ticket on SELL 24: {dialog.isVisible()} {dialog.fields()}")
             fields = dialog.fields()
-            assert (fields["symbol"], fields["side"], fields["quantity"], fields["project"]) == ("MSFT", "SELL", "30", name)
-            assert console.sim.orders() == []  # a prefilled ticket: nothing is sent by itself
+            assert (fields["symbol"], fields["side"], fields["project"]) == ("AAPL", "SELL", name)
+            await wait_for(lambda: dialog.send_button.text() == "Send SELL 24 AAPL", 10,
+                           lambda: f"a passed verdict: {_ticket_verdict(dialog)}")
+            assert "position 24 → 0 in" in _ticket_verdict(dialog)
+            assert len(sim.orders()) == sent  # a prefilled ticket: nothing is sent by itself
+
+            now = datetime.now(UTC)
+            account_row = PositionRecord(None, "DU1234567", "AAPL", Decimal(80), Decimal(100), Decimal(0), now)
             menu = w.positions_view.context_menu_for(account_row)
             assert not next(a for a in menu.actions() if a.text().startswith("Flatten")).isEnabled()
             [buy] = [a for a in menu.actions() if a.text().startswith("Buy more")]

@@ -472,14 +472,16 @@ class PositionsView(QWidget):
         if project is None:
             flatten = menu.addAction("Flatten… (on a project's row: only its shares)")
             flatten.setEnabled(False)
-        elif (order := flatten_order(position.quantity)) is None:
+        elif flatten_order(position.quantity) is None:
             flatten = menu.addAction(f"Flatten: {symbol} of {project} is flat")
             flatten.setEnabled(False)
         else:
-            side, quantity = order
-            flatten = menu.addAction(f"Flatten: {side} {plain(quantity)} {symbol} of {project}…")
+            # what the book holds now; the ticket opens on what it holds once its working orders
+            # in the listing fill, which the services count (29 held and a SELL 5 working: SELL
+            # 24, not a SELL 29 that the check read "24 -> -5" and the short-sale rule blocked)
+            flatten = menu.addAction(f"Flatten: {symbol} of {project} ({plain(position.quantity)} held)…")
             flatten.triggered.connect(lambda: self.ticket_requested.emit(
-                {"symbol": symbol, "side": side, "quantity": quantity, "project": project}))
+                {"symbol": symbol, "project": project, "flatten": True}))
         return menu
 
     def _on_context_menu(self, pos: QPoint) -> None:
