@@ -120,7 +120,7 @@ def test_help_loads_no_database_broker_or_gui_library():
     (["sim", "--partial-fills", "0"], "argument --partial-fills: must be at least 1: '0'"),
     (["execute", "--portfolio-value", "0", "--plan", "1"], "argument --portfolio-value: must be a number > 0: '0'"),
     (["replace", "7", "--limit", "abc"], "argument --limit: not a number: 'abc'"),
-    # finite, too large for the order's column: said so, as `order --quantity 1e20` says it
+    # finite, too large for the order's column: said so, as `order --quantity 100000000000000000000` says it
     (["replace", "7", "--quantity", "1e20"],
      "argument --quantity: quantity 1E+20 is too large: an order's quantity must be below 1e12"),
     (["replace", "7", "--quantity", "1e13"],
@@ -128,6 +128,16 @@ def test_help_loads_no_database_broker_or_gui_library():
     (["replace", "7", "--limit", "5e14"],
      "argument --limit: limit price 5E+14 is too large: an order's limit price must be below 1e10"),
     (["sim", "--cash", "1e20"], "argument --cash: too large: '1e20' (at most 1e15)"),
+    # the order ticket's words (Ticket.of): `order --quantity 1e3` was sent as 1,000 shares, the
+    # option reading the number before the ticket's check could see what was typed
+    (["order", "--symbol", "AAPL", "--side", "BUY", "--quantity", "1e3"],
+     "argument --quantity: must be a number in digits, without an exponent: '1e3'"),
+    (["order", "--symbol", "AAPL", "--side", "BUY", "--notional", "5E3"],
+     "argument --notional: must be a number in digits, without an exponent: '5E3'"),
+    (["order", "--symbol", "AAPL", "--side", "BUY", "--quantity", "5", "--type", "LMT", "--limit", "1e2"],
+     "argument --limit: must be a number in digits, without an exponent: '1e2'"),
+    (["order", "--symbol", "AAPL", "--side", "BUY", "--quantity", "5", "--type", "STP", "--stop", "2e2"],
+     "argument --stop: must be a number in digits, without an exponent: '2e2'"),
     (["snapshot", "import", "f.csv", "--project", "p", "--max-gross-weight", "-1"],
      "argument --max-gross-weight: must be a number > 0: '-1'"),
     (["bars", "download", "--symbols", "AAPL", "--from", "2024-13-01", "--to", "2024-12-31"],

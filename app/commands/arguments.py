@@ -16,6 +16,7 @@ from services.core.cash_buffer import BadCashBuffer, CashBufferNotANumber, cash_
 from services.core.typed_numbers import (
     NotANumber,
     NotFinite,
+    exponent_said,
     must_be_said,
     not_a_number_said,
     port_problem,
@@ -91,6 +92,20 @@ def order_number(name: str) -> Callable[[str], Decimal]:
         return value
 
     return parse
+
+
+def in_digits(parse: Callable[[str], Decimal]) -> Callable[[str], Decimal]:
+    """``parse``, refusing first a number typed with an exponent, in the order ticket's words
+    (``services.core.typed_numbers.exponent_said``: ``argument --quantity: must be a number in
+    digits, without an exponent: '1e3'``): the `order` command's figures, which it read as 1,000
+    shares before the ticket's own check (Ticket.of) could see what was typed."""
+    def parse_digits(text: str) -> Decimal:
+        problem = exponent_said(text)
+        if problem is not None:
+            raise argparse.ArgumentTypeError(problem)
+        return parse(text)
+
+    return parse_digits
 
 
 def cash_buffer(text: str) -> Decimal:

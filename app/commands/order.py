@@ -24,14 +24,15 @@ def register(subparsers) -> None:
     parser.add_argument("--symbol", required=True, metavar="SYM", help="a US stock (AAPL) or a listing key (SAP@IBIS:EUR)")
     parser.add_argument("--side", required=True, type=str.upper, choices=("BUY", "SELL"), help="BUY or SELL")
     amount = parser.add_mutually_exclusive_group(required=True)
-    # read as every number option (and `replace --quantity`), refused before anything connects;
-    # the ticket's own rules (whole shares, the notional's shares) follow in the service
-    amount.add_argument("--quantity", type=arguments.order_number("quantity"), metavar="N", help="whole shares")
-    amount.add_argument("--notional", type=arguments.positive, metavar="V", help="an amount in the base currency: the whole shares worth at most V as the risk rules value them (a limit order at its limit)")
+    # read as every number option (and `replace --quantity`), refused before anything connects,
+    # an exponent too, as the ticket refuses it (1e3 was sent as 1,000 shares); the ticket's own
+    # rules (whole shares, the notional's shares) follow in the service
+    amount.add_argument("--quantity", type=arguments.in_digits(arguments.order_number("quantity")), metavar="N", help="whole shares")
+    amount.add_argument("--notional", type=arguments.in_digits(arguments.positive), metavar="V", help="an amount in the base currency: the whole shares worth at most V as the risk rules value them (a limit order at its limit)")
     parser.add_argument("--type", dest="order_type", default="MKT", type=str.upper, choices=("MKT", "LMT", "STP", "STP LMT"),
                         help="order type (default MKT)")
-    parser.add_argument("--limit", dest="limit_price", type=arguments.positive, default=None, metavar="P", help="limit price (LMT, STP LMT), on the tick grid")
-    parser.add_argument("--stop", dest="stop_price", type=arguments.positive, default=None, metavar="P", help="stop price (STP, STP LMT), on the tick grid")
+    parser.add_argument("--limit", dest="limit_price", type=arguments.in_digits(arguments.positive), default=None, metavar="P", help="limit price (LMT, STP LMT), on the tick grid")
+    parser.add_argument("--stop", dest="stop_price", type=arguments.in_digits(arguments.positive), default=None, metavar="P", help="stop price (STP, STP LMT), on the tick grid")
     parser.add_argument("--tif", default="DAY", type=str.upper, choices=("DAY", "GTC", "IOC"), help="time in force (default DAY)")
     parser.add_argument("--outside-rth", dest="outside_rth", action="store_true", help="a limit order may fill outside the regular session")
     parser.add_argument("--project", metavar="NAME", default=None, help="the project the order belongs to, whose book and capital its risk check meets (default: manual)")
