@@ -15,7 +15,7 @@ from services.domain import OrderType
 
 from .builder import given_builder, params_from
 from .cash_buffer import BadCashBuffer, cash_buffer_ratio
-from .typed_numbers import NotANumber, must_be_said, not_a_number_said, typed_decimal
+from .typed_numbers import NotANumber, exponent_said, must_be_said, not_a_number_said, typed_decimal
 from .wording import as_sentence
 
 
@@ -44,6 +44,7 @@ class PreviewForm:
             portfolio = _number("Portfolio value", self.portfolio_value)
             if portfolio <= 0:
                 raise ValueError(as_sentence(must_be_said(self.portfolio_value.strip(), "a number > 0", name="Portfolio value")))
+        _in_digits("Cash buffer", self.cash_buffer_pct)
         try:  # the field says "%": a fraction is meant as typed
             cash_buffer = cash_buffer_ratio(self.cash_buffer_pct, label="Cash buffer", unit_shown=True)
         except BadCashBuffer as exc:
@@ -79,9 +80,19 @@ class PreviewForm:
         return values
 
 
+def _in_digits(label: str, text: str) -> None:
+    """A number typed with an exponent refused, the field named, as the order ticket refuses one
+    (``exponent_said``): the fields swallowed the e as it was typed, and 1e3 became 13."""
+    problem = exponent_said(text.strip(), name=label)
+    if problem is not None:
+        raise ValueError(as_sentence(problem))
+
+
 def _number(label: str, text: str) -> Decimal:
     """The field's number; what is none is refused in the words of every number field and option
-    (``not_a_number_said``; a misplaced comma with the reason: a decimal comma is said, not guessed)."""
+    (``not_a_number_said``; a misplaced comma with the reason: a decimal comma is said, not guessed;
+    an exponent, ``_in_digits``)."""
+    _in_digits(label, text)
     try:
         return typed_decimal(text)
     except NotANumber as exc:

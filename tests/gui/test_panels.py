@@ -1083,3 +1083,31 @@ def test_the_backtest_metrics_are_read_whole_at_1366x768(qtbot, qapp):
         assert metrics.horizontalScrollBar().maximum() == 0, "the metrics scroll sideways once narrower again"
     finally:
         apply_theme(qapp, "dark")  # as the other themed tests leave it
+
+
+def test_an_exponent_typed_in_the_preview_is_kept_and_refused_with_the_field_named(qtbot):
+    """Keys, not setText: the fields' validator swallowed the e as it was typed, so a lot size
+    typed 1e3 became 13 (and a portfolio value 1e6, 16) with no word. The field keeps it and the
+    preview's rule (services.core.preview_form) refuses it, as the order ticket refuses one
+    (services.core.typed_numbers.exponent_said), naming the field."""
+    from PySide6.QtTest import QTest
+
+    view = PreviewView(PreviewOrdersModel())
+    qtbot.addWidget(view)
+    view.order_type_combo.setCurrentText("LMT")
+    for field, typed, said in (
+            (view.portfolio_edit, "1e6", "Portfolio value: must be a number in digits, without an exponent: '1e6'."),
+            (view.cash_buffer_edit, "1E1", "Cash buffer: must be a number in digits, without an exponent: '1E1'."),
+            (view.lot_size_edit, "1e3", "Lot size: must be a number in digits, without an exponent: '1e3'."),
+            (view.bps_edit, "1e2", "Limit offset: must be a number in digits, without an exponent: '1e2'."),
+            (view.min_order_edit, "5e2", "Min order value: must be a number in digits, without an exponent: '5e2'.")):
+        before = field.text()
+        field.clear()
+        QTest.keyClicks(field, typed)
+        assert field.text() == typed
+        with qtbot.assertNotEmitted(view.preview_requested):
+            view.preview_action.trigger()
+        assert view.error_label.text() == said
+        field.setText(before)
+    with qtbot.waitSignal(view.preview_requested):
+        view.preview_action.trigger()

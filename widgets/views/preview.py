@@ -60,7 +60,9 @@ class PreviewView(QWidget):
     def __init__(self, model: PreviewOrdersModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
-        validator = number_keys(self)  # read, or refused with the reason, by services.core.preview_form
+        # read, or refused with the reason, by services.core.preview_form; an e too, refused there
+        # with the field named (swallowed as it was typed, a lot size typed 1e3 became 13)
+        validator = number_keys(self, exponent=True)
         # empty: the project's capital, else the account's NetLiquidation (docs/project-books.md)
         self.portfolio_edit = QLineEdit("")
         self.portfolio_edit.setPlaceholderText("project capital, else NetLiquidation")
