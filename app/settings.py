@@ -20,6 +20,8 @@ import tomli_w
 from services.core.typed_numbers import (
     NotANumber,
     NotFinite,
+    client_id_problem,
+    lines_problem,
     must_be_said,
     not_a_number_said,
     port_problem,
@@ -187,9 +189,18 @@ def _port(name: str, value: Any) -> int:
 
 def _lines(name: str, value: Any) -> int:
     lines = _int(name, value)
-    if lines < 1:
-        raise SettingsError(must_be_said(value, "at least 1 (IB gives every account 100 market data lines)", name=name))
+    problem = lines_problem(lines, typed=value, name=name)
+    if problem is not None:
+        raise SettingsError(problem)
     return lines
+
+
+def _client_id(name: str, value: Any) -> int:
+    client_id = _int(name, value)
+    problem = client_id_problem(client_id, typed=value, name=name)
+    if problem is not None:
+        raise SettingsError(problem)
+    return client_id
 
 
 def _float(name: str, value: Any) -> float:
@@ -244,7 +255,7 @@ def _apply_file(settings: Settings, data: dict[str, Any]) -> Settings:
     if "port" in ib_values:
         ib_values["port"] = _port("ib.port", ib_values["port"])
     if "client_id" in ib_values:
-        ib_values["client_id"] = _int("ib.client_id", ib_values["client_id"])
+        ib_values["client_id"] = _client_id("ib.client_id", ib_values["client_id"])
     if "market_data_lines" in ib_values:
         ib_values["market_data_lines"] = _lines("ib.market_data_lines", ib_values["market_data_lines"])
     if "connect_timeout" in ib_values:
@@ -291,7 +302,7 @@ def _apply_env(settings: Settings, env: dict[str, str]) -> Settings:
     if env.get("TC_IB_PORT"):
         ib = replace(ib, port=_port("TC_IB_PORT", env["TC_IB_PORT"]))
     if env.get("TC_IB_CLIENT_ID"):
-        ib = replace(ib, client_id=_int("TC_IB_CLIENT_ID", env["TC_IB_CLIENT_ID"]))
+        ib = replace(ib, client_id=_client_id("TC_IB_CLIENT_ID", env["TC_IB_CLIENT_ID"]))
     if env.get("TC_IB_ACCOUNT"):
         ib = replace(ib, account=env["TC_IB_ACCOUNT"].strip())
     if env.get("TC_IB_MARKET_DATA_LINES"):
@@ -321,7 +332,7 @@ def _apply_args(settings: Settings, args: Any) -> Settings:
     if arg("ib_port") is not None:
         ib = replace(ib, port=_port("--ib-port", arg("ib_port")))
     if arg("client_id") is not None:
-        ib = replace(ib, client_id=_int("--client-id", arg("client_id")))
+        ib = replace(ib, client_id=_client_id("--client-id", arg("client_id")))
     if arg("account"):
         ib = replace(ib, account=str(arg("account")).strip())
     if arg("mode"):

@@ -135,6 +135,63 @@ def port_problem(value: int, *, free: bool = False, typed: object = None, name: 
     return must_be_said(value if typed is None else typed, f"a port from {low} to {MAX_PORT}", name=name)
 
 
+def typed_whole(typed: str, *, name: str = "") -> int:
+    """A whole number as typed in a form, read as every typed number is; a ``ValueError`` in the
+    one wording otherwise (``Client id: not a number: '7a'``, ``Client id: must be a whole
+    number: '7.5'``)."""
+    try:
+        number = typed_decimal(typed)
+    except NotANumber as exc:
+        raise ValueError(not_a_number_said(typed, exc.hint, name=name)) from None
+    if number != number.to_integral_value():
+        raise ValueError(must_be_said(typed, "a whole number", name=name))
+    return int(number)
+
+
+# IB's clientId is a 32-bit integer (TWS's Java int); the Settings dialog's spin box's range was this
+MAX_CLIENT_ID = 2**31 - 1
+
+
+def client_id_problem(value: int, *, typed: object = None, name: str = "") -> str | None:
+    """Why ``value`` is no API client id, 0 to 2**31 - 1, said as every bound is (``ib.client_id:
+    must be a client id from 0 to 2147483647: '-1'``); None when it is one. The one rule of the
+    settings file's ``ib.client_id``, ``TC_IB_CLIENT_ID``, ``--client-id`` and the Settings dialog."""
+    if 0 <= value <= MAX_CLIENT_ID:
+        return None
+    return must_be_said(value if typed is None else typed, f"a client id from 0 to {MAX_CLIENT_ID}", name=name)
+
+
+def lines_problem(value: int, *, typed: object = None, name: str = "") -> str | None:
+    """Why ``value`` is no count of the account's market data lines (at least 1), said as every
+    bound is; None when it is one. The one rule of the settings file's ``ib.market_data_lines``,
+    ``TC_IB_MARKET_DATA_LINES`` and the Settings dialog (whose spin box stopped at 100,000 and took
+    no key beyond it: 150000 typed became 15000)."""
+    if value >= 1:
+        return None
+    return must_be_said(value if typed is None else typed,
+                        "at least 1 (IB gives every account 100 market data lines)", name=name)
+
+
+def _typed_bounded(typed: str, problem_of, name: str) -> int:
+    number = typed_whole(typed, name=name)
+    problem = problem_of(number, typed=typed, name=name)
+    if problem is not None:
+        raise ValueError(problem)
+    return number
+
+
+def typed_client_id(typed: str, *, name: str = "") -> int:
+    """A client id as typed in a form (the Settings dialog's), bounded by ``client_id_problem``;
+    a ``ValueError`` in the one wording otherwise."""
+    return _typed_bounded(typed, client_id_problem, name)
+
+
+def typed_lines(typed: str, *, name: str = "") -> int:
+    """Market data lines as typed in a form (the Settings dialog's), bounded by ``lines_problem``;
+    a ``ValueError`` in the one wording otherwise."""
+    return _typed_bounded(typed, lines_problem, name)
+
+
 def typed_port(typed: str, *, name: str = "") -> int:
     """A port as typed in a form (the Settings dialog's), read as every typed number is and
     bounded by ``port_problem``; a ``ValueError`` in the one wording otherwise (``Port: must be a

@@ -129,6 +129,21 @@ def test_the_accounts_market_data_lines_are_a_setting_of_the_file_and_the_enviro
         load_settings(None, env={"TC_CONFIG_FILE": str(config)})
 
 
+def test_a_client_id_outside_what_ib_takes_is_refused_naming_where_it_came_from(tmp_path):
+    """One bound with the Settings dialog's (services.core.typed_numbers.client_id_problem): the
+    dialog took 0 to 2147483647 (IB's 32-bit clientId), the file, the environment and --client-id
+    any whole number, a negative one or 3000000000 failing only at the connect."""
+    none = {"TC_CONFIG_FILE": str(tmp_path / "none.toml")}
+    assert load_settings(None, env={**none, "TC_IB_CLIENT_ID": "2147483647"}).ib.client_id == 2147483647
+    with pytest.raises(SettingsError, match=r"^TC_IB_CLIENT_ID: must be a client id from 0 to 2147483647: '-1'$"):
+        load_settings(None, env={**none, "TC_IB_CLIENT_ID": "-1"})
+    config = _write(tmp_path / "id.toml", "[ib]\nclient_id = 3000000000\n")
+    with pytest.raises(SettingsError, match=r"^ib\.client_id: must be a client id from 0 to 2147483647: 3000000000$"):
+        load_settings(None, env={"TC_CONFIG_FILE": str(config)})
+    with pytest.raises(SettingsError, match=r"^--client-id: must be a client id from 0 to 2147483647: -3$"):
+        load_settings(_args("execute", "--plan", "1", "--client-id=-3"), env=none)
+
+
 def test_the_lease_ttl_and_the_write_timeout_are_settings_of_the_file_and_the_environment_checked(tmp_path):
     """30 s each unless the file's [execution] section or TC_LEASE_TTL / TC_WRITE_TIMEOUT say
     otherwise; a value that is no number of seconds in the allowed range is refused naming it."""

@@ -125,7 +125,7 @@ def test_settings_dialog_masks_the_password_and_emits_the_typed_text(qtbot):
     qtbot.addWidget(dialog)
     assert dialog.database_edit.text() == "mysql+pymysql://trader:***@db.example/console"
     dialog.port_edit.setText("4001")
-    dialog.market_data_lines_spin.setValue(300)
+    dialog.market_data_lines_edit.setText("300")
     dialog.risk_table.item(0, 1).setText("30000")
     dialog.recovery_table.item(3, 1).setText("true")
     with qtbot.waitSignal(dialog.settings_submitted) as sig:
@@ -179,6 +179,39 @@ def test_settings_dialog_takes_any_port_typed_and_says_a_bad_one(qtbot):
     with qtbot.waitSignal(dialog.settings_submitted) as sig:
         dialog.accept()
     assert sig.args[0]["ib"]["port"] == 17497
+
+
+def test_settings_dialog_keeps_every_key_of_the_client_id_and_the_lines_and_says_a_bad_one(qtbot):
+    """The client id and the market data lines were spin boxes that took no key going past their
+    limits and said nothing: 150000 lines typed became 15000, a client id 3000000000 became
+    300000000. Every key is kept now; a value outside the services' bounds (the settings file's:
+    services.core.typed_numbers.client_id_problem, lines_problem) is said at OK, as the port's."""
+    from PySide6.QtTest import QTest
+
+    dialog = SettingsDialog(SETTINGS)
+    qtbot.addWidget(dialog)
+    for edit, typed, said in (
+            (dialog.market_data_lines_edit, "0", "Market data lines: must be at least 1 (IB gives every account 100 market data lines): '0'."),
+            (dialog.market_data_lines_edit, "1.5", "Market data lines: must be a whole number: '1.5'."),
+            (dialog.client_id_edit, "3000000000", "Client id: must be a client id from 0 to 2147483647: '3000000000'."),
+            (dialog.client_id_edit, "-1", "Client id: must be a client id from 0 to 2147483647: '-1'."),
+            (dialog.client_id_edit, "7a", "Client id: not a number: '7a'.")):
+        before = edit.text()
+        edit.selectAll()
+        QTest.keyClicks(edit, typed)
+        assert edit.text() == typed
+        with qtbot.assertNotEmitted(dialog.settings_submitted):
+            dialog.accept()
+        assert dialog.error_label.text() == said
+        edit.setText(before)
+    dialog.market_data_lines_edit.selectAll()
+    QTest.keyClicks(dialog.market_data_lines_edit, "150000")  # a booster-packed account: every key kept
+    dialog.client_id_edit.selectAll()
+    QTest.keyClicks(dialog.client_id_edit, "2147483647")
+    with qtbot.waitSignal(dialog.settings_submitted) as sig:
+        dialog.accept()
+    assert dialog.error_label.text() == ""
+    assert (sig.args[0]["ib"]["market_data_lines"], sig.args[0]["ib"]["client_id"]) == (150000, 2147483647)
 
 
 def test_settings_dialog_refuses_a_masked_url_and_an_empty_host(qtbot):

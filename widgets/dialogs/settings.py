@@ -26,6 +26,7 @@ the services read it per setting (services.trade_settings_keys.read_setting), as
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -42,7 +43,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QScrollArea,
-    QSpinBox,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -50,7 +50,7 @@ from PySide6.QtWidgets import (
 )
 
 from services.core.books import CapitalError, parse_capital
-from services.core.typed_numbers import typed_port
+from services.core.typed_numbers import MAX_CLIENT_ID, typed_client_id, typed_lines, typed_port
 from services.core.wording import ANOTHER_VERSION, as_sentence
 from services.trade_settings_keys import SECTIONS, TradeSettingsError, changed_section
 from services.urls import redact_url
@@ -81,17 +81,16 @@ class SettingsDialog(QDialog):
         # beyond 65535, and said nothing (7497 with a 0 typed after it stayed 7497)
         self.port_edit = QLineEdit(str(ib.get("port", 7497)))
         self.port_edit.setToolTip("TWS: 7497 paper, 7496 live; IB Gateway: 4002 paper, 4001 live (1 to 65535)")
-        self.client_id_spin = QSpinBox()
-        self.client_id_spin.setRange(0, 2**31 - 1)
-        self.client_id_spin.setValue(int(ib.get("client_id", 1)))
+        # fields read by the services' rules too (typed_client_id, typed_lines): the spin boxes took
+        # no key going past their limits and said nothing (150000 lines typed became 15000)
+        self.client_id_edit = QLineEdit(str(ib.get("client_id", 1)))
+        self.client_id_edit.setToolTip(f"The API client id, unique per connection to TWS / IB Gateway (0 to {MAX_CLIENT_ID})")
         self.account_edit = QLineEdit(str(ib.get("account", "")))
         self.market_data_combo = QComboBox()
         self.market_data_combo.addItems(MARKET_DATA_TYPES)
         self.market_data_combo.setCurrentText(str(ib.get("market_data_type", "delayed")))
-        self.market_data_lines_spin = QSpinBox()
-        self.market_data_lines_spin.setRange(1, 100_000)
-        self.market_data_lines_spin.setValue(int(ib.get("market_data_lines", 100)))
-        self.market_data_lines_spin.setToolTip("The account's market data lines (IB: 100, more with commissions or "
+        self.market_data_lines_edit = QLineEdit(str(ib.get("market_data_lines", 100)))
+        self.market_data_lines_edit.setToolTip("The account's market data lines (IB: 100, more with commissions or "
                                                "booster packs), shared by the watchlist's quotes and the preview's "
                                                "prices. Used at the next start.")
         self.data_sources = tuple(values.get("data_sources") or ("ib", "simulator"))
@@ -124,10 +123,10 @@ class SettingsDialog(QDialog):
         form.setRowVisible(self.data_source_combo, not self.demo)
         form.addRow("Host", self.host_edit)
         form.addRow("Port", self.port_edit)
-        form.addRow("Client id", self.client_id_spin)
+        form.addRow("Client id", self.client_id_edit)
         form.addRow("Account", self.account_edit)
         form.addRow("Market data", self.market_data_combo)
-        form.addRow("Market data lines", self.market_data_lines_spin)
+        form.addRow("Market data lines", self.market_data_lines_edit)
 
         labels = values.get("labels") or {}
         # what is stored, for OK to tell a row left as it was from a change (a value stored beyond
@@ -259,10 +258,10 @@ class SettingsDialog(QDialog):
             "ib": {
                 "host": self.host_edit.text().strip(),
                 "port": self._port(),
-                "client_id": self.client_id_spin.value(),
+                "client_id": _typed(typed_client_id, self.client_id_edit),
                 "account": self.account_edit.text().strip(),
                 "market_data_type": self.market_data_combo.currentText(),
-                "market_data_lines": self.market_data_lines_spin.value(),
+                "market_data_lines": _typed(typed_lines, self.market_data_lines_edit),
             },
             "risk_defaults": self._read_table(self.risk_table, "risk"),
             "recovery": self._read_table(self.recovery_table, "auto_recovery"),
@@ -280,11 +279,7 @@ class SettingsDialog(QDialog):
 
     def _port(self) -> int | str:
         """The port typed (as typed when it is none: ``_error`` says why)."""
-        text = self.port_edit.text().strip()
-        try:
-            return typed_port(text)
-        except ValueError:
-            return text
+        return _typed(typed_port, self.port_edit)
 
     def _source_error(self, source: str | None) -> str:
         if source is None or self.demo or source in self.data_sources:
@@ -297,10 +292,12 @@ class SettingsDialog(QDialog):
             return source_error
         if not values["ib"]["host"]:
             return "The host cannot be empty."
-        try:
-            typed_port(self.port_edit.text().strip(), name="Port")
-        except ValueError as exc:
-            return as_sentence(str(exc))
+        for read, edit, label in ((typed_port, self.port_edit, "Port"), (typed_client_id, self.client_id_edit, "Client id"),
+                                  (typed_lines, self.market_data_lines_edit, "Market data lines")):
+            try:
+                read(edit.text().strip(), name=label)
+            except ValueError as exc:
+                return as_sentence(str(exc))
         # the services' own reading of what they store (services.trade_settings reads it again)
         for section, table, key in (("risk", self.risk_table, "risk_defaults"),
                                     ("auto_recovery", self.recovery_table, "recovery")):
@@ -327,6 +324,16 @@ class SettingsDialog(QDialog):
             return
         self.settings_submitted.emit(values)
         super().accept()
+
+
+def _typed(read: Callable[[str], int], edit: QLineEdit) -> int | str:
+    """The number typed in ``edit`` as the services' rule ``read`` reads it (as typed when it is
+    none: ``_error`` says why)."""
+    text = edit.text().strip()
+    try:
+        return read(text)
+    except ValueError:
+        return text
 
 
 def _cell_key(table: QTableWidget, row: int) -> str:
