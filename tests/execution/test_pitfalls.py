@@ -197,6 +197,15 @@ async def test_in_flight_order_unknown_to_ib_is_resolved_not_resent(stack):
     order = _order(stack.db, order_id)
     assert order.status is OrderState.CANCELED
     assert stack.sim.orders() == []  # never resent
+    # what the order's history (the blotter's details) says of it: the reconciliation's reason,
+    # not "Cancelled: canceled" alone, as if the broker had canceled an order it never had (seen
+    # after a demo restart whose simulator did not hold the last session's working sell)
+    from services.console_queries import order_details
+
+    last = order_details(stack.db, order_id).events[-1]
+    assert (last.source, last.to_state) == ("reconcile", "CANCELED")
+    assert last.message == ("IB does not know this order after a targeted query: closed as never received, not resent "
+                            "(Cancelled: canceled)")
 
 
 async def test_order_ids_alone_never_match(stack):

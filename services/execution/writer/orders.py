@@ -81,9 +81,12 @@ def apply_to_order(
     event_type: str,
     payload: dict | None,
     when: datetime | None = None,
+    note: str = "",
 ) -> bool:
     """Run one event through the state machine and record it in ``order_events``.
-    Returns whether the order changed."""
+    Returns whether the order changed. ``note``: why the event came, said before the state
+    machine's words in the event's message (a reconciliation's: "IB does not know this order
+    after a targeted query: closed as never received, not resent (Cancelled: canceled)")."""
     before = sm_status(order)
     transition = apply_event(before, event)
     if transition.outcome is Outcome.INTERNAL_ERROR:
@@ -112,7 +115,7 @@ def apply_to_order(
             event_type != "fill" and (changed or transition.outcome is not Outcome.IGNORED)):
         add_order_event(session, order.id, source=source, event_type=event_type, from_state=before.state,
                         to_state=after.state, flagged=transition.outcome is Outcome.FLAGGED,
-                        message=transition.reason, payload=payload, time=when)
+                        message=_noted(note, transition.reason), payload=payload, time=when)
     return changed
 
 
@@ -159,3 +162,9 @@ def insert_order_events(session) -> int:
     if rows:
         OrderEventRepository(session).insert_rows(rows)
     return len(rows or ())
+
+
+def _noted(note: str, reason: str | None) -> str | None:
+    if not note:
+        return reason
+    return f"{note} ({reason})" if reason else note

@@ -529,7 +529,10 @@ class EventProjection:
             return
         self._bind_ids(batch, order, ib_order_id=ev.ib_order_id, perm_id=ev.perm_id)
         apply_to_order(session, order, SmEvent.ib_status(ev.status, ev.filled), source=EventSource.RECONCILE,
-                       event_type="reconcile", payload={"status": ev.status, "filled": decimal_text(ev.filled), "note": ev.message, **ev.payload})
+                       event_type="reconcile", payload={"status": ev.status, "filled": decimal_text(ev.filled), "note": ev.message, **ev.payload},
+                       # the order's history said "Cancelled: canceled" of an order the broker never
+                       # had, as if it had canceled it: the reconciliation's reason comes first
+                       note=ev.message)
         self._touch(batch, order)
 
     def _on_position_truth(self, session, batch: Batch, ev: PositionTruth) -> None:
