@@ -27,7 +27,7 @@ from app.controllers.backtest import BacktestController
 from app.controllers.context import ConsoleContext
 from app.controllers.decisions import DecisionsController
 from app.controllers.desk import DeskController
-from app.controllers.feed import FeedFollower
+from app.controllers.feed import FeedFollower, read_again
 from app.controllers.monitoring import MonitoringController
 from app.controllers.orders import OrdersController
 from app.controllers.settings import SettingsController
@@ -35,7 +35,7 @@ from app.controllers.snapshots import SnapshotsController
 from app.controllers.trading import TradingController
 from app.tasks import TaskRunner
 from services.activity_log import Level
-from services.change_feed import ChangeFeed, FeedBatch
+from services.change_feed import ChangeFeed, FeedBatch, NewerOnly
 from services.db import lock_waits
 from services.domain import FillRecord, OrderRecord
 from widgets.dialogs.errors import error_box
@@ -92,6 +92,9 @@ class ConsoleController(QObject):
 
     async def _on_feed_batch(self, batch: FeedBatch) -> None:
         """The change feed's rows: the window's own writer's come again and are dropped there."""
+        if batch.replaced:
+            await self._read_again()
+            return
         self.monitoring.take(batch.changes)
         if batch.trading_state is not None:
             self.orders.show_trading_state(batch.trading_state)
@@ -101,6 +104,31 @@ class ConsoleController(QObject):
         # restart; one this window imported is listed already and not read again
         if batch.snapshots:
             await self.snapshots.take_stored(s.id for s in batch.snapshots)
+
+    async def _read_again(self) -> None:
+        """The database was dropped and created again (or restored) under the window: read again
+        as a monitor reads it (app.controllers.feed.read_again). Until it is, nothing is sent on
+        the old one's rows (ConsoleContext.refused_while_reading): a Cancel of a row would act on
+        whichever order of the new database has its id, an Execute on its run of the preview's
+        id. The preview and the run followed are forgotten at once; a failed reading leaves the
+        sending refused (the error said: what is on screen is not the database's)."""
+        self.ctx.reading_again = True
+        self.trading.forget_database()
+        # the versions handed were the old database's rows': the new one's under the same ids
+        # (older ones among them) would be dropped as stale
+        self.monitoring.newer_only = NewerOnly()
+        await read_again(self.window, self._read_panels)
+        self.ctx.reading_again = False
+
+    async def _read_panels(self) -> None:
+        """Every panel that shows what the database holds, as at start (load_initial)."""
+        await self.snapshots.load()
+        await self.audit.load()
+        await self.monitoring.load()
+        await self.orders.load()
+        await self.backtest.load()
+        await self.trading.follow_latest_run()
+        self.runner.run(self.audit.verify(), what="Verify audit chain")
 
     def _on_run_changes(self, orders: Iterable[OrderRecord], fills: Iterable[FillRecord]) -> None:
         """Orders or fills committed (the writer's or the change feed's): the run's progress, and

@@ -425,6 +425,12 @@ REPLACED_LINE = ("The database was dropped and created again (or restored) under
                  "the window shows what the new one holds")
 
 
+#: What a trading window answers a sending asked between the database found replaced and read again
+#: (its rows on screen are the old database's: under their ids the new one may hold other orders).
+READING_AGAIN = ("{what} not done: the database was dropped and created again (or restored) under this window, "
+                 "whose rows are still the old one's: nothing is sent until it is read again")
+
+
 #: What a monitor's panels say before the database was first read (a monitor started while the
 #: server is away waits for it): "No run yet" and "0 fills" said an account that had traded nothing.
 NOT_READ_YET = "Database not reached yet: what it holds shows here once it answers"

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QDialog
 from app.composition import ServiceStack
 from app.tasks import TaskRunner
 from services.activity_log import Level
+from services.change_feed import READING_AGAIN
 from services.live_word import LiveWord
 from widgets.dialogs.live_confirm import LiveConfirmDialog
 
@@ -24,6 +25,9 @@ class ConsoleContext:
         self.stack: Any = stack
         self.runner = runner
         self.live_word = LiveWord(stack.mode)
+        # the database was found replaced (dropped and created again, restored) and is not read
+        # again yet: the window's rows, preview and run are the old one's (``refused_while_reading``)
+        self.reading_again = False
 
     @staticmethod
     async def db(fn, *args, **kwargs):
@@ -34,6 +38,17 @@ class ConsoleContext:
         """A message for the trader: into the window's activity log, which the status bar and
         the activity panel both show (``timeout_ms`` 0: until the next message)."""
         self.window.activity_log.append(text, level, timeout_ms=timeout_ms)
+
+    def refused_while_reading(self, what: str) -> bool:
+        """Whether ``what`` (a sending: a cancel or replace of a row, a preview, an Execute, a
+        ticket, a recovery) is refused, said, because the window has not read its replaced
+        database again yet: the row's id, the preview's run, the ticket's project are the old
+        database's, and the new one may hold another order, run or project under them. Halt and
+        Cancel All are not refused: they act on what the database holds when they run, and stop."""
+        if not self.reading_again:
+            return False
+        self.status(READING_AGAIN.format(what=what), 10_000, Level.WARNING)
+        return True
 
     def ask_live_token(self, title: str, order_count: int = 0, gross: Decimal = Decimal(0), *,
                        subject: Sequence[tuple[str, str]] | None = None, about: Sequence[tuple[str, str]] = (),

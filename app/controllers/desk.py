@@ -228,6 +228,8 @@ class DeskController:
         return check
 
     def _on_send_requested(self, fields: dict) -> None:
+        if self.ctx.refused_while_reading("Send"):
+            return
         # what the trader saw and confirmed: exactly that goes, or nothing (the service refuses a
         # ticket that is not the one checked: ManualOrders.send)
         check = self._last_check

@@ -9,11 +9,38 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from app.tasks import TaskRunner
-from services.change_feed import ChangeFeed, FeedBatch
+from services.activity_log import Level
+from services.change_feed import REPLACED_LINE, ChangeFeed, FeedBatch
 
 log = logging.getLogger(__name__)
 
 WHAT = "Follow the database"  # how its failures are named
+# a database created again under the followed name is read again until its tables answer (its
+# migration may still be under way when the feed first finds it)
+READ_AGAIN_SECONDS = 1.0
+READ_AGAIN_TRIES = 60
+
+
+async def read_again(window, load: Callable[[], Awaitable[None]]) -> None:
+    """The database a window follows was dropped and created again (or restored) under its name
+    (FeedBatch.replaced): its panels held the old one's rows, run, audit entries and last event.
+    ``load`` (the window's own reading of every panel) is retried while the new database's tables
+    are still being created, then REPLACED_LINE is said, lasting (the trader must know the history
+    changed). Both windows, the monitor and the trading window, read a replaced database this way;
+    what each resets before is its own. An error after the last try is raised (the follower says it)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    window.connection_status.clear_last_event()
+    for attempt in range(READ_AGAIN_TRIES):
+        try:
+            await load()
+            break
+        except SQLAlchemyError as exc:  # its tables still being created (a migration under way)
+            if attempt == READ_AGAIN_TRIES - 1:
+                raise
+            log.info("the new database not read yet (%s); again in %s s", exc, READ_AGAIN_SECONDS)
+            await asyncio.sleep(READ_AGAIN_SECONDS)
+    window.activity_log.append(REPLACED_LINE, Level.WARNING, timeout_ms=0)
 
 
 class FeedFollower:

@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject, QTimer
 
 from app.composition import MonitorStack
 from app.controllers.audit import AuditShown
-from app.controllers.feed import FeedFollower
+from app.controllers.feed import FeedFollower, read_again
 from app.controllers.history import HistoryPager
 from app.controllers.positions import PositionsShown
 from app.tasks import TaskRunner
@@ -29,7 +29,6 @@ from services.change_feed import (
     MONITOR_FOLLOWING_TIP,
     MONITOR_LAST_EVENT_TIP,
     NOT_READ_YET,
-    REPLACED_LINE,
     FeedBatch,
     monitor_state,
     moves_last_event,
@@ -47,10 +46,6 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.2  # a change reaches the panels well within a second
 CHART_MS = 1_000
 READ_ONLY = "Monitor (read-only): {what} is done at the trading workstation"
-# a database created again under the followed name is read again until its tables answer (its
-# migration may still be under way when the feed first finds it)
-READ_AGAIN_SECONDS = 1.0
-READ_AGAIN_TRIES = 60
 
 
 class MonitorController(QObject):
@@ -203,23 +198,11 @@ class MonitorController(QObject):
     async def _read_again(self) -> None:
         """The database followed was dropped and created again (or restored) under its name: the
         panels held the old one's rows (an order of the new one under an old id replaced its row,
-        the rest stayed) and its run, audit entries and last event; all read again from the new."""
-        from sqlalchemy.exc import SQLAlchemyError
-
+        the rest stayed) and its run, audit entries and last event; all read again from the new
+        (app.controllers.feed.read_again, as the trading window does)."""
         self.progress = RunProgress()
         self._progress = None
-        self.window.connection_status.clear_last_event()
-        for attempt in range(READ_AGAIN_TRIES):
-            try:
-                await self.load_initial()
-                break
-            except SQLAlchemyError as exc:  # its tables still being created (a migration under way)
-                if attempt == READ_AGAIN_TRIES - 1:
-                    raise
-                log.info("the new database not read yet (%s); again in %s s", exc, READ_AGAIN_SECONDS)
-                await asyncio.sleep(READ_AGAIN_SECONDS)
-        # lasting: the trader must know the history changed
-        self.window.activity_log.append(REPLACED_LINE, Level.WARNING, timeout_ms=0)
+        await read_again(self.window, self.load_initial)
 
     async def _follow_run(self, run_id: int) -> None:
         """The newest run of any project (the monitor has no project selection): the chart's

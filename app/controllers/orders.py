@@ -94,6 +94,8 @@ class OrdersController:
         return order.client_order_id if order is not None else f"order {order_id}"
 
     def _on_cancel_requested(self, order_id: int) -> None:
+        if self.ctx.refused_while_reading("Cancel"):
+            return
         order = self.ctx.window.orders_model.get(order_id)
         go, token = self.ctx.token_for_action(
             "Cancel the LIVE order", subject=[("Order", describe_order(order))] if order is not None else ())
@@ -135,6 +137,8 @@ class OrdersController:
 
     def _on_replace_requested(self, order_id: int, quantity, limit, stop) -> None:
         self._replace_check_asked.ask()  # a check still on its way is of a dialog now closed
+        if self.ctx.refused_while_reading("Replace"):
+            return
         order = self.ctx.window.orders_model.get(order_id)
         # what the order becomes by the replace's own rule and words (the result's headline says it alike)
         subject = ([("Order", describe_order(order)), ("Becomes", replace_becomes(order, quantity, limit, stop))]
@@ -273,10 +277,14 @@ class OrdersController:
 
     # ------------------------------------------------------------------ auto-recovery
     def _on_recovery_tick(self) -> None:
+        if self.ctx.reading_again:  # the new database's tables may still be being created
+            return
         if self.ctx.stack.provider.is_connected and not {"Auto-recovery", "Recover now"} & set(self.ctx.runner.running()):
             self.ctx.runner.run(self.recover(), what="Auto-recovery")
 
     def _on_recover_requested(self) -> None:
+        if self.ctx.refused_while_reading("Recover now"):
+            return
         self.ctx.runner.run(self.recover(manual=True), what="Recover now")
 
     async def recover(self, now: datetime | None = None, *, manual: bool = False) -> RecoveryResult:

@@ -94,6 +94,8 @@ class TradingController:
 
     # ------------------------------------------------------------------ preview
     def _on_preview_requested(self, params: dict, *, new_run: bool = False) -> None:
+        if self.ctx.refused_while_reading("Preview"):
+            return
         # A live run can only be created with the word: the session's first live preview asks for
         # it here, in the slot, before any task starts.
         live_word = self.ctx.live_word
@@ -158,8 +160,27 @@ class TradingController:
         if self.ctx.window.snapshots_view.current_project_id() != self._project_looked_up:
             self.ctx.runner.run(self.follow_latest_run(), what="Run progress")
 
+    def forget_database(self) -> None:
+        """The database was replaced under the window (dropped and created again, restored): the
+        preview's run and plan, and the run followed, were the old database's; under their ids
+        the new one holds another run or none, and Execute would send that. Forgotten, as a
+        preview of another snapshot is; the latest run is looked for again in the new one."""
+        self._preview_asked.ask()  # a preview still in flight was asked of the old one
+        self.session.clear()
+        w = self.ctx.window
+        w.preview_model.clear()
+        w.preview_view.set_skipped(())
+        w.risk_view.clear()
+        self._show_gate(self.session.gate())
+        self.progress = RunProgress()
+        self._followed_project = self._project_looked_up = None
+        self._settled_run = None
+        self.show_progress()
+
     # ------------------------------------------------------------------ execute
     def _on_execute_requested(self) -> None:
+        if self.ctx.refused_while_reading("Execute"):
+            return
         session, stack = self.session, self.ctx.stack
         refusal = session.refusal()  # the one rule of what Execute may not do, no preview included
         if refusal is not None:

@@ -1,0 +1,111 @@
+"""A trading window whose MariaDB database is dropped and created again under it (a reset of the
+paper database, a restore): it shows the new database's rows, as a monitor does
+(tests/app/test_monitor_database_recreated.py), and sends nothing on the old one's rows
+meanwhile: its blotter's ids and its preview's run are the old database's, and under the same ids
+the new one may hold other orders and another run."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+import pytest
+
+from tests.app.test_monitor_database_recreated import _orders
+from tests.fixtures.db import _admin_execute, _create_mysql_database, _drop_mysql_database, _mysql_check
+from tests.fixtures.waiting import wait_until
+
+from .conftest import run
+
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]  # a migration twice: over 5 s alone
+
+
+@pytest.fixture
+def recreated_db():
+    from services.db.migrate import upgrade
+
+    _mysql_check()
+    name, url = _create_mysql_database("tc_test_console_recreated")
+    try:
+        upgrade(url)
+        yield name, url
+    finally:
+        _drop_mysql_database(name)
+
+
+@pytest.fixture
+def console_settings(recreated_db, tmp_path):  # the trading window on that database
+    from app.settings import load_settings
+
+    settings = load_settings(env={"TC_DATA_DIR": str(tmp_path / "data"), "TC_LOG_DIR": str(tmp_path / "logs"),
+                                  "TC_CONFIG_FILE": str(tmp_path / "settings.toml")})
+    return replace(settings, db_url=recreated_db[1], profile="demo")
+
+
+def test_a_trading_window_reads_a_database_dropped_and_created_again_and_sends_nothing_until_then(
+        qloop, open_console, recreated_db):
+    """Before, the trading window ignored the feed's replaced batch: the old database's orders
+    stayed in its blotter for good (the new one's under an old id replaced that row), its
+    preview's run was the old one's, and a Cancel on a row went to whatever order of the new
+    database had that id."""
+    from services.change_feed import REPLACED_LINE
+    from services.db.migrate import upgrade
+
+    name, url = recreated_db
+    _orders(url, ["OLD-1", "OLD-2", "OLD-3"], 3)
+
+    async def scenario():
+        console = await open_console()
+        w, controller = console.window, console.controller
+
+        def refs() -> set[str]:
+            return {o.client_order_id for o in w.orders_model.records()}
+
+        def said() -> list[str]:
+            return [entry.text for entry in w.activity_log.entries()]
+
+        try:
+            await wait_until(lambda: refs() == {"OLD-1", "OLD-2", "OLD-3"}, 10, lambda: f"the old orders: {refs()}")
+            await controller.preview(w.preview_view.params())
+            assert controller.current_preview is not None and w.preview_view.execute_button.isEnabled()
+            # the window's reading of the new database held (a real read, let go below): what the
+            # trader can do between the replacement found and the window read again
+            hold, reading = asyncio.Event(), asyncio.Event()
+            load = controller.snapshots.load
+
+            async def held_load():
+                reading.set()
+                await hold.wait()
+                await load()
+            controller.snapshots.load = held_load
+
+            def recreate():
+                _admin_execute(f"DROP DATABASE `{name}`")
+                _admin_execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+                upgrade(url)
+                _orders(url, ["NEW-1", "NEW-2"], 1)
+            await asyncio.to_thread(recreate)
+            await wait_until(reading.is_set, 15, "the replacement found")
+            # the old run's preview is gone (run 1 of the new database is another run, or none)
+            assert controller.current_preview is None and not w.preview_view.execute_button.isEnabled()
+            # a Cancel of an old row (order id 2: OLD-2 on screen, NEW-2 in the new database) is refused
+            old_2 = next(o for o in w.orders_model.records() if o.client_order_id == "OLD-2")
+            before = len(said())
+            w.blotter_view.cancel_requested.emit(old_2.id)
+            await wait_until(lambda: any("read again" in line for line in said()[before:]), 5,
+                             lambda: f"the cancel refused: {said()[before:]}")
+            with console.stack.db.session() as session:
+                from services.db.models import TradeOrder
+                assert {o.client_order_id: str(o.status) for o in session.query(TradeOrder)} == {
+                    "NEW-1": "ACCEPTED", "NEW-2": "ACCEPTED"}
+            hold.set()
+            await wait_until(lambda: refs() == {"NEW-1", "NEW-2"}, 15, lambda: f"the new database's orders alone: {refs()}")
+            await wait_until(lambda: REPLACED_LINE in said(), 10, lambda: f"the replacement said: {said()[-5:]}")
+            w.audit_model.flush()
+            await wait_until(lambda: len(w.audit_model.records()) == 1, 15,
+                             lambda: f"the new database's audit entry alone: {len(w.audit_model.records())}")
+            # (an error said while the database had no tables is the window's honest word: not checked)
+        finally:
+            await console.close()
+
+    run(qloop, scenario(), timeout=120)
