@@ -12,7 +12,8 @@ with the window's retries and automatic reconnects. While it runs:
 * every (re)connect, and IB's 1101/1102, reconciles (the reconciler's resync hook);
 * auto-recovery runs at once and then every ``--recovery-interval`` seconds;
 * equity snapshots and position marks are stored while connected;
-* its health goes to stdout (and the log file), one line per event: connection state,
+* its health goes to stdout (and the log file), one line per event: the connection (the trading
+  window's Activity log's words, services.execution.connection_words, and each reconnect attempt),
   reconciliation, recovery, the writer's health (database away, backlog, journal).
 
 SIGTERM or SIGINT stops it in order: no new work (a recovery pass under way finishes, bounded),

@@ -24,6 +24,7 @@ from services.change_feed import NewerOnly, moves_last_event
 from services.console_books import rates_shown
 from services.console_charts import equity_points
 from services.domain import ChangeSet, FillRecord, OrderRecord
+from services.execution.connection_words import refused_line
 from services.execution.errors import ExecutionError
 from services.execution.ib_contracts import FxRates
 from services.execution.reconcile_words import ResyncSaid
@@ -202,7 +203,7 @@ class MonitoringController:
         if event is not None:
             self.ctx.window.activity_log.note_connection(event)  # connected, lost, restored: once each
         if event is not None and event.refused:  # no reconnect follows: the trader must know why
-            self.ctx.status(f"Connection refused: {event.detail}", 0, Level.ERROR)
+            self.ctx.status(refused_line(event), 0, Level.ERROR)
 
     async def _on_resynced(self, _state) -> None:
         """A (re)connect's or IB's 1101/1102 reconciliation ended: what it found and did (the

@@ -2,7 +2,9 @@
 said once with its time. The log said none of it (the status bar's state label alone, which a
 reconnect rewrites): after a drop and a reconnect nothing in the log told the trader the line had
 been down, when, or for how long. The reconnect attempts in between are not lines (the label
-counts down to the next); the account guard's refusal is said by the window itself."""
+counts down to the next); the account guard's refusal is said apart (``refused_line``, an error).
+``trading-console serve`` prints the same lines (services.execution.headless), and the attempts
+too (``attempt_line``): it has no label counting down."""
 
 from __future__ import annotations
 
@@ -31,6 +33,12 @@ def _lasted(seconds: float) -> str:
         return f"{minutes} min {seconds:02d} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min"
+
+
+def refused_line(event: ConnectionEvent) -> str:
+    """A connection refused for good (the account guard, a live session without its word): no
+    reconnect follows, so the trader (or whoever reads `serve`'s output) must know why."""
+    return f"Connection refused: {event.detail}"
 
 
 class ConnectionStory:
@@ -82,4 +90,18 @@ class ConnectionStory:
             lasted = f" after {_lasted((when - since).total_seconds())}" if since is not None else ""
             return ConnectionLine(f"IB's connection to its servers restored at {_hms(when)}{lasted}; "
                                   "reconciling orders, fills and positions", False)
+        return None
+
+    def attempt_line(self, event: ConnectionEvent) -> str | None:
+        """A reconnect attempt after a loss, for a log with no label counting down (`serve`): the
+        next one's delay, or why one failed. None for every other event (``line`` says those).
+        Asked after ``line`` for the same event."""
+        if event.state is not ConnectionState.DISCONNECTED or self._up or not self._ever_up or event.refused:
+            return None
+        when = event.time or datetime.now(UTC)
+        if event.retry_in is not None:
+            return f"Reconnecting to IB: next attempt in {event.retry_in:g} s"
+        if (event.detail and event.detail not in ("connection lost", "closed")
+                and self._down_since is not None and when > self._down_since):  # not the loss itself
+            return f"Reconnect to IB failed at {_hms(when)}: {event.detail}"
         return None

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from .connection_words import ConnectionStory, refused_line
 from .reconcile_words import ResyncSaid
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ class HeadlessService:
         self.one_pass = recovery_pass
         self._recovery_task: asyncio.Task | None = None
         self._resync = ResyncSaid()  # the reconciliation reports printed
+        self._connection = ConnectionStory()  # the connection's lines, the window's activity log's words
 
     async def run(self) -> str:
         stack = self.stack
@@ -182,5 +184,17 @@ class HeadlessService:
             log.debug("%s ended with an error", what, exc_info=True)
 
     def _connection_line(self, event) -> None:
-        retry = f" (retry in {event.retry_in:g} s)" if event.retry_in else ""
-        self.say(f"connection {event.state}" + (f": {event.detail}" if event.detail else "") + retry)
+        """The connection's events in the trading window's activity log's words (connected, lost,
+        restored after how long, IB's own 1100 / 1101-1102, this session's disconnect, a refusal):
+        `serve` said them its own way ("connection disconnected: connection lost"); and, with no
+        label counting down here, each reconnect attempt."""
+        if event.refused:
+            self._connection.line(event)  # it is down now
+            self.say(refused_line(event))
+            return
+        line = self._connection.line(event)
+        if line is not None:
+            self.say(line.text)
+        attempt = self._connection.attempt_line(event)
+        if attempt is not None:
+            self.say(attempt)

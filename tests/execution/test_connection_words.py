@@ -51,3 +51,47 @@ def test_ibs_own_loss_and_restore_a_refusal_and_the_sessions_own_disconnect():
         "IB's connection to its servers restored at 14:30:47 UTC after 42 s; reconciling orders, fills and positions",
         "Disconnected from IB at 14:31:00 UTC",
     ]  # the refusal: the window says it itself ("Connection refused: ...")
+
+
+def test_serve_says_the_connection_in_the_activity_logs_words_and_its_attempts_too():
+    """`serve` printed its own words ("connection connected: DU1", "connection disconnected:
+    connection lost", "connection disconnected: reconnecting in 1 s (retry in 1 s)"): the same
+    connection said two ways, and no line said how long it had been down. It says the activity
+    log's lines, the refusal as the window says it, and (it has no label counting down) each
+    reconnect attempt."""
+    from types import SimpleNamespace
+
+    from services.execution.headless import HeadlessService
+
+    events = (_event(ConnectionState.CONNECTING, "127.0.0.1:4002 client 1"),
+              _event(ConnectionState.CONNECTED, "DU1", 1),
+              _event(ConnectionState.DISCONNECTED, "connection lost", 10),
+              _event(ConnectionState.DISCONNECTED, "reconnecting in 1 s", 10, retry_in=1),
+              _event(ConnectionState.CONNECTING, "127.0.0.1:4002 client 1", 11),
+              _event(ConnectionState.DISCONNECTED, "cannot connect: refused", 11),
+              _event(ConnectionState.DISCONNECTED, "reconnecting in 2 s", 11, retry_in=2),
+              _event(ConnectionState.CONNECTING, "127.0.0.1:4002 client 1", 85),
+              _event(ConnectionState.CONNECTED, "DU1", 85),
+              _event(ConnectionState.LOST, "Connectivity between IB and TWS has been lost", 90),
+              _event(ConnectionState.RESTORED, "Connectivity restored", 95),
+              _event(ConnectionState.DISCONNECTED, "closed", 100),
+              _event(ConnectionState.CONNECTING, "127.0.0.1:4002 client 1", 110),
+              _event(ConnectionState.DISCONNECTED, "account DU2 is not the session's DU1", 111, refused=True))
+    said: list[str] = []
+    service = HeadlessService(SimpleNamespace(), SimpleNamespace(), recovery_interval=1,  # type: ignore[arg-type]
+                              say=said.append)
+    log = ActivityLog()
+    for event in events:
+        service._connection_line(event)
+        log.note_connection(event)
+    logged = [e.text for e in log.entries()]
+    assert len(logged) == 6
+    assert said == [
+        logged[0],
+        logged[1],
+        "Reconnecting to IB: next attempt in 1 s",
+        "Reconnect to IB failed at 14:30:11 UTC: cannot connect: refused",
+        "Reconnecting to IB: next attempt in 2 s",
+        *logged[2:],
+        "Connection refused: account DU2 is not the session's DU1",  # the window's words (an error there)
+    ]

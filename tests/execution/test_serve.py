@@ -141,13 +141,18 @@ async def test_serve_reconciles_after_a_dropped_connection(database, db_url, sim
         mark = len(serve.lines)
         await proxy.cut()  # the connection drops; reconnect attempts are refused for now
         simulator.drop_connections()
-        await serve.wait_line("connection disconnected", after=mark)
+        # the trading window's activity log's words (services.execution.connection_words)
+        await serve.wait_line("Connection to IB lost at ", after=mark)
         trader = await ib_client(client_id=2)
         trade = _stock_order(trader, "MSFT", 7, "while-away")
         await wait_until(lambda: trade.orderStatus.status == "Filled", 10, "the order filled while serve was away")
         assert db_fills(database) == []
         await proxy.restore()
         await serve.wait_line("Reconciled at ", after=mark, timeout=60)
+        assert serve.seen("Connection to IB restored at ", mark) == 1 and serve.seen(" s down (", mark) == 1, \
+            serve.lines[mark:]
+        assert serve.seen("Reconnecting to IB: next attempt in ", mark), serve.lines[mark:]
+        assert not serve.seen("connection disconnected", mark), serve.lines[mark:]  # its own words before
         assert serve.seen("1 missing fill taken in", mark), serve.lines[mark:]
         assert_db_matches_ledger(database, simulator)
     finally:
