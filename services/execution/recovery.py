@@ -129,6 +129,7 @@ class AutoRecovery:
             busy = self.busy_runs()
             for order in stuck:
                 out.considered.append(order.client_order_id)
+                out.named[order.client_order_id] = order.order
             stuck = [o for o in stuck if not self._left_to_its_sender(o, busy, out)]
             stuck = await self._left_to_its_placer(stuck, out)
             if not stuck:
@@ -167,7 +168,7 @@ class AutoRecovery:
 
     def _result(self, now: datetime, out: Tally) -> RecoveryResult:
         result = RecoveryResult(now, tuple(out.considered), tuple(out.canceled), tuple(out.sent), tuple(out.replaced),
-                                tuple(out.skipped))
+                                tuple(out.skipped), tuple(out.named.items()))
         if out.considered:
             log.log(logging.INFO if result.acted or out.skipped else logging.DEBUG, "auto-recovery: %s", result.describe())
         return result

@@ -18,6 +18,7 @@ from decimal import Decimal
 from sqlalchemy import or_, select
 
 from services.core.order_state import EventKind
+from services.core.wording import describe_request
 from services.db.models import OrderEvent as OrderEventRow
 from services.db.models import TradeOrder, TradeRun
 from services.db.plan_repository import PlanNotFound, PlanRepository
@@ -87,8 +88,11 @@ def stuck_orders(db, account: str | None, now: datetime, cutoff: datetime) -> li
     with db.session() as session:
         found = list(session.scalars(query))
         placers = _placers(session, [o for o in found if o.status is not OrderState.NEW])
-        rows = [Stuck(o.id, o.client_order_id, o.run_id, OrderState(o.status), o.retry_count or 0,
-                      *placers.get(o.id, (o.ib_client_id, None))) for o in found]
+        rows = []
+        for o in found:
+            placer_client, placer_process = placers.get(o.id, (o.ib_client_id, None))
+            rows.append(Stuck(o.id, o.client_order_id, o.run_id, OrderState(o.status), o.retry_count or 0,
+                              placer_client, placer_process, _named(o)))
         unacknowledged_ids = {o.id for o in found if o.ib_perm_id is None}
         # by the events of these few orders only (the (order_id, time) index), never a scan of
         # every order's events: decided for good, canceled by the trader, canceled by recovery
@@ -161,6 +165,15 @@ def reference_price(db, plan_id, key: str) -> Decimal | None:
             return None
     ref = plan.prices.get(key)
     return ref.price if ref is not None and ref.price > 0 else None
+
+
+def _named(order: TradeOrder) -> str:
+    """What a stuck order is, as the pass's line names it ("BUY 35 IBM MKT"): as its re-placed
+    order is named (the request it would go as); bare when the row cannot make one."""
+    try:
+        return describe_request(request_for_order(order))
+    except (ValueError, KeyError, TypeError):  # a row no request can be made of: its id alone names it
+        return ""
 
 
 def order_request(db, order_id: int):

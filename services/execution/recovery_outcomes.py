@@ -11,10 +11,13 @@ recovery_refusals.py.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from services.domain import OrderState
+
+NAMED_EACH = 5  # orders named per kind in the pass's line; more are counted ("and 3 more")
 
 
 def replacement_id(client_order_id: str, retry: int) -> str:
@@ -53,7 +56,9 @@ class Replaced:
 class RecoveryResult:
     """What one pass did. ``considered``: every order older than the timeout it looked at;
     ``canceled``: cancel sent to the broker; ``sent``: NEW orders sent as they were;
-    ``replaced``: dead orders re-placed; ``skipped``: left as they are, with the reason."""
+    ``replaced``: dead orders re-placed; ``skipped``: left as they are, with the reason;
+    ``named``: what each order considered is, by client order id ("BUY 35 IBM MKT", as
+    ``Replaced.order`` names a re-placed one)."""
 
     time: datetime
     considered: tuple[str, ...] = ()
@@ -61,6 +66,7 @@ class RecoveryResult:
     sent: tuple[str, ...] = ()
     replaced: tuple[Replaced, ...] = ()
     skipped: tuple[Skipped, ...] = ()
+    named: tuple[tuple[str, str], ...] = ()
 
     @property
     def acted(self) -> bool:
@@ -69,20 +75,36 @@ class RecoveryResult:
     def to_dict(self) -> dict:
         return {"time": self.time.isoformat(), "considered": list(self.considered), "canceled": list(self.canceled),
                 "sent": list(self.sent), "replaced": [r.to_dict() for r in self.replaced],
-                "skipped": [s.to_dict() for s in self.skipped]}
+                "skipped": [s.to_dict() for s in self.skipped], "orders": dict(self.named)}
 
     def describe(self) -> str:
-        """The counts, and the orders re-placed named (a bare "re-placed 1" left the trader to find
-        which order the pass had sent again, and as what, in the audit log)."""
-        replaced = f" ({'; '.join(r.describe() for r in self.replaced)})" if self.replaced else ""
-        return (f"considered {len(self.considered)}, canceled {len(self.canceled)}, sent {len(self.sent)}, "
-                f"re-placed {len(self.replaced)}{replaced}, skipped {len(self.skipped)}")
+        """The counts, and the orders canceled, sent, re-placed and skipped named: what each is
+        and which ("canceled 1 (BUY 35 IBM MKT, C-1)", "re-placed 1 (BUY 35 IBM MKT, C-1 as
+        C-1-A1)"); a bare count left the trader to find them in the audit log. The first
+        NAMED_EACH of a kind, the others counted."""
+        names = dict(self.named)
+
+        def name(client_order_id: str) -> str:
+            what = names.get(client_order_id)
+            return f"{what}, {client_order_id}" if what else client_order_id
+
+        return (f"considered {len(self.considered)}, canceled {_listed([name(c) for c in self.canceled])}, "
+                f"sent {_listed([name(c) for c in self.sent])}, re-placed {_listed([r.describe() for r in self.replaced])}, "
+                f"skipped {_listed([name(s.client_order_id) for s in self.skipped])}")
 
     def headline(self) -> str:
         """The pass said in one line, the window's activity log's, ``recover``'s and ``serve``'s
         alike: "Auto-recovery: considered 2, canceled 0, ..." (the window said "Auto-recovery:",
         ``recover`` "auto-recovery:" and ``serve`` "recovery:")."""
         return f"Auto-recovery: {self.describe()}"
+
+
+def _listed(names: Sequence[str]) -> str:
+    """"2 (A; B)": how many, and the first NAMED_EACH named; "0" bare."""
+    if not names:
+        return "0"
+    more = f" and {len(names) - NAMED_EACH} more" if len(names) > NAMED_EACH else ""
+    return f"{len(names)} ({'; '.join(names[:NAMED_EACH])}{more})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +120,7 @@ class Stuck:
     # and the placing process's key (services.execution.order_claims.placed_by); None when not known
     placer_client: int | None = None
     placer_process: str | None = None
+    order: str = ""  # what it is: "BUY 35 IBM MKT" (services.core.wording.describe_request)
 
 
 @dataclass
@@ -109,3 +132,4 @@ class Tally:
     sent: list[str] = field(default_factory=list)
     replaced: list[Replaced] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    named: dict[str, str] = field(default_factory=dict)  # what each order considered is

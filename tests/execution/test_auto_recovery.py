@@ -99,6 +99,9 @@ async def test_a_lost_order_is_canceled_looked_up_and_replaced_once(stack, ib_lo
     named = describe_order(to_order_record(ibm), with_id=False)
     assert named.startswith("BUY ") and " IBM " in named
     assert f"re-placed 1 ({named}, {ibm.client_order_id} as {replaced.replacement})," in result.headline()
+    # the order canceled named the same way (a bare "canceled 1" named none)
+    assert f"canceled 1 ({named}, {ibm.client_order_id}), sent 0," in result.headline()
+    assert result.to_dict()["orders"] == {ibm.client_order_id: named}
     assert result.to_dict()["replaced"] == [{"client_order_id": ibm.client_order_id, "replacement": replaced.replacement,
                                              "retry": 1, "order": named}]
 
@@ -133,6 +136,13 @@ async def test_no_retry_allowed_nothing_replaced_and_the_reason_audited(stack, i
     assert result.canceled == (ibm.client_order_id,) and result.replaced == ()
     [skip] = result.skipped
     assert skip.client_order_id == ibm.client_order_id and "max_auto_retries 0" in skip.reason
+    # the orders canceled and skipped named as a re-placed one is: what it is, and which
+    from services.core.wording import describe_order
+    from services.db.convert import to_order_record
+
+    named = describe_order(to_order_record(ibm), with_id=False)
+    assert result.headline().endswith(f"canceled 1 ({named}, {ibm.client_order_id}), sent 0, re-placed 0, "
+                                      f"skipped 1 ({named}, {ibm.client_order_id})"), result.headline()
     [refused] = _audit(stack.db, "order.recovery_refused")
     assert refused["client_order_id"] == ibm.client_order_id and "max_auto_retries 0" in refused["reason"]
     assert ("recovery_refused", skip.reason) in _recovery_events(stack.db, ibm.id)
@@ -441,3 +451,15 @@ def test_nothing_is_sent_halted_disconnected_or_live_without_the_word(mode, conn
     provider = SimpleNamespace(mode=mode, is_connected=connected, account="")
     recovery = AutoRecovery(None, provider, None, None, None, actor="tester", live_token=token)  # type: ignore[arg-type]
     assert recovery._refusals.gate({"trading_state": TradingState(state)}) == refusal
+
+
+def test_a_pass_names_five_orders_of_a_kind_and_counts_the_rest():
+    """The pass's one line stays a line: the first orders of each kind named, the others counted."""
+    from services.execution.recovery_outcomes import Skipped
+
+    refs = [f"C-{i}" for i in range(1, 8)]
+    result = RecoveryResult(datetime.now(UTC), tuple(refs), skipped=tuple(Skipped(r, "not connected") for r in refs),
+                            named=tuple((r, f"BUY {i} IBM MKT") for i, r in enumerate(refs, 1)))
+    assert result.describe() == ("considered 7, canceled 0, sent 0, re-placed 0, skipped 7 (BUY 1 IBM MKT, C-1; "
+                                 "BUY 2 IBM MKT, C-2; BUY 3 IBM MKT, C-3; BUY 4 IBM MKT, C-4; BUY 5 IBM MKT, C-5 "
+                                 "and 2 more)")

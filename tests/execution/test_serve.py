@@ -319,7 +319,8 @@ async def test_serve_sends_an_order_a_crash_left_stored_but_unsent(database, db_
     serve = await ServeProcess.start(db_url, simulator.port)
     try:
         # the window's words (RecoveryResult.headline): it said "recovery: ..."
-        await serve.wait_line("serve: Auto-recovery: considered 1, canceled 0, sent 1", timeout=60)
+        await serve.wait_line("serve: Auto-recovery: considered 1, canceled 0, sent 1 (BUY ", timeout=60)
+        assert serve.seen(f" MSFT MKT, {ref}), re-placed 0, skipped 0"), serve.lines  # which order was sent
 
         def status() -> str:
             with database.session() as session:
