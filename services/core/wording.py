@@ -171,6 +171,25 @@ def replaced_to(quantity: Decimal, limit: Decimal | None, stop: Decimal | None =
     return f"{grouped(quantity)} stop {price(stop)}" + (f" limit {price(limit)}" if limit is not None else "")
 
 
+def history_detail(event_type: str, message: str | None, payload: Mapping | None) -> str | None:
+    """What an order's history row (the order details' History tab) says of one stored event: its
+    message, and for a replace the trader asked for what it was to become, from the payload the
+    replace stored with it ("replace requested to 15 @ 226.50", "... to 6 stop 104.50 limit
+    106.00": ``replaced_to``'s words, the status bar's after the replace); the row said "replace
+    requested" and no more, the order's new values only in the row of the order itself, which
+    shows the last replace's. A payload without a readable quantity: the message as stored."""
+    if event_type != "replace_requested" or not payload:
+        return message
+    try:
+        quantity = Decimal(str(payload["quantity"]))
+        limit, stop = (None if payload.get(key) is None else Decimal(str(payload[key])) for key in ("limit_price", "stop_price"))
+    except (KeyError, ArithmeticError, ValueError):
+        return message
+    if not (quantity.is_finite() and all(v is None or v.is_finite() for v in (limit, stop))):
+        return message
+    return f"{message or 'replace requested'} to {replaced_to(quantity, limit, stop)}"
+
+
 # A stored trade setting this version has no rule for (a newer version stored it, or a hand in the
 # database): the risk engine refusing a preview over it and the settings' report of it
 # (services.trade_settings_keys.stored_problems) say it alike, with the way to remove it.

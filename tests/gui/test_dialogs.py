@@ -87,6 +87,32 @@ def test_order_details_show_fills_and_history(qtbot):
     assert dialog.windowTitle() == f"Order {o.client_order_id}"
 
 
+
+def test_order_details_history_says_what_a_replace_asked_for_whole(qtbot):
+    """A replace's row read "replace requested" and no more; said with what it asked (the payload
+    the replace stores: services.execution.replace_order), its detail is read whole in the shown
+    dialog, at 1366x768 (the dialog's 820 px cut it)."""
+    o = order(7, quantity="15", limit="226.5")
+    asked = {"client_order_id": o.client_order_id, "quantity": "15", "limit_price": "226.50"}
+    events = (
+        OrderEventInfo(T0, "system", "claimed", "NEW", "SENDING", False, "claimed for sending", None),
+        OrderEventInfo(T0 + timedelta(seconds=1), "user", "replace_requested", "ACCEPTED", "REPLACE_REQUESTED", False,
+                       "replace requested", asked),
+        OrderEventInfo(T0 + timedelta(seconds=2), "broker", "replace_confirmed", "REPLACE_REQUESTED", "ACCEPTED", False,
+                       "replace confirmed", {"status": "Submitted"}),
+    )
+    dialog = OrderDetailsDialog(OrderDetails(o, (), events))
+    qtbot.addWidget(dialog)
+    dialog.fit_history(1366 - 40)  # a laptop's screen (offscreen's is 800 px wide), as under Xvfb
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    table = dialog.events_table
+    detail = table.item(1, 5).text()
+    assert detail == "replace requested to 15 @ 226.50"
+    assert table.columnViewportPosition(5) + table.fontMetrics().horizontalAdvance(detail) + 8 <= table.viewport().width(), (
+        table.columnViewportPosition(5), table.viewport().width())
+    assert dialog.frameGeometry().width() <= 1366
+
 def test_order_details_name_a_stop_orders_stop_and_limit_as_the_blotter_does(qtbot):
     """A SELL 3 AAPL STP LMT stop 220.00 limit 219.50 read "SELL 3 AAPL STP LMT 219.50" in its
     details (the dialog wrote the limit after the type): its limit alone, as if it were the

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from services.core.wording import order_prices
+from services.core.wording import history_detail, order_prices
 from services.domain import OrderDetails, OrderEventInfo
 
 from ..common import make_table, plain_label
@@ -30,9 +30,11 @@ EVENT_TITLES = ("Time", "Event", "From", "To", "Source", "Detail")
 
 
 def event_cells(event: OrderEventInfo) -> list[str]:
-    """A row of the history: its message, else what its payload holds."""
+    """A row of the history: its message (a replace's with what it asked: history_detail), else
+    what its payload holds."""
+    detail = history_detail(event.event_type, event.message, event.payload)
     cells = [_cell(v) for v in (event.time, event.event_type, event.from_state, event.to_state, event.source,
-                                event.message if event.message is not None else event.payload)]
+                                detail if detail is not None else event.payload)]
     if event.flagged:
         # A transition the state machine recorded but flagged (e.g. a fill after CANCELED).
         cells[1] = f"{cells[1]} (flagged)"
@@ -89,8 +91,11 @@ class OrderDetailsDialog(QDialog):
         self.events_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         for row, event in enumerate(events):
             for column, text in enumerate(event_cells(event)):
-                self.events_table.setItem(row, column, QTableWidgetItem(text))
+                item = QTableWidgetItem(text)
+                item.setToolTip(text)  # whole where the column cuts it
+                self.events_table.setItem(row, column, item)
         self.events_table.resizeColumnsToContents()
+        self.fit_history()
         tabs = QTabWidget(self)
         tabs.addTab(self.events_table, f"History ({len(events)})")
         tabs.addTab(self.fills_table, f"Fills ({len(fills)})")
@@ -100,3 +105,14 @@ class OrderDetailsDialog(QDialog):
         layout.addLayout(summary)
         layout.addWidget(tabs)
         layout.addWidget(buttons)
+
+    def fit_history(self, room: int | None = None) -> None:
+        """As wide as the history's columns need, within ``room`` (the screen's width less a
+        margin): a replace's detail ("replace requested to 15 @ 226.50") was cut in 820 px."""
+        table = self.events_table
+        needed = (table.horizontalHeader().length() + table.verticalScrollBar().sizeHint().width()
+                  + 2 * table.frameWidth() + 48)  # the tab's frame and the dialog's margins
+        if room is None:
+            screen = self.screen()
+            room = screen.availableGeometry().width() - 40 if screen is not None else needed
+        self.resize(max(self.width(), min(needed, room)), self.height())
