@@ -137,16 +137,25 @@ def describe_order(order, *, with_id: bool = True) -> str:
     ``order_prices`` says them. ``with_id`` False: without its client order id (the Replace
     dialog has a row of its own for it)."""
     filled = f" ({grouped(order.filled_quantity)} filled)" if order.filled_quantity else ""
-    named = (f"{order.side.value} {grouped(order.quantity)} {order.symbol} {order.order_type.value}"
-             f"{order_prices(order.order_type.value, order.stop_price, order.limit_price)}{filled}")
+    named = (f"{order.side.value} {grouped(order.quantity)} {order.symbol} "
+             f"{order_kind(order.order_type.value, order.stop_price, order.limit_price)}{filled}")
     return f"{named} · {order.client_order_id}" if with_id else named
 
 
 def describe_request(request) -> str:
     """``BUY 35 IBM MKT``: an order about to be sent (an ``OrderRequest``), as ``describe_order``
     names a stored one, without its id."""
-    return (f"{request.side.value} {grouped(request.quantity)} {request.symbol} {request.order_type.value}"
-            f"{order_prices(request.order_type.value, request.stop_price, request.limit_price)}")
+    return (f"{request.side.value} {grouped(request.quantity)} {request.symbol} "
+            f"{order_kind(request.order_type.value, request.stop_price, request.limit_price)}")
+
+
+def order_kind(order_type: str, stop: Decimal | None, limit: Decimal | None) -> str:
+    """An order's type and its prices, ``LMT 410.50``, ``STP 166.00``, ``STP LMT stop 220.00 limit
+    219.50``, ``MKT``: the one wording of them wherever an order is named, the window's (the
+    ticket's verdict and its "Sent" line, the cancel question, the Replace dialog, the order's
+    details) and the commands' (``order``'s "Sent" line and its last line); the ticket's lines
+    said "LMT limit 410.50" and "STP stop 166.00" beside the blotter's "LMT 410.50"."""
+    return f"{order_type}{order_prices(order_type, stop, limit)}"
 
 
 def order_prices(order_type: str, stop: Decimal | None, limit: Decimal | None) -> str:

@@ -43,7 +43,7 @@ from services.core.typed_numbers import (
     plain,
     typed_decimal,
 )
-from services.core.wording import price, price_places, working_note
+from services.core.wording import order_kind, price, price_places, working_note
 from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.plan_repository import PlanRepository
 from services.db.repositories import OrderRepository, RunRepository, SettingsRepository
@@ -246,10 +246,9 @@ class TicketQuote:
 
 
 def _order_words(d: OrderDraft) -> str:
-    # the blotter's way of writing a price (405 typed reads 405.00, as the blotter then shows it)
-    prices = "".join(f" {name} {price(value)}" for name, value in (("stop", d.stop_price), ("limit", d.limit_price))
-                     if value is not None)
-    return f"{d.quantity.normalize():f} {d.key} {d.order_type}{prices} {d.tif}"
+    # its type and prices as every other line names an order (order_kind: "LMT 405.00", a price as
+    # the blotter writes it, 405 typed reads 405.00); it said "LMT limit 405.00"
+    return f"{d.quantity.normalize():f} {d.key} {order_kind(str(d.order_type), d.stop_price, d.limit_price)} {d.tif}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +261,7 @@ class SentTicket:
     client_order_ids: tuple[str, ...]
 
     def line(self) -> str:
-        """``Sent BUY 7 AAPL LMT limit 100.25 DAY: run 12, order M-...``: the window's ticket and
+        """``Sent BUY 7 AAPL LMT 100.25 DAY: run 12, order M-...``: the window's ticket and
         activity log and the ``order`` command say it alike (the window said "Sent BUY AAPL",
         neither the shares nor the limit, the command nothing until the order was done)."""
         return (f"Sent {self.draft.side} {_order_words(self.draft)}: run {self.run_id}, "
@@ -328,7 +327,7 @@ class TicketCheck:
         return f"{self.draft.side} {self.draft.quantity.normalize():f} {self.draft.key}"
 
     def order_words(self) -> str:
-        """The order itself: ``7 AAPL LMT limit 100.25 DAY`` (the verdict's and the sent line's)."""
+        """The order itself: ``7 AAPL LMT 100.25 DAY`` (the verdict's and the sent line's)."""
         return _order_words(self.draft)
 
     def confirm_rows(self) -> tuple[tuple[str, str], ...]:

@@ -44,7 +44,7 @@ def test_ticket_shows_the_verdict_then_fills_a_paper_order(qloop, open_console):
             dialog.limit_box.set_price(Decimal("100.25"))
             await wait_for(lambda: dialog.send_button.isEnabled(), 10, lambda: f"a passed verdict: {_ticket_verdict(dialog)}")
             assert _ticket_verdict(dialog).startswith("Risk: passed.")
-            assert "7 AAPL LMT limit 100.25 DAY" in _ticket_verdict(dialog)
+            assert "7 AAPL LMT 100.25 DAY" in _ticket_verdict(dialog)
             assert dialog.send_button.text() == "Send BUY 7 AAPL"
             assert sim.orders() == []  # the verdict came first: nothing sent yet
             dialog.send_button.click()
@@ -56,7 +56,7 @@ def test_ticket_shows_the_verdict_then_fills_a_paper_order(qloop, open_console):
             [order] = sim.orders()
             [sent] = [o for o in w.orders_model.records() if o.client_order_id == order.order_ref]
             # in the service's words (SentTicket.line), the `order` command's first line too
-            said = f"Sent BUY 7 AAPL LMT limit 100.25 DAY: run {sent.run_id}, order {sent.client_order_id}"
+            said = f"Sent BUY 7 AAPL LMT 100.25 DAY: run {sent.run_id}, order {sent.client_order_id}"
             assert _ticket_verdict(dialog) == said
             assert [e.text for e in w.activity_log.entries() if e.text.startswith("Sent ")] == [said]
             # its details, as the blotter's double-click opens them: the history and the fill as read
@@ -196,13 +196,13 @@ def test_a_new_symbol_starts_the_tickets_prices_at_its_own_price(qloop, open_con
                            lambda: f"MSFT's price in the limit field, not AAPL's: {dialog.limit_box.text()!r}")
             assert abs(dialog.stop_box.price() - 400) < 2
             await wait_for(lambda: dialog.send_button.isEnabled(), 10, lambda: f"a passed verdict: {_ticket_verdict(dialog)}")
-            assert f"5 MSFT LMT limit {dialog.limit_box.text()} DAY" in _ticket_verdict(dialog)
+            assert f"5 MSFT LMT {dialog.limit_box.text()} DAY" in _ticket_verdict(dialog)
 
             # the same listing again keeps what the trader typed
             dialog.limit_box.set_price(Decimal("395"))
             await console.controller.desk.show_quote("MSFT")  # what editingFinished runs
             assert dialog.limit_box.text() == "395.00"
-            await wait_for(lambda: "5 MSFT LMT limit 395.00 DAY" in _ticket_verdict(dialog), 10,
+            await wait_for(lambda: "5 MSFT LMT 395.00 DAY" in _ticket_verdict(dialog), 10,
                            lambda: f"the verdict of the trader's price: {_ticket_verdict(dialog)}")
             assert sim.orders() == []
         finally:

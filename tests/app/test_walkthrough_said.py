@@ -120,9 +120,9 @@ def test_the_ticket_writes_a_typed_limit_as_the_blotter_shows_it(qloop, open_con
             dialog.amount_edit.setText("10")
             dialog.type_combo.setCurrentText("LMT")
             dialog.limit_box.setText("405")
-            await wait_for(lambda: "MSFT LMT limit 405" in dialog.verdict_label.text(), 10,
+            await wait_for(lambda: "MSFT LMT 405" in dialog.verdict_label.text(), 10,
                            lambda: f"the verdict: {dialog.verdict_label.text()!r}")
-            assert "10 MSFT LMT limit 405.00 DAY" in dialog.verdict_label.text(), dialog.verdict_label.text()
+            assert "10 MSFT LMT 405.00 DAY" in dialog.verdict_label.text(), dialog.verdict_label.text()
             dialog.limit_box.setText("400")
             await wait_for(lambda: "price_collar" in dialog.verdict_label.text(), 10,
                            lambda: f"the collar's refusal: {dialog.verdict_label.text()!r}")

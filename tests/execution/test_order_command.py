@@ -52,7 +52,7 @@ async def test_order_command_checks_sends_and_refuses(db_url, simulator):
                               "--limit", "98", "--project", "desk", "--wait-seconds", "1"))
     assert text.code == 0, text.err
     # first the window's "Sent" line as it went (services.execution.manual.SentTicket), then the order as it stands
-    said = re.fullmatch(r"Sent BUY 1 AAPL LMT limit 98.00 DAY: run (\d+), order (\S+)\nrun (\d+): order \d+ BUY 1 AAPL LMT 98.00 · (\S+): ACCEPTED\n",
+    said = re.fullmatch(r"Sent BUY 1 AAPL LMT 98.00 DAY: run (\d+), order (\S+)\nrun (\d+): order \d+ BUY 1 AAPL LMT 98.00 · (\S+): ACCEPTED\n",
                         text.out)
     assert said is not None and (said[1], said[2]) == (said[3], said[4]), text.out
     await until_client_gone(simulator, 1)

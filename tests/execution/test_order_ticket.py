@@ -60,13 +60,13 @@ async def test_a_ticket_shows_its_verdict_then_fills_as_a_one_order_plan(stack):
     assert _orders(stack.db) == [] and stack.sim.orders() == []  # checking sends nothing, stores nothing
     # the LIVE confirmation names the order and whose book it goes to (it said only "1 order, gross ... USD"),
     # and its value as the ticket says it (the gross beside it is at the reference price, 1,000.00)
-    assert check.confirm_rows() == (("Project", "desk"), ("Order", "BUY 10 AAPL LMT limit 100.50 DAY"),
+    assert check.confirm_rows() == (("Project", "desk"), ("Order", "BUY 10 AAPL LMT 100.50 DAY"),
                                     ("Value", "at most 1,005.00 USD at the limit (about 1,000.00 at the market 100.00)"))
 
     said = []  # told as its placeOrder is written: the window's and the `order` command's "Sent" line
     result = await manual.send(ticket, on_sent=said.append)
     assert len(result.sent) == 1 and result.plan_id is not None
-    assert [s.line() for s in said] == [f"Sent BUY 10 AAPL LMT limit 100.50 DAY: run {result.run_id}, order {result.sent[0]}"]
+    assert [s.line() for s in said] == [f"Sent BUY 10 AAPL LMT 100.50 DAY: run {result.run_id}, order {result.sent[0]}"]
     [order] = await _until_order(stack, OrderState.FILLED)
     assert (order.symbol, order.side, order.quantity, order.order_type, order.filled_quantity) == (
         "AAPL", Side.BUY, Decimal(10), OrderType.LMT, Decimal(10))
@@ -133,13 +133,13 @@ async def test_a_limit_ticket_is_valued_at_its_limit_as_the_risk_rule_measures_i
         return check.summary().split(" · position")[0], Decimal(notional)
 
     below = await manual.check(Ticket.of("AAPL", "BUY", quantity="10", order_type="LMT", limit_price="98"))
-    assert said_and_measured(below) == ("10 AAPL LMT limit 98.00 DAY · at most 980.00 USD at the limit", Decimal(980))
+    assert said_and_measured(below) == ("10 AAPL LMT 98.00 DAY · at most 980.00 USD at the limit", Decimal(980))
     above = await manual.check(Ticket.of("AAPL", "BUY", quantity="10", order_type="LMT", limit_price="101"))
     # a limit the market is through fills near the market: said beside the bound
-    assert said_and_measured(above) == (("10 AAPL LMT limit 101.00 DAY · at most 1,010.00 USD at the limit "
+    assert said_and_measured(above) == (("10 AAPL LMT 101.00 DAY · at most 1,010.00 USD at the limit "
                                          "(about 1,000.00 at the market 100.00)"), Decimal(1010))
     sell = await manual.check(Ticket.of("AAPL", "SELL", quantity="10", order_type="LMT", limit_price="102"))
-    assert said_and_measured(sell) == ("10 AAPL LMT limit 102.00 DAY · at least 1,020.00 USD at the limit", Decimal(1020))
+    assert said_and_measured(sell) == ("10 AAPL LMT 102.00 DAY · at least 1,020.00 USD at the limit", Decimal(1020))
     market = await manual.check(Ticket.of("AAPL", "BUY", quantity="10"))
     assert said_and_measured(market) == ("10 AAPL MKT DAY · about 1,000.00 USD", Decimal(1000))
 
@@ -164,21 +164,21 @@ async def test_an_amount_is_turned_into_shares_so_that_the_order_is_worth_at_mos
         return check.draft.quantity, check.summary().split(" · position")[0], Decimal(size)
 
     assert await said_and_measured("BUY", order_type="LMT", limit_price="101") == (
-        Decimal(99), "99 AAPL LMT limit 101.00 DAY · at most 9,999.00 USD at the limit (about 9,900.00 at the market 100.00)",
+        Decimal(99), "99 AAPL LMT 101.00 DAY · at most 9,999.00 USD at the limit (about 9,900.00 at the market 100.00)",
         Decimal(9999))
     # a buy limit under the market fills at its limit or lower: the amount buys more shares there
     assert await said_and_measured("BUY", order_type="LMT", limit_price="98") == (
-        Decimal(102), "102 AAPL LMT limit 98.00 DAY · at most 9,996.00 USD at the limit",
+        Decimal(102), "102 AAPL LMT 98.00 DAY · at most 9,996.00 USD at the limit",
         Decimal(9996))
     # a sell limit under the market sells at the market: the amount is the market's value
     assert await said_and_measured("SELL", order_type="LMT", limit_price="99") == (
-        Decimal(100), "100 AAPL LMT limit 99.00 DAY · at least 9,900.00 USD at the limit (about 10,000.00 at the market 100.00)",
+        Decimal(100), "100 AAPL LMT 99.00 DAY · at least 9,900.00 USD at the limit (about 10,000.00 at the market 100.00)",
         Decimal(10000))
     assert await said_and_measured("SELL", order_type="LMT", limit_price="102") == (
-        Decimal(98), "98 AAPL LMT limit 102.00 DAY · at least 9,996.00 USD at the limit", Decimal(9996))
+        Decimal(98), "98 AAPL LMT 102.00 DAY · at least 9,996.00 USD at the limit", Decimal(9996))
     # a buy stop above the market buys at its stop or higher
     assert await said_and_measured("BUY", order_type="STP", stop_price="105") == (
-        Decimal(95), "95 AAPL STP stop 105.00 DAY · about 9,975.00 USD", Decimal(9975))
+        Decimal(95), "95 AAPL STP 105.00 DAY · about 9,975.00 USD", Decimal(9975))
     assert await said_and_measured("BUY") == (Decimal(100), "100 AAPL MKT DAY · about 10,000.00 USD", Decimal(10000))
     with pytest.raises(BadInput, match=r"AAPL: 50 USD buys no whole share at 101 USD a share"):
         await manual.check(Ticket.of("AAPL", "BUY", notional="50", order_type="LMT", limit_price="101"))

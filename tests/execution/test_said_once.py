@@ -24,7 +24,11 @@ def _draft(**changes) -> OrderDraft:
 def test_the_sent_line_names_the_order_as_it_went_its_run_and_its_client_order_id():
     from services.execution.manual import SentTicket
 
-    assert SentTicket(12, _draft(), ("M-1",)).line() == "Sent BUY 7 AAPL LMT limit 100.25 DAY: run 12, order M-1"
+    # the type and prices as the blotter, the cancel question and the order's details name them
+    # (services.core.wording.order_kind): it said "LMT limit 100.25" and "STP stop 166.00"
+    assert SentTicket(12, _draft(), ("M-1",)).line() == "Sent BUY 7 AAPL LMT 100.25 DAY: run 12, order M-1"
+    stop = _draft(side=Side.SELL, quantity=D(5), order_type=OrderType.STP, stop_price=D(166), limit_price=None, tif="GTC")
+    assert SentTicket(4, stop, ("M-3",)).line() == "Sent SELL 5 AAPL STP 166.00 GTC: run 4, order M-3"
     stop_limit = _draft(side=Side.SELL, order_type=OrderType.STP_LMT, stop_price=D(90), limit_price=D("89.5"), tif="GTC")
     assert SentTicket(3, stop_limit, ("M-2",)).line() == "Sent SELL 7 AAPL STP LMT stop 90.00 limit 89.50 GTC: run 3, order M-2"
 

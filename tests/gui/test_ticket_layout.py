@@ -35,7 +35,7 @@ def _buttons_x(dialog) -> tuple[int, ...]:
 
 def test_a_long_verdict_grows_the_ticket_down_not_sideways(ticket, qtbot):
     width, buttons = ticket.width(), _buttons_x(ticket)
-    ticket.show_check(ticket.fields(), False, "10 AAPL LMT limit 200 DAY · about 2,293.20 USD · position 0 → 10 "
+    ticket.show_check(ticket.fields(), False, "10 AAPL LMT 200 DAY · about 2,293.20 USD · position 0 → 10 "
                       "in Demo momentum's book", [LONG_REASON, LONG_REASON])
     assert ticket.width() == width, "the ticket widened for a long verdict"
     assert _buttons_x(ticket) == buttons, "Check and Close moved sideways"

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from services.core.wording import history_detail, order_prices
+from services.core.wording import history_detail, order_kind
 from services.domain import OrderDetails, OrderEventInfo
 
 from ..common import make_table, plain_label
@@ -67,12 +67,11 @@ class OrderDetailsDialog(QDialog):
         self.resize(820, 520)
         summary = QFormLayout()
         summary.addRow("Client order id", plain_label(order.client_order_id))
-        # its prices as the blotter's cancel question and the Replace dialog name them (order_prices): a
-        # STP LMT read "STP LMT 219.50", its limit alone, as if it were the stop, a STP its type bare
-        # (what filled is the row below)
+        # its type and prices as the blotter's cancel question and the Replace dialog name them
+        # (order_kind): a STP LMT read "STP LMT 219.50", its limit alone, as if it were the stop, a
+        # STP its type bare (what filled is the row below)
         self.order_label = plain_label(f"{order.side.value} {fmt_quantity(order.quantity)} {order.symbol} "
-                                       f"{order.order_type.value}"
-                                       f"{order_prices(order.order_type.value, order.stop_price, order.limit_price)}")
+                                       f"{order_kind(order.order_type.value, order.stop_price, order.limit_price)}")
         summary.addRow("Order", self.order_label)
         summary.addRow("Status", plain_label(status_text(order)))
         summary.addRow("Filled", QLabel(f"{fmt_quantity(order.filled_quantity)} @ {fmt_price(order.avg_fill_price) or '-'}"))

@@ -13,7 +13,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
 from services.core.replace_rules import NOTHING_CHANGED, TypedReplace, state_problem, typed_replace
-from services.core.wording import as_sentence, describe_order, order_prices
+from services.core.wording import as_sentence, describe_order, order_kind
 from services.domain import OrderRecord
 
 from ..common import plain_label
@@ -46,11 +46,8 @@ def describe_replacement(order: OrderRecord, quantity: Decimal, limit: Decimal |
     blotter names them) and what is left to fill."""
     new_limit = limit if limit is not None else order.limit_price
     new_stop = stop if stop is not None else order.stop_price
-    if order.order_type.has_stop:
-        price = order_prices(order.order_type.value, new_stop, new_limit)
-    else:
-        price = f" {fmt_price(new_limit)}" if new_limit is not None else ""
-    return (f"Replace sends: {order.side.value} {fmt_quantity(quantity)} {order.symbol} {order.order_type.value}{price} "
+    kind = order_kind(order.order_type.value, new_stop, new_limit)
+    return (f"Replace sends: {order.side.value} {fmt_quantity(quantity)} {order.symbol} {kind} "
             f"in all ({fmt_quantity(order.filled_quantity)} filled, {fmt_quantity(quantity - order.filled_quantity)} "
             f"left to fill), after the risk check.")
 
