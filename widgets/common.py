@@ -277,10 +277,16 @@ def restore_columns(view: QAbstractItemView, header: QHeaderView, saved: QByteAr
     (after the column it follows there), and the columns are sized afresh as a new table's are
     (the saved widths left no room for it); the order and the hidden columns stay."""
     before = saved_column_count(saved)
+    model = view.model()
+    # a table that never sizes to its rows (the activity log's: marked sized before any came)
+    never_sized = bool(view.property(COLUMNS_SIZED)) and (model is None or not model.rowCount())
     if not header.restoreState(saved):
         return False
     if before is None or before >= header.count() or not isinstance(view, QTableView):  # (a tree sizes its own)
-        view.setProperty(COLUMNS_SIZED, True)  # the trader's widths, not sized again
+        if isinstance(view, QTableView) and not never_sized and _starting_widths_only(view, header):
+            _size_now_or_with_the_first_rows(view)  # saved before any row came: nothing chosen or sized
+        else:
+            view.setProperty(COLUMNS_SIZED, True)  # the trader's widths, not sized again
         view.setProperty(CHOSEN_WIDTHS, list(chosen))
     else:
         order = [int(c) for c in (view.property(DEFAULT_ORDER) or ())]
@@ -294,13 +300,29 @@ def restore_columns(view: QAbstractItemView, header: QHeaderView, saved: QByteAr
             if width:
                 header.resizeSection(column, int(width))
         view.setProperty(CHOSEN_WIDTHS, [])
-        model = view.model()
-        if model is not None and model.rowCount():
-            size_columns_to_content(view)
-        else:
-            view.setProperty(COLUMNS_SIZED, False)  # sized when the first rows come
+        _size_now_or_with_the_first_rows(view)
     fit_last_section(view)  # a saved arrangement holds the stretch of its day
     return True
+
+
+def _size_now_or_with_the_first_rows(view: QTableView) -> None:
+    model = view.model()
+    if model is not None and model.rowCount():
+        size_columns_to_content(view)
+    else:
+        view.setProperty(COLUMNS_SIZED, False)  # sized when the first rows come
+
+
+def _starting_widths_only(view: QTableView, header: QHeaderView) -> bool:
+    """Whether the columns shown (the last, which takes the room left, aside) have the widths a
+    new table starts with, its declared ones, else Qt's default: a layout saved before the
+    table's first rows came, with nothing sized or dragged. Restored as the trader's, those
+    widths stayed for good, the first rows never sized (the blotter's and the fills' Time cut
+    at 1366x768, seen under Xvfb)."""
+    declared = list(view.property(DECLARED_WIDTHS) or ())
+    shown = [header.logicalIndex(v) for v in range(header.count()) if not header.isSectionHidden(header.logicalIndex(v))]
+    starting = [(declared[c] if c < len(declared) and declared[c] else header.defaultSectionSize()) for c in shown[:-1]]
+    return bool(shown) and [header.sectionSize(c) for c in shown[:-1]] == starting
 
 
 def fit_last_section(view: QAbstractItemView) -> None:

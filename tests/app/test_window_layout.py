@@ -893,3 +893,49 @@ def test_a_layout_saved_before_the_stop_column_shows_it_after_the_limit_with_not
     assert restored.isSectionHidden(OrderBlotterModel.RUN)
     assert restored.visualIndex(OrderBlotterModel.TIME) == 0
     _blotter_reads_whole(table)
+
+
+def _sized_widths(window, qapp, stop_orders: int, fills: int) -> dict[str, dict[int, int]]:
+    """The blotter's and the fills' column widths once their first rows came and were sized."""
+    from dataclasses import replace
+
+    from services.core.builder import client_order_id
+    from services.domain import Side
+
+    window.orders_model.reset(_stop_orders(stop_orders))
+    window.fills_model.upsert([replace(fill(i, i, price="229.2927"), client_order_id=client_order_id(1, "AAPL", Side.BUY, i, "X4J39Q"))
+                               for i in range(1, fills + 1)])
+    window.fills_model.flush()
+    for _ in range(3):  # the columns are sized to the first rows after they are painted
+        qapp.processEvents()
+    widths = {}
+    for name, table in (("blotter", window.blotter_view.table), ("fills", window.fills_view.table)):
+        header = table.horizontalHeader()
+        shown = [header.logicalIndex(v) for v in range(header.count()) if not header.isSectionHidden(header.logicalIndex(v))]
+        widths[name] = {c: header.sectionSize(c) for c in shown[:-1]}  # the last shown takes the room left
+    return widths
+
+
+def test_a_layout_saved_before_any_rows_came_sizes_the_columns_to_the_first_rows_as_a_fresh_window_does(qtbot, qapp, monkeypatch, tmp_path):
+    """Under Xvfb at 1366x768: a window closed before its first order (its layout saved with the
+    widths a table starts with) opened next with those widths for good: the first rows of the
+    blotter and the fills were never sized ("Time" cut, Quantity and Price at Qt's 100 px). A
+    layout that holds nothing but the starting widths lets the first rows size the columns, as a
+    fresh window's first rows do; its order and hidden columns stay."""
+    monkeypatch.setattr("app.main_window.default_window_size", lambda _w, _preferred: QSize(1366, 768))
+    fresh = _sized_widths(_window(qtbot, compact=True), qapp, 12, 12)
+
+    state = tmp_path / "ui-state.ini"
+    empty = _window(qtbot, state, compact=True)
+    qapp.processEvents()
+    _hide_by_menu(empty.fills_view.table, "Side")  # the trader's choice of columns, kept
+    empty.close()  # the layout saved before any row came
+
+    reopened = _window(qtbot, state, compact=True)
+    qapp.processEvents()
+    widths = _sized_widths(reopened, qapp, 12, 12)
+    from widgets.models.fills import FillsModel
+
+    assert reopened.fills_view.table.horizontalHeader().isSectionHidden(FillsModel.SIDE)
+    fresh["fills"].pop(FillsModel.SIDE)
+    assert widths == fresh
