@@ -280,6 +280,7 @@ def restore_columns(view: QAbstractItemView, header: QHeaderView, saved: QByteAr
     model = view.model()
     # a table that never sizes to its rows (the activity log's: marked sized before any came)
     never_sized = bool(view.property(COLUMNS_SIZED)) and (model is None or not model.rowCount())
+    stretch = header.stretchLastSection()  # the view's own: a table without declared columns keeps it
     if not header.restoreState(saved):
         return False
     if before is None or before >= header.count() or not isinstance(view, QTableView):  # (a tree sizes its own)
@@ -301,7 +302,14 @@ def restore_columns(view: QAbstractItemView, header: QHeaderView, saved: QByteAr
                 header.resizeSection(column, int(width))
         view.setProperty(CHOSEN_WIDTHS, [])
         _size_now_or_with_the_first_rows(view)
-    fit_last_section(view)  # a saved arrangement holds the stretch of its day
+    if _columns_of(view):
+        fit_last_section(view)  # a saved arrangement holds the stretch of its day
+    else:
+        # a table of its own (the Backtest panel's metrics and rebalances) says whether its last
+        # column stretches; fit_last_section, knowing none of its columns, stretched the metrics'
+        # Traded from across the room left after each restart, and a saved arrangement holds
+        # the stretch of its day
+        header.setStretchLastSection(stretch)
     return True
 
 

@@ -939,3 +939,62 @@ def test_a_layout_saved_before_any_rows_came_sizes_the_columns_to_the_first_rows
     assert reopened.fills_view.table.horizontalHeader().isSectionHidden(FillsModel.SIDE)
     fresh["fills"].pop(FillsModel.SIDE)
     assert widths == fresh
+
+
+def test_the_backtest_panel_at_1366x768_after_a_restore_keeps_its_metrics_columns_and_a_rebalances_outcome_in_view(qtbot, qapp, monkeypatch, tmp_path):
+    """Under Xvfb at 1366x768 after a restart: the empty metrics table's last column, Traded
+    from, stretched across the room left (its title alone at the far edge), the saved layout's
+    restore having made a table without declared columns stretch its last; a fresh window's did
+    not. And a rebalance of a 60-character project that failed for a long reason: the Project
+    column as wide as the name left the Outcome what remained (363 of 852 px, less for a
+    longer name, down to a sideways scroll), the reason cut with no tooltip to read it in. The metrics keep their
+    own widths; the Rebalances' Project takes what the day, the run and a readable outcome
+    leave, the Outcome half the room at least (each elided where cut, whole in its tooltip)."""
+    from PySide6.QtWidgets import QApplication
+
+    monkeypatch.setattr("app.main_window.default_window_size", lambda _w, _preferred: QSize(1366, 768))
+    state = tmp_path / "ui-state.ini"
+    first = _window(qtbot, state, compact=True)
+    first.bring_forward("backtest")
+    qapp.processEvents()
+    fresh = first.backtest_view.metrics_table
+    fresh_widths = [fresh.columnWidth(c) for c in range(fresh.columnCount())]
+    assert not fresh.horizontalHeader().stretchLastSection()
+    first.close()
+
+    second = _window(qtbot, state, compact=True)
+    second.bring_forward("backtest")
+    qapp.processEvents()
+    view = second.backtest_view
+    metrics = view.metrics_table
+    assert not metrics.horizontalHeader().stretchLastSection()
+    assert [metrics.columnWidth(c) for c in range(metrics.columnCount())] == fresh_widths
+
+    # the rebalances in a window at 1366x768 (offscreen's 800 px screen narrows a restored one)
+    third = _window(qtbot, compact=True)
+    third.bring_forward("backtest")
+    qapp.processEvents()
+    view = third.backtest_view
+    days = ["2026-11-20", "2026-11-23"]
+    long_name = "Global multi-asset momentum with volatility targeting (EURO)"
+    reason = ("failed: bad_input: snapshot 2026-11-23 of Global multi-asset momentum: weight of XYZW is not a "
+              "finite number; nothing of that day was traded")
+    project = {"final_equity": "101199.62", "total_return": 0.012, "cagr": 0.3649, "volatility": 0.0425, "sharpe": 7.1,
+               "max_drawdown": -0.0042, "turnover": 1.33, "commissions": "20.31", "orders": 22, "fills": 22,
+               "risk_blocked": [], "traded_from": days[0], "equity": [(d, 100000) for d in days],
+               "drawdown": [(d, 0.0) for d in days], "rebalances": [(days[0], 12, "sent"), (days[1], None, reason)]}
+    view.show_results({long_name: project}, None)
+    table = view.rebalances_table
+    view.results_tabs.setCurrentWidget(table)
+    QApplication.processEvents()
+    room = table.viewport().width()
+    assert table.horizontalHeader().length() <= room, (table.horizontalHeader().length(), room)  # no sideways scroll
+    metrics_font = table.fontMetrics()
+    for column in (0, 2):  # the day and the run whole
+        texts = [table.horizontalHeaderItem(column).text()] + [table.item(r, column).text() for r in range(table.rowCount())]
+        assert table.columnWidth(column) > max(metrics_font.horizontalAdvance(t) for t in texts), column
+    assert table.columnWidth(1) > metrics_font.horizontalAdvance("Project")
+    assert table.item(0, 1).toolTip() == long_name and table.item(1, 3).toolTip() == reason
+    outcome_left = table.columnViewportPosition(3)
+    assert room - outcome_left > metrics_font.horizontalAdvance("executed in the backtest"), (outcome_left, room)
+    assert room - outcome_left >= room // 2, (outcome_left, room)  # the outcome, not the name, has the room

@@ -6,7 +6,7 @@ intent leaves through a signal, every result comes in through a method (the cont
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -177,7 +177,7 @@ class BacktestView(QWidget):
         # name pushed Fills to Traded from a sideways scroll away. The name gets what the metrics
         # leave (elided, whole in its tooltip), the metrics stay whole, at every width.
         self.metrics_table.setTextElideMode(Qt.TextElideMode.ElideRight)
-        self.metrics_table.viewport().installEventFilter(_ProjectColumnFitter(self.metrics_table))
+        self.metrics_table.viewport().installEventFilter(_ProjectColumnFitter(self.metrics_table, fit_project_column))
         self.rebalances_table = QTableWidget(0, 4)
         self.rebalances_table.setHorizontalHeaderLabels(("Day", "Project", "Run", "Outcome"))
         self.rebalances_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -186,6 +186,11 @@ class BacktestView(QWidget):
         # the outcome, text ("executed in the backtest", "failed: REASON"), takes the room the
         # short day, project and run leave: at Qt's 100 px it wrapped onto a second line
         self.rebalances_table.horizontalHeader().setStretchLastSection(True)
+        # a long project name and a long reason: the name as wide as it is left the outcome a
+        # sideways scroll away; the name gets what the day, the run and the outcome leave
+        # (fit_rebalance_columns), both whole in their tooltips
+        self.rebalances_table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.rebalances_table.viewport().installEventFilter(_ProjectColumnFitter(self.rebalances_table, fit_rebalance_columns))
         for table in (self.metrics_table, self.rebalances_table):
             table.setTabKeyNavigation(False)  # read-only rows: Tab goes on, as in make_table's tables
             # Each column as wide as its title and its figures, on one line, no row numbers (as
@@ -461,10 +466,13 @@ class BacktestView(QWidget):
         for r, (day, name, run_id, outcome) in enumerate(rebalances):
             # no run: a rebalance refused before its run was made (its outcome says why)
             for c, text in enumerate((day, name, "" if run_id is None else str(run_id), outcome_text(outcome))):
-                self.rebalances_table.setItem(r, c, QTableWidgetItem(text))
-        for table in (self.metrics_table, self.rebalances_table):
-            table.resizeColumnsToContents()
+                item = QTableWidgetItem(text)
+                if c in (1, 3):  # a name or a reason cut is read whole here
+                    item.setToolTip(plain_tooltip(text))
+                self.rebalances_table.setItem(r, c, item)
+        self.metrics_table.resizeColumnsToContents()
         fit_project_column(self.metrics_table)
+        fit_rebalance_columns(self.rebalances_table)
 
     def curve_count(self) -> int:
         """Curves drawn on the equity chart (tests, screenshots)."""
@@ -481,14 +489,34 @@ def fit_project_column(table: QTableWidget) -> None:
     table.setColumnWidth(0, max(least, min(table.columnWidth(0), room)))
 
 
+def fit_rebalance_columns(table: QTableWidget) -> None:
+    """The Rebalances' day and run as wide as they are; the outcome, which stretches, is given
+    the room it needs up to half the table; the project name what is left, at most as wide as
+    it is and never narrower than its title: a long name is elided (whole in its tooltip), not
+    the outcome pushed a sideways scroll away."""
+    for column in (0, 2):
+        table.resizeColumnToContents(column)
+    table.resizeColumnToContents(1)
+    header = table.horizontalHeader()
+    room = table.viewport().width()
+    outcome = max(table.sizeHintForColumn(3), header.sectionSizeFromContents(3).width())
+    left = room - table.columnWidth(0) - table.columnWidth(2) - min(outcome, room // 2)
+    least = header.sectionSizeFromContents(1).width()
+    table.setColumnWidth(1, max(least, min(table.columnWidth(1), left)))
+
+
 class _ProjectColumnFitter(QObject):
-    """Fits the metrics table's project column again whenever its viewport is resized (the
+    """Fits a results table's project column again whenever its viewport is resized (the
     splitter dragged, the window resized); owned by the table: lives and dies with it."""
+
+    def __init__(self, table: QTableWidget, fit: Callable[[QTableWidget], None]) -> None:
+        super().__init__(table)
+        self._fit = fit
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         table = self.parent()
         if event.type() == QEvent.Type.Resize and isinstance(table, QTableWidget):
-            fit_project_column(table)
+            self._fit(table)
         return False
 
 
