@@ -78,7 +78,7 @@ def nothing_filled(progress: ProgressSnapshot) -> str | None:
         state = f"nothing filled, {counted(progress.orders, 'order')} ended unfilled"
     else:
         state = "nothing filled yet"  # its orders not seen yet, or stored and not sent yet (a halted run)
-    return f"Run {progress.run_id}: {state} (0 of {progress.target_notional:,.0f} target)"
+    return f"Run {progress.run_id}: {state} ({progress.amounts} target)"
 
 
 def followed_run_caption(project: str, run_id: int) -> str:

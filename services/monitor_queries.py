@@ -13,6 +13,7 @@ from sqlalchemy import and_, exists, or_, select
 from services.core.plans import Plan
 from services.db.models import OrderPlan, Project, TradeOrder, TradeRun
 from services.db.plan_repository import to_plan
+from services.db.repositories.runs import run_base_currency
 from services.domain import RunStatus, TradeMode
 from services.run_progress import PlannedOrder
 
@@ -21,23 +22,34 @@ from services.run_progress import PlannedOrder
 class RunPlan:
     """A run a monitor follows: its project's name (a monitor has no project selection, it
     follows the newest run of any project and says whose), and its newest stored plan's orders
-    by client order id and gross notional (the progress chart's target)."""
+    by client order id and gross notional (the progress chart's target), in ``currency`` (the
+    run's base)."""
 
     project: str
     planned: dict[str, PlannedOrder]
     target: Decimal
+    currency: str
 
 
 def run_plan(db, run_id: int) -> RunPlan:
     """``run_id``'s project and newest stored plan (empty and zero for a run without a plan)."""
     with db.session() as session:
-        project = session.scalar(select(Project.name).join(TradeRun, TradeRun.project_id == Project.id)
-                                 .where(TradeRun.id == run_id)) or "(project not found)"
+        run = session.get(TradeRun, run_id)
+        project = (session.get(Project, run.project_id).name if run is not None else None) or "(project not found)"
+        currency = "USD" if run is None else _currency(session, run)
         row = session.scalars(select(OrderPlan).where(OrderPlan.run_id == run_id).order_by(OrderPlan.id.desc()).limit(1)).first()
         if row is None:
-            return RunPlan(project, {}, Decimal(0))
+            return RunPlan(project, {}, Decimal(0), currency)
         plan = to_plan(row)
-    return RunPlan(project, _planned(plan), plan.gross_notional)
+    return RunPlan(project, _planned(plan), plan.gross_notional, currency)
+
+
+def _currency(session, run: TradeRun) -> str:
+    """The run's base currency (run_base_currency), its orders' account read for a run stored
+    without it."""
+    account = session.scalar(select(TradeOrder.account).where(TradeOrder.run_id == run.id, TradeOrder.account != "")
+                             .limit(1))
+    return run_base_currency(session, run, account)
 
 
 def _planned(plan: Plan) -> dict[str, PlannedOrder]:
@@ -48,7 +60,8 @@ def _planned(plan: Plan) -> dict[str, PlannedOrder]:
 class LatestRun:
     """A run to follow: its project (id and name: the chart says whose run it follows, which
     may not be the selected project's), its state, and the plan it sent (by client order id, its
-    gross notional the progress's target; none and zero when no stored plan holds its orders)."""
+    gross notional the progress's target, in ``currency``, the run's base; none and zero when no
+    stored plan holds its orders)."""
 
     run_id: int
     project_id: int
@@ -57,6 +70,7 @@ class LatestRun:
     plan_id: int | None
     planned: dict[str, PlannedOrder]
     target: Decimal
+    currency: str
 
 
 def latest_run(db, project_id: int, mode: TradeMode, day: date) -> LatestRun | None:
@@ -86,6 +100,8 @@ def _to_follow(session, run: TradeRun) -> LatestRun:
     sent = set(session.scalars(select(TradeOrder.client_order_id).where(TradeOrder.run_id == run.id)))
     plans = session.scalars(select(OrderPlan).where(OrderPlan.run_id == run.id).order_by(OrderPlan.id.desc()))
     plan = next((p for p in map(to_plan, plans) if any(d.client_order_id in sent for d in p.orders)), None)
+    currency = _currency(session, run)
     if plan is None:
-        return LatestRun(run.id, run.project_id, project, RunStatus(run.status), None, {}, Decimal(0))
-    return LatestRun(run.id, run.project_id, project, RunStatus(run.status), plan.id, _planned(plan), plan.gross_notional)
+        return LatestRun(run.id, run.project_id, project, RunStatus(run.status), None, {}, Decimal(0), currency)
+    return LatestRun(run.id, run.project_id, project, RunStatus(run.status), plan.id, _planned(plan), plan.gross_notional,
+                     currency)

@@ -77,6 +77,7 @@ class ProgressSnapshot:
     project: str | None = None  # whose run it is (None: not known), what the chart's tab says
     orders: int = 0  # the followed plan's orders seen (and their replacements), whatever became of them
     ended_unfilled: int = 0  # of them, final with nothing filled (canceled, rejected, blocked, expired)
+    currency: str | None = None  # what the notionals are in: the run's base currency (None: not known)
 
     @property
     def settled(self) -> bool:
@@ -85,12 +86,20 @@ class ProgressSnapshot:
         return self.run_id is not None and self.working == 0 and self.filled_notional > 0
 
     @property
+    def amounts(self) -> str:
+        """The filled notional against the target, in what they count: "0 of 1,141 USD". The one
+        wording of the progress bar's line and the chart's (services.console_charts.nothing_filled),
+        for a rebalance's run and a ticket's alike. Without the currency, a ticket's SELL 5 read
+        "0 of 1,141 filled · 1 working": 1,141 read as shares, where it is the plan's notional."""
+        return f"{self.filled_notional:,.0f} of {self.target_notional:,.0f}{_unit(self.currency)}"
+
+    @property
     def text(self) -> str:
         if self.run_id is None:
             return ""
         plan = f", plan {self.plan_id}" if self.plan_id is not None else ""
         state = f" ({self.status})" if self.status is not None else ""
-        text = f"run {self.run_id}{plan}{state}: {self.filled_notional:,.0f} of {self.target_notional:,.0f} filled"
+        text = f"run {self.run_id}{plan}{state}: {self.amounts} filled"
         if self.filled_notional:
             text += " at the plan's prices"
         if self.working:
@@ -98,8 +107,12 @@ class ProgressSnapshot:
         if self.slippage_bps is not None:
             text += f" · slippage {self.slippage_bps:+.1f} bps"
             if f"{self.traded_notional:,.0f}" != f"{self.filled_notional:,.0f}":
-                text += f" ({self.traded_notional:,.0f} at the fill prices)"
+                text += f" ({self.traded_notional:,.0f}{_unit(self.currency)} at the fill prices)"
         return text
+
+
+def _unit(currency: str | None) -> str:
+    return f" {currency}" if currency else ""
 
 
 class RunProgress:
@@ -109,12 +122,15 @@ class RunProgress:
         self.reset(None, {}, ZERO)
 
     def reset(self, run_id: int | None, planned: Mapping[str, PlannedOrder], target_notional: Decimal,
-              plan_id: int | None = None, status: RunStatus | None = None, *, project: str | None = None) -> None:
+              plan_id: int | None = None, status: RunStatus | None = None, *, project: str | None = None,
+              currency: str | None = None) -> None:
         """A new run to follow; ``planned`` by client order id; ``status``: the run's stored
         state, when it was read (``set_status`` keeps it current); ``project``: whose run it is
-        (a window may follow another project's run than the one it shows)."""
+        (a window may follow another project's run than the one it shows); ``currency``: the
+        run's base currency, what its notionals are in (``ProgressSnapshot.amounts`` says it)."""
         self.run_id = run_id
         self.project = project
+        self.currency = currency
         self.plan_id = plan_id
         self.status = status
         self.planned = dict(planned)
@@ -269,7 +285,7 @@ class RunProgress:
             self.run_id, tally.filled, self._target(), working, tuple(self._points),
             {s: tuple(p) for s, p in tally.fill_points.items()}, references, slippage,
             shortfall_bps(tally.run_cost, tally.run_reference), self.plan_id, self.status, tally.traded,
-            self.project, len(counted), ended_unfilled)
+            self.project, len(counted), ended_unfilled, self.currency)
 
     def _tally(self) -> _Tally:
         """The followed plan's fills counted once each, in their time order (the one rule for the

@@ -208,7 +208,7 @@ class MonitorController(QObject):
         """The newest run of any project (the monitor has no project selection): the chart's
         tab says whose it is."""
         plan = await asyncio.to_thread(run_plan, self.stack.db, run_id)
-        self.progress.reset(run_id, plan.planned, plan.target)
+        self.progress.reset(run_id, plan.planned, plan.target, currency=plan.currency)
         self.window.charts_view.set_run_caption(followed_run_caption(plan.project, run_id))
 
     def _show_progress(self, orders, fills) -> None:

@@ -228,7 +228,8 @@ class TradingController:
         if preview is not None and preview.plan is not None and preview.run_id == run_id:
             self.progress = RunProgress()
             self.progress.reset(run_id, self.session.planned_orders(), preview.plan.gross_notional, preview.plan.id,
-                                project=None if preview.subject is None else preview.subject.project)
+                                project=None if preview.subject is None else preview.subject.project,
+                                currency=preview.base_currency)
             self._followed_project = preview.plan.project_id
         return earlier
 
@@ -269,7 +270,7 @@ class TradingController:
         progress = RunProgress()
         if found is not None:
             progress.reset(found.run_id, found.planned, found.target, found.plan_id, found.status,
-                           project=found.project)
+                           project=found.project, currency=found.currency)
         self.progress, self._followed_project = progress, project
         await self.refresh_progress()
 
@@ -283,7 +284,8 @@ class TradingController:
         if found is None or not self.progress.gives_way_to(run_id):
             return
         progress = RunProgress()
-        progress.reset(found.run_id, found.planned, found.target, found.plan_id, found.status, project=found.project)
+        progress.reset(found.run_id, found.planned, found.target, found.plan_id, found.status, project=found.project,
+                       currency=found.currency)
         self.progress, self._followed_project = progress, found.project_id
         await self.refresh_progress()  # what streamed in before it was followed: read back
 

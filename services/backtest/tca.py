@@ -23,7 +23,8 @@ from sqlalchemy import select
 from services.core.contracts import MissingRate, rate_to_base
 from services.core.shortfall import shortfall, shortfall_bps
 from services.core.trading_hours import calendar_name, calendar_zone, is_session_day, next_session
-from services.db.models import AccountRates, TradeFill, TradeOrder, TradeRun
+from services.db.models import TradeFill, TradeOrder, TradeRun
+from services.db.repositories.runs import run_base_currency
 from services.db.types import as_decimal
 from services.domain import FillRecord, OrderRecord, Side
 from services.execution.listings import order_spec
@@ -264,13 +265,8 @@ def _plan_draft(order: TradeOrder, by_id: dict[int, TradeOrder]) -> dict:
 
 def _base_currency(session, run: TradeRun, orders: list[TradeOrder]) -> str:
     """The currency of the run's totals: its plan's base (``params["fx"]``), else (a ticket's run
-    stored before it kept one) the base its account last reported, else USD."""
-    stored = ((run.params or {}).get("fx") or {}).get("base")
-    if stored:
-        return str(stored)
-    account = next((order.account for order in orders if order.account), None)
-    rates = session.get(AccountRates, account) if account else None
-    return rates.base if rates is not None else "USD"
+    stored before it kept one) the base its account last reported, else USD (run_base_currency)."""
+    return run_base_currency(session, run, next((order.account for order in orders if order.account), None))
 
 
 def _run_rates(run: TradeRun) -> dict[str, Decimal]:

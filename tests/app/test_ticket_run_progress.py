@@ -9,6 +9,7 @@ import re
 from decimal import Decimal
 
 import pytest
+from PySide6.QtTest import QTest
 
 from tests.app.conftest import run
 from tests.fixtures.ib import wait_for
@@ -144,6 +145,39 @@ def test_a_ticket_leaves_the_decisions_and_tca_on_the_run_the_trader_reads(qloop
             assert controller.decisions.tca_run_id == executed
             assert tca.title_label.text() == tca_title and w.tca_model.rowCount() == tca_rows > 1
             assert w.blotter_view.run_combo.currentData() == executed
+            assert controller.last_error is None, controller.last_error
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
+
+
+def test_a_tickets_resting_order_reads_its_run_progress_in_the_base_currency(qloop, open_console):
+    """Seen under Xvfb in the demo: a ticket's 5 AAPL LMT resting, the run progress bar read
+    "run 1, plan 1 (running): 0 of 1,144 filled · 1 working", the plan's notional read as shares.
+    The bar and the chart say what they count, the run's base currency
+    (services.run_progress.ProgressSnapshot.amounts)."""
+    async def scenario():
+        console = await open_console()
+        w, controller, sim = console.window, console.controller, console.sim
+        try:
+            sim.set_price("AAPL", "100")
+            dialog = controller.desk.open_ticket({"symbol": "AAPL", "side": "BUY", "quantity": Decimal(5)})
+            dialog.type_combo.setCurrentText("LMT")
+            dialog.limit_box.clear()
+            QTest.keyClicks(dialog.limit_box, "98")  # below the market: it rests
+            await wait_for(lambda: dialog.send_button.text() == "Send BUY 5 AAPL", 10,
+                           lambda: f"a passed verdict: {dialog.verdict_label.text()}")
+            dialog.send_button.click()
+            await wait_for(lambda: dialog.verdict_label.text().startswith("Sent "), 30,
+                           lambda: f"the ticket's Sent line: {dialog.verdict_label.text()}")
+            ticket_run = int(re.search(r": run (\d+), order ", dialog.verdict_label.text()).group(1))
+            bar = w.preview_view.progress
+            await wait_for(lambda: bar.format().endswith("· 1 working"), 30, lambda: f"the bar: {bar.format()!r}")
+            assert re.fullmatch(rf"run {ticket_run}, plan \d+ \(running\): 0 of 500 USD filled · 1 working",
+                                bar.format()), bar.format()
+            said = w.charts_view.no_run_label.textItem.toPlainText()
+            assert said == f"Run {ticket_run}: nothing filled yet, 1 order working (0 of 500 USD target)", said
             assert controller.last_error is None, controller.last_error
         finally:
             await console.close()

@@ -551,7 +551,8 @@ def test_after_a_restart_the_run_progress_shows_the_projects_run_of_today_and_it
             assert status.value in ("done", "partial")
             text = view.progress.format()
             assert text.startswith(f"run {sent.run_id}, plan {sent.plan.id} ({status.value}): "), text
-            assert f"{before.filled_notional:,.0f} of {before.target_notional:,.0f} filled" in text, text
+            # the amounts in the run's base currency, read back as the Execute's preview said them
+            assert before.amounts.endswith(" USD") and f": {before.amounts} filled" in text, text
             assert view.progress.value() == int(before.filled_notional / before.target_notional * 1000) > 0
         finally:
             await again.close()

@@ -245,6 +245,24 @@ def test_a_settled_run_takes_the_decisions_and_tca_only_from_its_own_preview_or_
     assert not settled_run_shown(6, 7)
 
 
+def test_the_amounts_are_said_in_the_runs_base_currency():
+    """A ticket's SELL 5 resting read "0 of 1,141 filled · 1 working" on the bar: the plan's
+    notional read as shares. The bar's line and the chart's words say what they count
+    (ProgressSnapshot.amounts), the fill prices' notional too."""
+    from services.console_charts import run_chart
+
+    progress = RunProgress()
+    progress.reset(7, {"A": PlannedOrder("AAPL", Side.SELL, D("228.20"))}, D("1141"), currency="USD")
+    resting = progress.apply([_order(1, "A", "AAPL", Side.SELL, 5)], [], now=T0)
+    assert resting.amounts == "0 of 1,141 USD"
+    assert resting.text == "run 7: 0 of 1,141 USD filled · 1 working"
+    assert run_chart(resting).said == "Run 7: nothing filled yet, 1 order working (0 of 1,141 USD target)"
+    filled = progress.apply([_order(1, "A", "AAPL", Side.SELL, 5, OrderState.FILLED)],
+                            [_fill(1, 1, "e1.01.01", "AAPL", Side.SELL, 5, "226.20")], now=T0)
+    assert filled.text == ("run 7: 1,141 of 1,141 USD filled at the plan's prices · slippage +87.6 bps "
+                           "(1,131 USD at the fill prices)")
+
+
 def test_a_run_with_nothing_filled_says_so_over_its_chart():
     """Walked under Xvfb: a ticket's limit order resting below the market drew the target over an
     empty plot (the filled line, one point at zero, draws nothing), not a word, where before any

@@ -62,3 +62,24 @@ def test_a_run_sent_by_id_is_read_as_the_latest_run_is(database):
     assert found is not None and (found.run_id, found.project_id, found.status) == (ticket, alpha, RunStatus.RUNNING)
     assert found.project == "alpha"  # whose run the chart then says it shows
     assert sent_run(database, ticket + 1) is None
+
+
+def test_a_followed_runs_amounts_are_in_its_base_currency(database):
+    """What the run progress's amounts are in (services.db.repositories.runs.run_base_currency,
+    the TCA's rule): the base the run stored with its plan, else its account's last reported
+    base, else USD; read alike by the trading window (sent_run, latest_run) and the monitor
+    (run_plan). The bar read "0 of 1,144 filled", a notional read as shares."""
+    from services.db.repositories import EquityRepository
+    from services.monitor_queries import run_plan, sent_run
+
+    with database.unit_of_work() as session:
+        alpha = ProjectRepository(session).get_or_create("alpha").id
+        session.flush()
+        stored = RunRepository(session).create(alpha, trade_date=TODAY, status=RunStatus.RUNNING,
+                                               params={"fx": {"base": "CHF", "rates": {}}}).id
+        old = _run(session, alpha, TODAY, RunStatus.RUNNING, orders=1)  # stored without fx: its account's
+        EquityRepository(session).store_rates("DU1", "EUR", {"USD": Decimal("0.9")})
+        bare = RunRepository(session).create(alpha, trade_date=TODAY, status=RunStatus.RUNNING).id
+    assert [sent_run(database, r).currency for r in (stored, old, bare)] == ["CHF", "EUR", "USD"]
+    assert [run_plan(database, r).currency for r in (stored, old, bare)] == ["CHF", "EUR", "USD"]
+    assert latest_run(database, alpha, TradeMode.PAPER, TODAY).currency == "USD"  # the newest: bare

@@ -11,7 +11,7 @@ from typing import cast
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
-from services.db.models import OrderPlan, TradeRun
+from services.db.models import AccountRates, OrderPlan, TradeRun
 from services.db.repositories.base import get_row, insert_once, insert_one
 from services.db.types import utcnow
 from services.domain import RunStatus, TradeMode
@@ -48,6 +48,18 @@ class NewRun:
 _NEW_RUN_COLUMNS = tuple(field.name for field in dataclasses.fields(NewRun) if field.name != "id")
 _INSERT_RUN = insert(cast(Table, TradeRun.__table__))
 _INSERT_RUN_COLUMNS = (*_NEW_RUN_COLUMNS, "created_at", "updated_at")
+
+
+def run_base_currency(session: Session, run: TradeRun, account: str | None) -> str:
+    """The currency of the run's notionals and totals: its plan's base as the run stored it
+    (``params["fx"]["base"]``, a preview's and a ticket's alike), else (a run stored before it
+    kept one) the base ``account`` (the run's orders') last reported, else USD. The one rule of
+    the TCA's totals and the run progress's amounts."""
+    stored = ((run.params or {}).get("fx") or {}).get("base")
+    if stored:
+        return str(stored)
+    rates = session.get(AccountRates, account) if account else None
+    return rates.base if rates is not None else "USD"
 
 
 class RunRepository:

@@ -82,6 +82,12 @@ class PreviewResult:
                 f"capital (Settings) and no portfolio value was given")
 
     @property
+    def base_currency(self) -> str:
+        """What the plan's notionals are in, as its run stores it (``params["fx"]["base"]``): the
+        account's base currency, the builder's USD when the account reported none."""
+        return self.subject.currency if self.subject is not None and self.subject.currency else "USD"
+
+    @property
     def notes(self) -> str:
         """The lines the preview shows under its totals: the sizing note, the working orders'."""
         return "\n".join(n[:1].upper() + n[1:] for n in (self.sizing_note, self.working_note) if n)
