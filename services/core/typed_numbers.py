@@ -138,7 +138,12 @@ def port_problem(value: int, *, free: bool = False, typed: object = None, name: 
 def typed_whole(typed: str, *, name: str = "") -> int:
     """A whole number as typed in a form, read as every typed number is; a ``ValueError`` in the
     one wording otherwise (``Client id: not a number: '7a'``, ``Client id: must be a whole
-    number: '7.5'``)."""
+    number: '7.5'``). An exponent is refused as the order ticket refuses one (``exponent_said``:
+    ``Port: must be a number in digits, without an exponent: '1e3'``): the Settings dialog's
+    Port read 1e3 as 1000 and saved it."""
+    exponent = exponent_said(typed, name=name)
+    if exponent is not None:
+        raise ValueError(exponent)
     try:
         number = typed_decimal(typed)
     except NotANumber as exc:
@@ -195,16 +200,7 @@ def typed_lines(typed: str, *, name: str = "") -> int:
 def typed_port(typed: str, *, name: str = "") -> int:
     """A port as typed in a form (the Settings dialog's), read as every typed number is and
     bounded by ``port_problem``; a ``ValueError`` in the one wording otherwise (``Port: must be a
-    port from 1 to 65535: '70000'``, ``Port: not a number: '74a'``). The dialog's spin box took
-    no key beyond 65535 and said nothing: 7497 with a 0 typed after it stayed 7497, 70000 typed
-    became 7000."""
-    try:
-        number = typed_decimal(typed)
-    except NotANumber as exc:
-        raise ValueError(not_a_number_said(typed, exc.hint, name=name)) from None
-    if number != number.to_integral_value():
-        raise ValueError(must_be_said(typed, "a whole number", name=name))
-    problem = port_problem(int(number), typed=typed, name=name)
-    if problem is not None:
-        raise ValueError(problem)
-    return int(number)
+    port from 1 to 65535: '70000'``, ``Port: not a number: '74a'``; a whole number by
+    ``typed_whole``, in digits). The dialog's spin box took no key beyond 65535 and said nothing:
+    7497 with a 0 typed after it stayed 7497, 70000 typed became 7000."""
+    return _typed_bounded(typed, port_problem, name)

@@ -157,3 +157,18 @@ def test_no_other_code_drops_commas_from_a_number():
 ])
 def test_plain_is_exact_text_without_exponent_or_trailing_zeros(value, text):
     assert plain(value) == text
+
+
+@pytest.mark.parametrize(("read", "name"), [("typed_port", "Port"), ("typed_client_id", "Client id"),
+                                            ("typed_lines", "Market data lines")])
+def test_a_settings_field_refuses_an_exponent_as_the_order_ticket_does(read, name):
+    """The Settings dialog's Port read 1e3 as 1000 (and saved it) where the ticket refuses an
+    exponent; its whole-number fields now say it in the ticket's words (exponent_said)."""
+    from services.core import typed_numbers
+
+    reader = getattr(typed_numbers, read)
+    for typed in ("1e3", "1E3", " 2e2 "):
+        with pytest.raises(ValueError) as refused:
+            reader(typed, name=name)
+        assert str(refused.value) == f"{name}: must be a number in digits, without an exponent: {typed!r}"
+    assert reader("1,000", name=name) == 1000  # grouped digits are still a number

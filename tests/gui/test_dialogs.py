@@ -185,7 +185,9 @@ def test_settings_dialog_takes_any_port_typed_and_says_a_bad_one(qtbot):
         dialog.accept()
     assert dialog.error_label.text() == "Port: must be a port from 1 to 65535: '74970'."
     for typed, said in (("70000", "Port: must be a port from 1 to 65535: '70000'."), ("0", "Port: must be a port from 1 to 65535: '0'."),
-                        ("74a", "Port: not a number: '74a'."), ("4001.5", "Port: must be a whole number: '4001.5'.")):
+                        ("74a", "Port: not a number: '74a'."), ("4001.5", "Port: must be a whole number: '4001.5'."),
+                        # read as 1000 and saved, where the order ticket refuses an exponent (seen under Xvfb)
+                        ("1e3", "Port: must be a number in digits, without an exponent: '1e3'.")):
         port.selectAll()
         QTest.keyClicks(port, typed)
         assert port.text() == typed
@@ -221,7 +223,10 @@ def test_settings_dialog_keeps_every_key_of_the_client_id_and_the_lines_and_says
             (dialog.market_data_lines_edit, "1.5", "Market data lines: must be a whole number: '1.5'."),
             (dialog.client_id_edit, "3000000000", "Client id: must be a client id from 0 to 2147483647: '3000000000'."),
             (dialog.client_id_edit, "-1", "Client id: must be a client id from 0 to 2147483647: '-1'."),
-            (dialog.client_id_edit, "7a", "Client id: not a number: '7a'.")):
+            (dialog.client_id_edit, "7a", "Client id: not a number: '7a'."),
+            (dialog.client_id_edit, "1e3", "Client id: must be a number in digits, without an exponent: '1e3'."),
+            (dialog.market_data_lines_edit, "1E2",
+             "Market data lines: must be a number in digits, without an exponent: '1E2'.")):
         before = edit.text()
         edit.selectAll()
         QTest.keyClicks(edit, typed)
