@@ -93,6 +93,21 @@ def project_positions(session, project_id: int, account: str | None) -> dict[str
     return out
 
 
+def other_holders(session, key: str, account: str | None, project_id: int | None) -> dict[str, Decimal]:
+    """The projects other than ``project_id`` whose books hold the listing ``key`` long on
+    ``account`` (every real account when not known), by name: where a sale that goes short in
+    ``project_id``'s book finds the account's shares (services.core.books.held_in_other_books)."""
+    where = _POSITIONS.c.account == account if account else not_backtest(_POSITIONS.c.account)
+    query = (select(Project.name, _POSITIONS.c.quantity).join(Project, Project.id == _POSITIONS.c.project_id)
+             .where(where, _POSITIONS.c.symbol == key, _POSITIONS.c.quantity > 0))
+    if project_id is not None:
+        query = query.where(_POSITIONS.c.project_id != project_id)
+    out: dict[str, Decimal] = {}
+    for name, quantity in session.execute(query):
+        out[name] = out.get(name, Decimal(0)) + quantity
+    return out
+
+
 def held_marks(session, account: str | None) -> dict[str, Decimal]:
     """The price of each listing held on ``account`` (every real account when not known) as the
     positions panel values it: its stored mark (the last fill's price or a quote's), or its

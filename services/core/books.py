@@ -93,6 +93,30 @@ def flatten_order(quantity: Decimal) -> tuple[str, Decimal] | None:
     return ("SELL" if quantity > 0 else "BUY"), abs(quantity)
 
 
+def held_in_other_books(key: str, holders: Mapping[str, Decimal]) -> str:
+    """Where the account's shares are when a project's sale of them would go short in its own
+    book (the short-sale rule reads the project's book, not the account's): ``holders`` the other
+    projects holding ``key``, by name. "the account's AAPL is in project desk's book (10 held):
+    sell it as desk's order (the ticket's Project, `order --project desk`)"; "" with none. The
+    ``order`` command without --project said "short_sale: AAPL: selling 5 of 0 held would go
+    short" of shares desk held, and nothing of where they were or how to sell them."""
+    if not holders:
+        return ""
+    if len(holders) == 1:
+        [(name, quantity)] = holders.items()
+        return (f"the account's {key} is in project {name}'s book ({plain(quantity)} held): sell it as {name}'s order "
+                f"(the ticket's Project, `order --project {_quoted(name)}`)")
+    held = ", ".join(f"{name} {plain(quantity)}" for name, quantity in sorted(holders.items()))
+    return (f"the account's {key} is in other projects' books ({held}): sell it as the order of the project that "
+            f"holds it (the ticket's Project, `order --project NAME`)")
+
+
+def _quoted(name: str) -> str:
+    import shlex
+
+    return shlex.quote(name)
+
+
 def unassigned_lines(account_lines: Iterable[BookLine], project_lines: Iterable[BookLine]) -> list[BookLine]:
     """Per account and listing, the account's row less every project's: the lines with a
     quantity (a flat rest is not shown: its realized P&L stays in the account's total)."""

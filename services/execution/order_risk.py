@@ -32,11 +32,12 @@ from services.books import (
     buying_quantities,
     held_marks,
     net_quantities,
+    other_holders,
     project_positions,
     working_orders,
 )
 from services.core.account_risk import AccountView
-from services.core.books import flatten_order, project_money
+from services.core.books import flatten_order, held_in_other_books, project_money
 from services.core.builder import CENT, ONE, SUB_PENNY, OrderDraft, held_as_if_filled
 from services.core.contracts import ContractSpec, MissingRate, rate_to_base
 from services.core.pipeline import check_orders
@@ -236,7 +237,7 @@ def check_order(session: Session, mode: TradeMode | str, draft: OrderDraft, inpu
     view = AccountView(net_liquidation, exposure, marks, facts.orders_today, inputs.buying_power)
     price = inputs.price
     try:
-        return check_orders(
+        report = check_orders(
             [draft], portfolio_value=inputs.portfolio_value, positions=inputs.positions, working=net_quantities(own),
             working_buys=buying_quantities(own),
             prices={**marks, draft.key: price.price} if price is not None else marks, limits=settings.risk_defaults(), facts=facts,
@@ -246,6 +247,26 @@ def check_order(session: Session, mode: TradeMode | str, draft: OrderDraft, inpu
             base_currency=inputs.base_currency, fx_rates=inputs.fx_rates, account=view)
     except RiskParamError as exc:  # a stored limit no rule of this version checks: its message says how to remove it
         raise BadInput(str(exc)) from None
+    # a replacement stays its own project's order: where else the shares are is no way out for it
+    return report if replacing is not None else _where_the_shares_are(session, report, draft, inputs, account)
+
+
+def _where_the_shares_are(session: Session, report: RiskReport, draft: OrderDraft, inputs: MarketInputs,
+                          account: str | None) -> RiskReport:
+    """A new sale the short-sale rule blocks in its project's book while the account's shares
+    are in another project's: its block says where they are and how to sell them
+    (services.core.books.held_in_other_books), for the ticket's verdict, the ``order`` command's
+    refusal and the plan's stored risk alike. `order --side SELL` without --project (the manual
+    project) said "selling 5 of 0 held would go short" of shares project desk held, and nothing
+    more."""
+    blocks = report.order_blocks.get(0, ())
+    if draft.side is not Side.SELL or not any(b.rule == "short_sale" for b in blocks):
+        return report
+    hint = held_in_other_books(draft.key, other_holders(session, draft.key, account, inputs.project_id))
+    if not hint:
+        return report
+    said = tuple(replace(b, message=f"{b.message}; {hint}") if b.rule == "short_sale" else b for b in blocks)
+    return replace(report, order_blocks={**report.order_blocks, 0: said})
 
 
 class OrderCheck(NamedTuple):

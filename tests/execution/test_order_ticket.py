@@ -220,6 +220,39 @@ async def test_a_ticket_refused_by_risk_sends_nothing_and_blocks_its_run(stack):
     assert status is RunStatus.BLOCKED and "max_order_quantity" in message
 
 
+async def test_a_sale_of_shares_another_projects_book_holds_says_where_they_are_and_how_to_sell_them(stack):
+    """`order --symbol AAPL --side SELL --quantity 5` without --project, the 10 AAPL in project
+    Demo momentum's book: refused as "short_sale: AAPL: selling 5 of 0 held would go short",
+    nothing of where the shares were nor how to sell them. The block names the book that holds
+    them and the way to sell them (services.core.books.held_in_other_books), for the ticket's
+    verdict, the command's refusal and the run's stored reason alike."""
+    stack.sim.set_price("AAPL", "100")
+    manual = _manual(stack)
+    await manual.send(Ticket.of("AAPL", "BUY", quantity="10", project="Demo momentum"))
+    await _until_order(stack, OrderState.FILLED)
+
+    hint = ("short_sale: AAPL: selling 5 of 0 held would go short; the account's AAPL is in project Demo momentum's book "
+            "(10 held): sell it as Demo momentum's order (the ticket's Project, `order --project 'Demo momentum'`)")
+    ticket = Ticket.of("AAPL", "SELL", quantity="5")  # the command's default project, manual
+    check = await manual.check(ticket)
+    assert check.blocked and check.reasons() == [hint]
+    with pytest.raises(RiskBlocked) as refused:
+        await manual.send(ticket)
+    assert not_sent_line(refused.value) == f"Order not sent: run 2 blocked by risk: {hint}"
+    assert _runs(stack.db)[-1][1:] == (RunStatus.BLOCKED, hint)  # the run says it too
+    # sold from the book that holds them: no block
+    assert (await manual.check(Ticket.of("AAPL", "SELL", quantity="5", project="Demo momentum"))).may_send
+
+    await manual.send(Ticket.of("AAPL", "BUY", quantity="4", project="desk"))
+    await wait_until(lambda: len([o for o in _orders(stack.db) if o.status is OrderState.FILLED]) == 2, 5, "desk's fill")
+    [reason] = (await manual.check(Ticket.of("AAPL", "SELL", quantity="5", project="other"))).reasons()
+    assert reason.endswith("; the account's AAPL is in other projects' books (Demo momentum 10, desk 4): sell it as "
+                           "the order of the project that holds it (the ticket's Project, `order --project NAME`)"), reason
+    # a sale going short in desk's book names the other book only
+    [reason] = (await manual.check(Ticket.of("AAPL", "SELL", quantity="5", project="desk"))).reasons()
+    assert "in project Demo momentum's book (10 held)" in reason and "desk 4" not in reason, reason
+
+
 async def test_a_ticket_refused_by_market_health_sends_nothing(stack):
     await wait_until(lambda: stack.service.health.status().healthy, 5, "the farms' OK at connect")
     stack.sim._sessions[1].error(-1, 2103, "Market data farm connection is broken:usfarm")
