@@ -229,15 +229,27 @@ async def download_daily_bars(db: Database, provider: ExecutionProvider, listing
     all cached is asked nothing (a backtest on cached bars asked the broker about every listing).
     A listing the broker refuses is reported and the others go on; a lost connection ends the
     download; ``canceled()`` true before a listing ends it with ``DownloadCanceled`` (within IB's
-    pacing a long download takes minutes, and a Cancel that waited for all of it was no Cancel)."""
+    pacing a long download takes minutes, and a Cancel that waited for all of it was no Cancel),
+    while the listings' missing days are read too, before the broker is asked anything."""
     if last < first:
         raise ValueError(f"the range ends ({last}) before it starts ({first})")
     if what_to_show not in WHAT_TO_SHOW:
         raise ValueError(f"what to show must be one of {', '.join(WHAT_TO_SHOW)}")
     now = now or datetime.now(UTC)
     specs = list(dict.fromkeys(spec_of(item) for item in listings))
-    lacking = {spec: await asyncio.to_thread(missing_days, db, spec, first, last, what_to_show=what_to_show, now=now)
-               for spec in specs}
+
+    def stop_if_canceled() -> None:
+        # before each listing's missing days are read, and before the broker is asked anything:
+        # every listing's days were read (one query and its calendar each) and the broker asked
+        # about them before the first look at ``canceled``, so a Cancel waited for all of that
+        if canceled is not None and canceled():
+            raise DownloadCanceled((), len(specs))
+
+    lacking: dict[ContractSpec, list[date]] = {}
+    for spec in specs:
+        stop_if_canceled()
+        lacking[spec] = await asyncio.to_thread(missing_days, db, spec, first, last, what_to_show=what_to_show, now=now)
+    stop_if_canceled()
     if refuse_unknown:  # a range without a session of a listing has nothing to fetch: still checked
         await check_listings(provider, [spec for spec, missing in lacking.items()
                                         if missing or not expected_days(spec, first, last, now)], where=where)

@@ -123,6 +123,50 @@ async def test_a_canceled_download_stops_before_the_next_listing_and_keeps_what_
                                     "kept in the price cache; nothing was backtested")
 
 
+@pytest.mark.parametrize("read_before_cancel", [0, 1])
+async def test_a_cancel_takes_effect_while_the_missing_days_are_read_before_the_broker_is_asked(
+        make_simulator, database, monkeypatch, read_before_cancel):
+    """Every listing's missing days were read from the database (a query and its calendar each)
+    and the broker asked about them (``refuse_unknown``: the panel's broker bars, `bars
+    download`) before the first look at ``canceled``: the Backtest panel's Cancel of a backtest
+    on hundreds of listings waited for all of that. It now stops before the next listing's read,
+    nothing asked of the broker. The reads counted on the real ``missing_days``."""
+    sim = await make_simulator(clock=lambda: NOW)
+    provider = IbExecutionProvider(port=sim.port, client_id=9, connect_timeout=5, auto_reconnect=False)
+    await provider.connect()
+    read: list[str] = []
+    real = price_cache.missing_days
+
+    def counted(db, spec, *args, **kwargs):
+        read.append(spec.key)
+        return real(db, spec, *args, **kwargs)
+
+    monkeypatch.setattr(price_cache, "missing_days", counted)
+    details: list[str] = []  # the broker asked about a listing (check_listings), the real handler answering
+    answer = sim._handlers[9]
+
+    def detailed(simulator, session, fields):
+        details.append(fields[2])
+        return answer(simulator, session, fields)
+
+    monkeypatch.setitem(sim._handlers, 9, detailed)
+    try:
+        with pytest.raises(price_cache.DownloadCanceled) as raised:
+            await price_cache.download_daily_bars(database, provider, ["AAPL", "MSFT", "NVDA"], date(2024, 12, 2),
+                                                  date(2025, 1, 6), now=NOW, refuse_unknown=True,
+                                                  canceled=lambda: len(read) >= read_before_cancel)
+        assert read == ["AAPL", "MSFT", "NVDA"][:read_before_cancel]  # the Cancel seen before the next listing's read
+        assert list(sim.history_requests) == [] and details == [] and price_cache.load_bars(database) == []
+        # not canceled, the same download asks the broker about its listings, then for their bars
+        await price_cache.download_daily_bars(database, provider, ["AAPL"], date(2024, 12, 2), date(2025, 1, 6), now=NOW,
+                                              refuse_unknown=True, canceled=lambda: False)
+        assert len(details) == 1 and [r.listing for r in sim.history_requests] == ["AAPL"]
+    finally:
+        await provider.disconnect()
+    assert raised.value.words() == ("canceled while fetching the broker's bars: 0 of 3 listings done, 0 new bars kept "
+                                    "in the price cache; nothing was backtested")
+
+
 def test_request_spans_follow_the_runs_of_missing_days():
     days = session_days(date(2024, 12, 2), date(2024, 12, 31))
     assert price_cache.request_spans([], days) == []
