@@ -16,7 +16,7 @@ from services.core.trading_hours import NEW_YORK, sessions_between
 from services.core.typed_numbers import must_be_said
 
 from .costs import parse_commission, slippage_problem
-from .inputs import DatedSnapshot
+from .inputs import DatedSnapshot, dates_in_name
 from .prices import PriceBook
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def check_spec(spec: BacktestSpec, prices: PriceBook, snapshots: list[DatedSnaps
         problems.append(f"no snapshot between {start} and {end} (the prices cover {first} to {last})")
     elif snapshots and not inside and not past:  # the window begins at the first snapshot, after its end
         until = f"--to {end}" if spec.end else f"the last day with prices ({end})"
-        problems.append(f"no snapshot on or before {until}: the first is dated {start}")
+        problems.append(f"no snapshot on or before {until}: the first is dated {start}{_how_dated(snapshots, start)}")
     problems.extend(_sharing_a_session(inside, days))
     problems.extend(past)
     for snap in inside:
@@ -75,6 +75,18 @@ def check_spec(spec: BacktestSpec, prices: PriceBook, snapshots: list[DatedSnaps
             problems.append(f"{snap.source_name} ({snap.project}, {snap.day}): no prices for {', '.join(unknown[:20])}"
                             + (f" and {len(unknown) - 20} more" if len(unknown) > 20 else ""))
     return problems
+
+
+def _how_dated(snapshots: list[DatedSnapshot], day: date) -> str:
+    """Why the snapshots of ``day`` are of it, when their names do not say: a stored snapshot
+    whose name holds no YYYY-MM-DD date is dated the New York day it was stored
+    (``inputs.stored_day``). "the first is dated 2026-12-06" of files stored that day as
+    mom_20261120.csv and mom_20261124.json named a date nothing of the trader's held."""
+    undated = [s.source_name for s in snapshots if s.day == day and not dates_in_name(s.source_name)]
+    if not undated:
+        return ""
+    return (f" ({', '.join(undated)}: no YYYY-MM-DD date in the name, so dated the day it was stored; "
+            "import it again under a name holding its date, as momentum_2024-01-31.csv)")
 
 
 def _sharing_a_session(snapshots: list[DatedSnapshot], days: list[date]) -> list[str]:

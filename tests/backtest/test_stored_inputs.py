@@ -107,3 +107,31 @@ def test_the_last_bar_day_moves_on_at_the_next_close_of_the_snapshots_listings(d
     assert last_bar(database, ["alpha"], now=moment(2024, 7, 3, 12, 0)) == LastBar(date(2024, 7, 2), moment(2024, 7, 3, 17, 0))
     assert last_bar(database, ["alpha"], now=moment(2024, 7, 3, 18, 0)) == LastBar(date(2024, 7, 3), moment(2024, 7, 5, 20, 0))
     assert last_bar(database, [], now=moment(2024, 3, 6, 15, 0)) is None
+
+
+def test_a_stored_snapshot_dated_the_day_it_was_stored_says_why_when_no_snapshot_is_in_the_window(
+        database, db_url, tmp_path, capsys):
+    """A trader's files named mom_20240201.csv (a date, not YYYY-MM-DD) are dated the day they
+    were stored: the backtest of the project was refused with "the first is dated <today>", a day
+    none of the trader's names held, and no word of why. The refusal names the file and why."""
+    from datetime import datetime
+
+    from app.cli import main
+    from services.core.trading_hours import NEW_YORK
+
+    from .data import generated_bars, write_prices_csv
+
+    prices = write_prices_csv(tmp_path / "bars.csv", generated_bars(["AAA"], date(2024, 1, 25), date(2024, 3, 28), seed=3))
+    (tmp_path / "mom_20240201.csv").write_text("symbol,weight\nAAA,0.50\n")
+    assert import_snapshot(database, tmp_path / "mom_20240201.csv", "alpha").created
+    today = datetime.now(NEW_YORK).date()
+
+    capsys.readouterr()
+    code = main(["--db-url", db_url, "backtest", "--commission", "none", "--prices", str(prices), "--project", "alpha"])
+    err = capsys.readouterr().err
+
+    assert code == 2, err
+    assert err.splitlines() == [
+        (f"trading-console: no snapshot on or before the last day with prices (2024-03-28): the first is dated {today} "
+         "(mom_20240201.csv: no YYYY-MM-DD date in the name, so dated the day it was stored; import it again under "
+         "a name holding its date, as momentum_2024-01-31.csv)")], err
