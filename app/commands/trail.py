@@ -29,8 +29,10 @@ from services.core.risk_measures import trail_figure
 from services.core.wording import grouped, money, percent, price
 
 SECTIONS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
+    # the snapshot row's own price and the reference price the builder used (a quote, a backtest's
+    # bar): one PRICE, the reference, read as the signal's price, the snapshot's printed nowhere
     ("signals", "Signals", (("symbol", "SYMBOL"), ("weight", "WEIGHT"), ("score", "SCORE"), ("rank", "RANK"),
-                            ("price", "PRICE"))),
+                            ("snapshot_price", "SNAPSHOT PRICE"), ("price", "REF PRICE"))),
     ("order_decisions", "Order decisions", (
         ("sequence", "#"), ("symbol", "SYMBOL"), ("action", "ACTION"), ("reason", "REASON"), ("target_weight", "WEIGHT"),
         ("raw_quantity", "RAW QTY"), ("target_quantity", "TARGET"), ("current_quantity", "CURRENT"), ("delta", "DELTA"),
@@ -52,7 +54,7 @@ WEIGHTS = ("weight", "target_weight")  # shown as the preview shows them: "10.00
 # and the other numbers as the window's panels show them (services.core.wording): quantities with
 # their significant digits, grouped; prices at two to four places; money to the cent
 QUANTITIES = ("raw_quantity", "target_quantity", "current_quantity", "delta", "rounding")
-PRICES = ("price",)
+PRICES = ("price", "snapshot_price")
 FIGURES = ("measured", "limit_value")  # a ratio rule's as a percent too (risk_measures.trail_figure)
 
 

@@ -422,3 +422,27 @@ def test_the_backtests_own_check_says_its_bounds_as_its_options_do():
     problems = check_spec(spec, PriceBook.from_columns({}), [])
     assert problems[:2] == ["--initial-cash: must be a number > 0: '-5'",
                             "--slippage-bps: must be a number from 0 to below 10000: '10000'"], problems
+
+
+def test_the_trails_signals_say_the_snapshots_price_beside_the_reference_price_used():
+    """`trail`'s Signals, "the signals its preview saw", printed one PRICE: the reference price
+    the builder used (a backtest's bar, the broker's quote), not the snapshot's own. Seen with the
+    demo's backtest: NVDA's signal read 127.69 where momentum_2026-11-21.json says 147.10, and
+    the snapshot's price, stored with each signal, was printed nowhere. Both now, each named."""
+    from app.commands.trail import render
+    from services.trail_queries import DecisionTrail
+
+    trail = DecisionTrail(run_id=2, plan_id=2, executed=True, signals=(
+        {"symbol": "NVDA", "weight": "0.13", "score": "2.28", "rank": 1, "snapshot_price": "147.10", "price": "127.69"},
+        {"symbol": "KO", "weight": "0.04", "score": None, "rank": None, "snapshot_price": None, "price": "64.88"}))
+
+    lines = render(trail).splitlines()
+    head = lines.index("Signals (2)") + 1
+    header = lines[head].split("  ")
+    assert [h.strip() for h in header if h.strip()] == ["SYMBOL", "WEIGHT", "SCORE", "RANK", "SNAPSHOT PRICE", "REF PRICE"]
+    nvda, ko = lines[head + 1], lines[head + 2]
+    column = lines[head].index("SNAPSHOT PRICE")
+    reference = lines[head].index("REF PRICE")
+    assert nvda[column:reference].strip() == "147.10" and nvda[reference:].strip() == "127.69"
+    assert ko[column:reference].strip() == "" and ko[reference:].strip() == "64.88"
+
