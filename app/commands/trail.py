@@ -99,8 +99,9 @@ def table(rows: Sequence[dict], columns: tuple[tuple[str, str], ...]) -> str:
 
 
 def render(trail) -> str:
-    executed = " (executed)" if trail.executed else ""
-    out = [f"run {trail.run_id}, {trail.plan_words}{executed}"]
+    # headed as the Decisions panel heads it: "run 2, plan 2 (executed)" was said of a backtest's
+    # rebalance, never sent to a broker, as of a paper or live run's
+    out = [trail.title]
     for name, title, columns in SECTIONS:
         rows = getattr(trail, name)
         out.append(f"\n{title} ({len(rows)})")

@@ -446,3 +446,18 @@ def test_the_trails_signals_say_the_snapshots_price_beside_the_reference_price_u
     assert nvda[column:reference].strip() == "147.10" and nvda[reference:].strip() == "127.69"
     assert ko[column:reference].strip() == "" and ko[reference:].strip() == "64.88"
 
+
+@pytest.mark.parametrize(("fields", "said"), [
+    # a backtest's rebalance: the terminal said "run 2, plan 2 (executed)", a paper or live run's
+    # words, where the Decisions panel says it was replayed and never sent
+    ({"executed": True, "backtest": True}, "Backtest run 2, plan 2 (executed in the backtest, never sent to a broker)"),
+    # a preview its run did not execute: "run 2, plan 2" read as the run's plan
+    ({"executed": False}, "Preview not sent: run 2, plan 2"),
+    ({"executed": True}, "Run 2, plan 2 (executed)"),
+])
+def test_the_trail_command_heads_a_trail_as_the_decisions_panel_does(fields, said):
+    from app.commands.trail import render
+    from services.trail_queries import DecisionTrail
+
+    trail = DecisionTrail(run_id=2, plan_id=2, **fields)
+    assert render(trail).splitlines()[0] == said == trail.title

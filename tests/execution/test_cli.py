@@ -168,7 +168,7 @@ async def test_an_unknown_symbol_is_bad_input_for_order_preview_and_execute(db_u
     for run_id, said in ((1, "unknown contract: ZZZZNOPE"), (2, "preview refused: unknown contract: ZZZZNOPE (in snapshot 1,")):
         trail = await run(cli_args(db_url, simulator.port, "trail", "--run", str(run_id), connection=False))
         assert trail.code == 0, trail.err
-        assert trail.out.splitlines()[0].startswith(f"run {run_id}, no plan: {said}"), trail.out
+        assert trail.out.splitlines()[0].startswith(f"Run {run_id}, no plan: {said}"), trail.out
 
 
 async def test_a_plan_or_snapshot_that_does_not_exist_is_said_before_connecting(db_url):
