@@ -134,7 +134,7 @@ def test_the_panel_runs_in_the_background_shows_progress_and_draws_charts(qloop,
         assert {view.metrics_table.item(r, 0).text() for r in range(3)} == {"north", "south", "(total)"}
         assert view.rebalances_table.rowCount() == 6
         run_id = int(view.rebalances_table.item(0, 2).text())
-        view.rebalances_table.cellDoubleClicked.emit(0, 0)
+        view.rebalances_table.cellActivated.emit(0, 0)
         await wait_until(lambda: controller.trails_shown == [run_id], 10, "the decision trail")
         assert decisions.title_label.text().startswith(f"Backtest run {run_id}, plan ")
         assert decisions.title_label.text().endswith("(executed in the backtest, never sent to a broker)")

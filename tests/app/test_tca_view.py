@@ -145,7 +145,7 @@ def test_a_rebalance_double_clicked_shows_its_trail_in_the_decisions_view(qloop,
             w.docks["charts"].raise_()
             w.decisions_tabs.setCurrentWidget(w.tca_view)
             run_id = int(w.backtest_view.rebalances_table.item(1, 2).text())
-            w.backtest_view.rebalances_table.cellDoubleClicked.emit(1, 0)
+            w.backtest_view.rebalances_table.cellActivated.emit(1, 0)
             await wait_for(lambda: controller.backtest.trails_shown == [run_id], 10, "the rebalance's trail")
             title = w.decisions_view.title_label.text()
             assert title.startswith(f"Backtest run {run_id}, plan ") and title.endswith("never sent to a broker)"), title

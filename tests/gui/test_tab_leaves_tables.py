@@ -76,3 +76,40 @@ def test_tab_from_the_preview_table_goes_to_the_first_field_not_the_forms_scroll
     qtbot.waitUntil(view.table.hasFocus)
     QTest.keyClick(view.table, Qt.Key.Key_Tab)
     assert QApplication.focusWidget() is view.portfolio_edit, f"Tab went to {type(QApplication.focusWidget()).__name__}"
+
+
+def test_enter_on_a_rebalance_opens_its_decision_trail_as_a_double_click_does_once(qtbot):
+    """Keyboard only: a rebalance's decision trail opened on a double-click and nothing else, so a
+    trader who reached the Rebalances table by Tab and chose a row with the arrows had no way to
+    see why it traded. Enter (and Return) on the current row opens it; a double-click still does,
+    once."""
+    from widgets.views.backtest import BacktestView
+
+    view = BacktestView()
+    qtbot.addWidget(view)
+    rebalances = [("2026-11-20", 8, "executed"), ("2026-11-23", 9, "executed")]
+    view.show_results({"Demo momentum": {"final_equity": "101214.74", "total_return": 0.012, "cagr": 0.37,
+                                         "volatility": 0.04, "sharpe": 7.2, "max_drawdown": -0.004, "turnover": 1.3,
+                                         "commissions": "23", "orders": 23, "fills": 23, "risk_blocked": [],
+                                         "equity": [], "drawdown": [], "rebalances": rebalances}}, None)
+    view.results_tabs.setCurrentWidget(view.rebalances_table)
+    asked: list[int] = []
+    view.rebalance_activated.connect(asked.append)
+    table = view.rebalances_table
+    with qtbot.waitActive(view):
+        view.show()
+        view.activateWindow()
+    table.setFocus()
+    qtbot.waitUntil(table.hasFocus)
+    table.setCurrentCell(1, 0)
+
+    QTest.keyClick(table, Qt.Key.Key_Return)
+    assert asked == [9]
+    table.setCurrentCell(0, 0)
+    QTest.keyClick(table, Qt.Key.Key_Enter, Qt.KeyboardModifier.KeypadModifier)
+    assert asked == [9, 8]
+
+    cell = table.visualItemRect(table.item(1, 3)).center()
+    QTest.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, cell)
+    QTest.mouseDClick(table.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, cell)
+    assert asked == [9, 8, 9]

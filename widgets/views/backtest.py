@@ -1,6 +1,6 @@
 """The Backtest panel: choose the projects, the dates, the fill and the costs; a progress bar
 with Cancel; per project the equity and drawdown charts (pyqtgraph) and the metrics table; the
-rebalances, whose double-click asks for that run's decision trail (shown in the Decisions view);
+rebalances, whose double-click or Enter asks for that run's decision trail (in the Decisions view);
 the past backtests, newest first, one chosen to show its stored results again. Plain Qt: every
 intent leaves through a signal, every result comes in through a method (the controller does the work)."""
 
@@ -182,7 +182,9 @@ class BacktestView(QWidget):
         self.rebalances_table.setHorizontalHeaderLabels(("Day", "Project", "Run", "Outcome"))
         self.rebalances_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.rebalances_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.rebalances_table.cellDoubleClicked.connect(self._on_rebalance)
+        # activated: a double-click, and Enter on the current row (double-clicked alone, the
+        # trail of a rebalance reached by Tab and the arrows could not be opened by keyboard)
+        self.rebalances_table.cellActivated.connect(self._on_rebalance)
         # the outcome, text ("executed in the backtest", "failed: REASON"), takes the room the
         # short day, project and run leave: at Qt's 100 px it wrapped onto a second line
         self.rebalances_table.horizontalHeader().setStretchLastSection(True)
