@@ -110,10 +110,12 @@ class ConsoleController(QObject):
         as a monitor reads it (app.controllers.feed.read_again). Until it is, nothing is sent on
         the old one's rows (ConsoleContext.refused_while_reading): a Cancel of a row would act on
         whichever order of the new database has its id, an Execute on its run of the preview's
-        id. The preview and the run followed are forgotten at once; a failed reading leaves the
-        sending refused (the error said: what is on screen is not the database's)."""
+        id. The preview, the run followed and the Decisions panel's trail and TCA are forgotten at
+        once; a failed reading leaves the sending refused (the error said: what is on screen is
+        not the database's)."""
         self.ctx.reading_again = True
         self.trading.forget_database()
+        self.decisions.forget_database()
         # the versions handed were the old database's rows': the new one's under the same ids
         # (older ones among them) would be dropped as stale
         self.monitoring.newer_only = NewerOnly()

@@ -70,6 +70,19 @@ class DecisionsController:
     def stop(self) -> None:
         self._tca_timer.stop()
 
+    def forget_database(self) -> None:
+        """The database was replaced under the window (dropped and created again, restored): the
+        trail and the TCA shown were the old database's runs and plans; under their ids the new
+        one holds another run or none. Both tabs emptied, a read still on its way dropped; a run
+        of the new database is shown as at start (a settled run followed, one chosen or asked)."""
+        self._trail_asked.ask()
+        self._tca_asked.ask()
+        self._tca_timer.stop()
+        self.trail_run_id = self.tca_run_id = self._reading = None
+        self._shown_tca.cleared()
+        self.ctx.window.decisions_view.clear()
+        self.ctx.window.tca_view.clear()
+
     def take_changes(self, orders: Iterable[OrderRecord], fills: Iterable[FillRecord]) -> None:
         """What the writer (or another process, through the change feed) committed: the shown
         TCA is read again at the timer when they touch its run."""

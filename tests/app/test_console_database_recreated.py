@@ -109,3 +109,50 @@ def test_a_trading_window_reads_a_database_dropped_and_created_again_and_sends_n
             await console.close()
 
     run(qloop, scenario(), timeout=120)
+
+
+def _recreate(name: str, url: str, refs: list[str]) -> None:
+    from services.db.migrate import upgrade
+
+    _admin_execute(f"DROP DATABASE `{name}`")
+    _admin_execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    upgrade(url)
+    _orders(url, refs, 1)
+
+
+def test_the_decisions_panel_is_read_again_with_the_database(qloop, open_console, recreated_db):
+    """Before, the Decisions panel kept the old database's preview trail and the TCA tab its run
+    after the replacement (the blotter, the audit log and the rest were the new one's): a run
+    number the new database holds for another run, or none at all, shown as the trader's record."""
+    from services.change_feed import REPLACED_LINE
+
+    name, url = recreated_db
+    _orders(url, ["OLD-1"], 1)
+
+    async def scenario():
+        console = await open_console()
+        w, controller = console.window, console.controller
+        trail, tca = w.decisions_view, w.tca_view
+
+        def said() -> list[str]:
+            return [entry.text for entry in w.activity_log.entries()]
+
+        try:
+            await wait_until(lambda: {o.client_order_id for o in w.orders_model.records()} == {"OLD-1"}, 10,
+                             "the old order")
+            preview = await controller.preview(w.preview_view.params())
+            await controller.decisions.show_run(preview.run_id)
+            await controller.decisions.show_tca(preview.run_id)
+            assert controller.decisions.trail_run_id == preview.run_id and trail.orders_model.rowCount() > 0
+            assert controller.decisions.tca_run_id == preview.run_id and tca.title_label.text() != "No run selected"
+            await asyncio.to_thread(_recreate, name, url, ["NEW-1"])
+            await wait_until(lambda: REPLACED_LINE in said(), 20, lambda: f"the replacement said: {said()[-5:]}")
+            # the new database holds no run: nothing of the old one's is shown as the record
+            assert controller.decisions.trail_run_id is None and controller.decisions.tca_run_id is None
+            assert trail.title_label.text() == "No run or preview selected" and trail.orders_model.rowCount() == 0
+            assert tca.title_label.text() == "No run selected" and tca.model.rowCount() == 0
+        finally:
+            await console.close()
+
+    run(qloop, scenario(), timeout=120)
+
