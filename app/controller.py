@@ -120,7 +120,12 @@ class ConsoleController(QObject):
         # (older ones among them) would be dropped as stale
         self.monitoring.newer_only = NewerOnly()
         await read_again(self.window, self._read_panels)
-        self.ctx.reading_again = False
+        # the broker's working orders, fills and positions are the account's: in the new database
+        # once reconciled, as at a reconnect (a trader saw no working order that was working)
+        try:
+            await self.monitoring.reconcile_again()
+        finally:  # the panels are the new database's: a failed pass is said, as a reconnect's is
+            self.ctx.reading_again = False
 
     async def _read_panels(self) -> None:
         """Every panel that shows what the database holds, as at start (load_initial)."""

@@ -211,6 +211,20 @@ class MonitoringController:
         if not self._stopped:
             self._say_reconciled()
 
+    async def reconcile_again(self) -> None:
+        """The database was replaced under the window and read again: the broker's open orders,
+        the day's fills and the positions belong to the account, not to the database, and the new
+        one holds none of them until a reconciliation. The same pass as a reconnect's (the
+        reconciler's retried one, a whole one: Reconciler.forget_database), said as a reconnect's
+        is; not connected, the connect's own pass does it."""
+        reconciler = self.ctx.stack.reconciler
+        reconciler.forget_database()
+        if not self.ctx.stack.provider.is_connected:
+            return
+        await reconciler.reconcile_with_retry(after_reconnect=True)
+        if not self._stopped:
+            self._say_reconciled()
+
     def _say_reconciled(self) -> None:
         text, warning = self._resync.say(self.ctx.stack.reconciler.last_report)  # `serve`'s words too
         self.ctx.status(text, 15_000 if warning else 10_000, Level.WARNING if warning else Level.INFO)

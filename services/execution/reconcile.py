@@ -149,6 +149,13 @@ class Reconciler:
             return None
         return self._lost_since - LOSS_MARGIN
 
+    def forget_database(self) -> None:
+        """The database was replaced under this process (dropped and created again, restored):
+        what the whole reconciliation of the day put in it is gone with it. The next pass is a
+        whole one again, as the process's first connect's is (IB's completed orders, the day's
+        executions): the new database knows nothing of what the account did today."""
+        self._complete = False
+
     async def _on_resync(self, state: ConnectionState) -> None:
         await self.reconcile_with_retry(after_reconnect=True)
 

@@ -156,3 +156,56 @@ def test_the_decisions_panel_is_read_again_with_the_database(qloop, open_console
 
     run(qloop, scenario(), timeout=120)
 
+
+def test_the_brokers_working_orders_are_reconciled_into_the_new_database_as_at_a_reconnect(
+        qloop, open_console, recreated_db):
+    """Before, the re-read ended with the new database's rows alone: an order working at the
+    broker (it belongs to the account, not to the database) was in no panel until the next
+    reconnect's reconciliation, and the window said nothing of it."""
+    from decimal import Decimal
+
+    from services.change_feed import REPLACED_LINE
+    from services.domain import OrderState, OrderType, Side
+
+    name, url = recreated_db
+
+    async def scenario():
+        console = await open_console()
+        w, sim = console.window, console.sim
+
+        def said() -> list[str]:
+            return [entry.text for entry in w.activity_log.entries()]
+
+        try:
+            filled = await console.stack.actions.manual_order("AAPL", Side.BUY, Decimal(3), OrderType.MKT)
+            await wait_until(lambda: (r := w.orders_model.get(filled.id)) is not None and r.status is OrderState.FILLED,
+                             10, "the filled order in the blotter")
+            limit = (sim.price("AAPL") * Decimal("0.98")).quantize(Decimal("0.01"))  # rests: no walk in tests
+            order = await console.stack.actions.manual_order("AAPL", Side.BUY, Decimal(5), OrderType.LMT, limit)
+            await wait_until(lambda: (r := w.orders_model.get(order.id)) is not None and r.status is OrderState.ACCEPTED,
+                             10, "the working order in the blotter")
+            await asyncio.to_thread(_recreate, name, url, [])
+            await wait_until(lambda: REPLACED_LINE in said(), 20, lambda: f"the replacement said: {said()[-5:]}")
+
+            def working() -> list:
+                return [o for o in w.orders_model.records() if o.client_order_id == order.client_order_id]
+            await wait_until(lambda: working(), 15, lambda: f"the broker's working order shown: {w.orders_model.records()}")
+            assert working()[0].status is OrderState.ACCEPTED and working()[0].quantity == 5
+            after = said()[said().index(REPLACED_LINE):]
+            await wait_until(lambda: any(line.startswith("Reconciled at ") for line in said()[said().index(REPLACED_LINE):]),
+                             10, lambda: f"the reconciliation said: {said()[-5:]}")
+            line = next(line for line in said()[said().index(REPLACED_LINE):] if line.startswith("Reconciled at "))
+            assert "1 open order at IB" in line and "2 orders placed outside the console recorded" in line, line
+            assert not console.controller.ctx.reading_again, after
+            # the day's order that filled is the account's too: a whole reconciliation, as the
+            # process's first (IB's completed orders asked for), not a reconnect's after one
+            w.orders_model.flush()
+            w.fills_model.flush()
+            shown = {o.client_order_id: o.status for o in w.orders_model.records()}
+            assert shown == {order.client_order_id: OrderState.ACCEPTED, filled.client_order_id: OrderState.FILLED}, shown
+            fills = w.fills_model.records()
+            assert {f.client_order_id for f in fills} == {filled.client_order_id} and sum(f.quantity for f in fills) == 3
+        finally:
+            await console.close()
+
+    run(qloop, scenario(), timeout=120)
