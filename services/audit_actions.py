@@ -196,7 +196,7 @@ ACTIONS: Mapping[AuditAction, ActionDoc] = MappingProxyType({
         "a reconciliation with the broker changed something (ReconcileReport.to_dict)",
         "Reconciler._reconcile (services/execution/reconcile.py)", "account",
         ("time", "open_orders", "completed_orders", "executions", "missing_fills", "corrected", "external",
-         "resolved_unknown", "positions_corrected", "released", "unassigned", "book_mismatches", "executions_since",
+         "resolved_unknown", "positions_corrected", "released", "unassigned", "book_mismatches", "orders", "executions_since",
          "completed_asked")),
     AuditAction.SETTINGS_TRADE: ActionDoc(
         "trade settings are changed (`trade-settings set`/`unset`, the Settings dialog): each changed section as "

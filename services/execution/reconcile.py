@@ -37,6 +37,8 @@ from services.audit_actions import AuditAction
 from services.core.books import book_mismatches
 from services.core.ib_codes import CodeClass, classify
 from services.core.typed_numbers import plain
+from services.core.wording import describe_order
+from services.db.convert import to_order_record
 from services.db.models import Position, TradeFill, TradeOrder
 from services.db.repositories import SettingsRepository
 from services.db.scope import not_backtest
@@ -78,6 +80,10 @@ class ReconcileReport:
     # book (shown as unassigned), and where the books hold what the broker does not
     unassigned: dict[str, str] = field(default_factory=dict)
     book_mismatches: list[dict] = field(default_factory=list)
+    # what each order closed as never received or given back is ("BUY 5 AAPL LMT 225.00"), by
+    # client order id: the line names them (reconcile_words), a count alone left the trader to
+    # find which of the day's orders it was
+    named: dict[str, str] = field(default_factory=dict)
     executions_since: datetime | None = None  # the executions asked for (None: the whole day)
     completed_asked: bool = True  # False: no order of ours could have finished unseen, IB's list was not asked for
 
@@ -92,7 +98,7 @@ class ReconcileReport:
             "executions": self.executions, "missing_fills": self.missing_fills, "corrected": self.corrected,
             "external": self.external, "resolved_unknown": self.resolved_unknown,
             "positions_corrected": self.positions_corrected, "released": self.released,
-            "unassigned": self.unassigned, "book_mismatches": self.book_mismatches,
+            "unassigned": self.unassigned, "book_mismatches": self.book_mismatches, "orders": self.named,
             "executions_since": self.executions_since.isoformat() if self.executions_since else None,
             "completed_asked": self.completed_asked,
         }
@@ -300,6 +306,9 @@ class Reconciler:
                         release_claims, self.db, given_back,
                         "claimed by a sender that is gone; IB does not know it after a targeted query: back to NEW for the run's next holder")
 
+        if report.resolved_unknown or report.released:
+            report.named = await asyncio.to_thread(self._described, [*report.resolved_unknown, *report.released])
+
         # Positions: IB is the truth for the account-level rows (by listing key: SAP and SAP@IBIS:EUR apart).
         broker_pos = {p.key: p for p in positions}
         for symbol, p in broker_pos.items():
@@ -380,6 +389,12 @@ class Reconciler:
                  .group_by(Position.symbol))
         with self.db.session() as session:
             return {(account, symbol): Decimal(total or 0) for symbol, total in session.execute(query) if total}
+
+    def _described(self, client_order_ids: list[str]) -> dict[str, str]:
+        """What each of these orders is, as a message names an order (describe_order, its id apart)."""
+        with self.db.session() as session:
+            rows = session.scalars(select(TradeOrder).where(TradeOrder.client_order_id.in_(client_order_ids))).all()
+            return {row.client_order_id: describe_order(to_order_record(row), with_id=False) for row in rows}
 
     def _cancel_all_mark(self) -> datetime | None:
         """The marker of the last Cancel All that concerns this session's account: a claim made

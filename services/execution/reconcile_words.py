@@ -44,15 +44,25 @@ def _findings(report: ReconcileReport) -> list[str]:
     if report.external:
         found.append(f"{counted(len(report.external), 'order')} placed outside the console recorded")
     if report.resolved_unknown:
-        found.append(f"{counted(len(report.resolved_unknown), 'order')} IB does not know closed as never received")
+        found.append(f"{counted(len(report.resolved_unknown), 'order')} IB does not know closed as never received "
+                     f"({_orders(report, report.resolved_unknown)})")
     if report.released:
-        found.append(f"{counted(len(report.released), 'order')} of a sender that is gone given back to be sent")
+        found.append(f"{counted(len(report.released), 'order')} of a sender that is gone given back to be sent "
+                     f"({_orders(report, report.released)})")
     if report.positions_corrected:
         found.append(f"positions set to the broker's: {_named(report.positions_corrected)}")
     if report.book_mismatches:
         found.append("the projects' books hold what the broker does not: " + _named(
             [f"{m['symbol']} (broker {m['broker']}, books {m['books']})" for m in report.book_mismatches]))
     return found
+
+
+def _orders(report: ReconcileReport, client_order_ids: Sequence[str]) -> str:
+    """"BUY 5 AAPL LMT 225.00, C-1; ...": what each order is and which, as the auto-recovery's
+    line names the orders it acted on (services.execution.recovery_outcomes); the first NAMED."""
+    names = [f"{what}, {coid}" if (what := report.named.get(coid)) else coid for coid in client_order_ids]
+    shown = "; ".join(names[:NAMED])
+    return shown if len(names) <= NAMED else f"{shown} and {len(names) - NAMED} more"
 
 
 def _named(items: Sequence[str]) -> str:

@@ -29,3 +29,46 @@ def test_the_reconcile_line_is_said_in_words(qloop, open_console):
             await console.close()
 
     run(qloop, scenario())
+
+
+def test_a_restart_whose_simulator_lost_a_working_order_says_which_order_it_closed_and_why(
+        qloop, open_console, console_settings):
+    """The demo restarted and its simulator does not hold the last session's working order (the
+    order taken out of demo-simulator-state.json, a kill -9): the connect's reconciliation closes
+    it as never received. Before, the activity log said "1 order IB does not know closed as never
+    received" and no more: which order, among the day's, the trader had to find in the blotter."""
+    import json
+    from decimal import Decimal
+
+    from services.domain import OrderState, OrderType, Side
+
+    async def scenario():
+        first = await open_console()
+        try:
+            limit = (first.sim.price("AAPL") * Decimal("0.98")).quantize(Decimal("0.01"))  # rests: no walk in tests
+            order = await first.stack.actions.manual_order("AAPL", Side.BUY, Decimal(5), OrderType.LMT, limit)
+            await wait_until(lambda: (r := first.window.orders_model.get(order.id)) is not None
+                             and r.status is OrderState.ACCEPTED, 10, "the working order")
+        finally:  # everything but the window (closing the last window would stop the test's loop)
+            first.controller.close()
+            await first.controller.runner.drain(timeout=5)
+            await first.stack.close()
+        # the simulator's saved state without the order (as after a kill -9 before it saved it)
+        state_file = console_settings.data_dir / "demo-simulator-state.json"
+        state = json.loads(state_file.read_text())
+        assert [o["order_ref"] for o in state["orders"]] == [order.client_order_id]
+        state_file.write_text(json.dumps({**state, "orders": []}))
+        console = await open_console()
+        first.window.close()
+        w = console.window
+        try:
+            await wait_until(lambda: (r := w.orders_model.get(order.id)) is not None and r.status is OrderState.CANCELED,
+                             15, lambda: f"the order closed: {w.orders_model.get(order.id)} {console.stack.reconciler.last_report} {console.sim.orders()}")
+            [line] = [e.text for e in w.activity_log.entries() if e.text.startswith("Reconciled")]
+            assert line == describe_reconcile(console.stack.reconciler.last_report)
+            assert (f"1 order IB does not know closed as never received (BUY 5 AAPL LMT {limit:,.2f}, "
+                    f"{order.client_order_id})") in line, line
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
