@@ -108,6 +108,16 @@ def other_holders(session, key: str, account: str | None, project_id: int | None
     return out
 
 
+def held_in_books(session, key: str, account: str | None) -> Decimal:
+    """What every project's book together holds of the listing ``key`` on ``account`` (every
+    real account when not known): the account's position less this is unassigned (bought in
+    TWS, by another client, not booked yet), which a sale that goes short in its project's book
+    could sell once assigned (services.core.books.held_unassigned)."""
+    where = _POSITIONS.c.account == account if account else not_backtest(_POSITIONS.c.account)
+    query = select(func.sum(_POSITIONS.c.quantity)).where(where, _POSITIONS.c.symbol == key, _POSITIONS.c.project_id.is_not(None))
+    return session.execute(query).scalar() or Decimal(0)
+
+
 def held_marks(session, account: str | None) -> dict[str, Decimal]:
     """The price of each listing held on ``account`` (every real account when not known) as the
     positions panel values it: its stored mark (the last fill's price or a quote's), or its

@@ -111,6 +111,22 @@ def held_in_other_books(key: str, holders: Mapping[str, Decimal]) -> str:
             f"holds it (the ticket's Project, `order --project NAME`)")
 
 
+def held_unassigned(key: str, project: str, unassigned: Decimal) -> str:
+    """Where the account's shares are when a sale in ``project``'s book would go short while the
+    account holds ``unassigned`` shares of ``key`` in no project's book (bought in TWS or by
+    another client): how to move them into the book, in held_in_other_books' words. "the
+    account's AAPL is unassigned, in no project's book (10 held): assign it to manual's book to
+    sell it there (`assign --symbol AAPL --quantity 10 --project manual --cost PRICE`, PRICE what
+    each share cost)"; "" with none. The window has no way to assign: the command is the way.
+    The ticket's SELL 5 of 10 AAPL bought in TWS said "selling 5 of 0 held would go short (the
+    account holds 10)" and nothing of why nor how."""
+    if unassigned <= 0:
+        return ""
+    return (f"the account's {key} is unassigned, in no project's book ({plain(unassigned)} held): assign it to {project}'s "
+            f"book to sell it there (`assign --symbol {_quoted(key)} --quantity {plain(unassigned)} --project "
+            f"{_quoted(project)} --cost PRICE`, PRICE what each share cost)")
+
+
 def _quoted(name: str) -> str:
     import shlex
 

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from services.books import (
     WorkingOrder,
     buying_quantities,
+    held_in_books,
     held_marks,
     net_quantities,
     other_holders,
@@ -37,7 +38,7 @@ from services.books import (
     working_orders,
 )
 from services.core.account_risk import AccountView
-from services.core.books import flatten_order, held_in_other_books, project_money
+from services.core.books import flatten_order, held_in_other_books, held_unassigned, project_money
 from services.core.builder import CENT, ONE, SUB_PENNY, OrderDraft, held_as_if_filled
 from services.core.contracts import ContractSpec, MissingRate, rate_to_base
 from services.core.pipeline import check_orders
@@ -79,6 +80,7 @@ class MarketInputs:
     # after ``for_project``: the project's own orders still working (or stored and still to be
     # sent), which its rules count as if they filled (services.books.working_orders)
     working: tuple[WorkingOrder, ...] = ()
+    project_name: str | None = None  # after ``for_project``: the project's name (stored or not yet)
 
     def working_in(self, key: str) -> tuple[WorkingOrder, ...]:
         """The project's working orders in the listing ``key``."""
@@ -163,7 +165,8 @@ def for_project(session: Session, inputs: MarketInputs, project: int | str | Non
     assert money is not None  # the account's value is always given
     return replace(inputs, positions=positions, portfolio_value=money,
                    account_positions=inputs.positions, net_liquidation=inputs.portfolio_value,
-                   project_id=None if row is None else row.id, working=working)
+                   project_id=None if row is None else row.id, working=working,
+                   project_name=row.name if row is not None else project if isinstance(project, str) else None)
 
 
 def held_once_filled(positions: dict[str, Decimal], working: Iterable[WorkingOrder], key: str) -> Decimal:
@@ -258,11 +261,18 @@ def _where_the_shares_are(session: Session, report: RiskReport, draft: OrderDraf
     (services.core.books.held_in_other_books), for the ticket's verdict, the ``order`` command's
     refusal and the plan's stored risk alike. `order --side SELL` without --project (the manual
     project) said "selling 5 of 0 held would go short" of shares project desk held, and nothing
-    more."""
+    more. Shares the account holds in no project's book (bought in TWS: unassigned) are said
+    too, with the way to assign them (services.core.books.held_unassigned)."""
     blocks = report.order_blocks.get(0, ())
     if draft.side is not Side.SELL or not any(b.rule == "short_sale" for b in blocks):
         return report
-    hint = held_in_other_books(draft.key, other_holders(session, draft.key, account, inputs.project_id))
+    hints = [held_in_other_books(draft.key, other_holders(session, draft.key, account, inputs.project_id))]
+    if inputs.project_name is not None:
+        # the broker's position less every book's: shares the account holds in none (a fill of
+        # another client is in no row of the database until a reconciliation books it)
+        held = inputs.account_view[0].get(draft.key, Decimal(0))
+        hints.append(held_unassigned(draft.key, inputs.project_name, held - held_in_books(session, draft.key, account)))
+    hint = "; ".join(h for h in hints if h)
     if not hint:
         return report
     said = tuple(replace(b, message=f"{b.message}; {hint}") if b.rule == "short_sale" else b for b in blocks)

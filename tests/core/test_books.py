@@ -158,3 +158,16 @@ def test_a_capital_finer_than_a_plan_keeps_is_refused_not_stored_rounded():
         parse_capital("1,000.123456789")
     assert str(refused.value) == "capital '1,000.123456789' has more than 8 decimal places (it would be stored rounded)"
     assert parse_capital("1,000.12345678") == D("1000.12345678")
+
+
+
+def test_unassigned_shares_are_said_with_the_assign_command_quoted_for_the_shell():
+    """held_unassigned: the shares no project's book holds, for a sale that goes short in its
+    book; nothing when none (or a short rest: nothing a sale could take)."""
+    from services.core.books import held_unassigned
+
+    assert held_unassigned("AAPL", "desk", D(0)) == held_unassigned("AAPL", "desk", D(-3)) == ""
+    assert held_unassigned("SAP@IBIS:EUR", "my desk", D("1.5")) == (
+        "the account's SAP@IBIS:EUR is unassigned, in no project's book (1.5 held): assign it to my desk's "
+        "book to sell it there (`assign --symbol SAP@IBIS:EUR --quantity 1.5 --project 'my desk' --cost PRICE`, "
+        "PRICE what each share cost)")

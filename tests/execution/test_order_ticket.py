@@ -12,9 +12,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
+from services.books import BooksService
 from services.db.convert import to_order_record
 from services.db.models import AuditLog, OrderPlan, TradeRun
-from services.db.repositories import OrderRepository, SettingsRepository
+from services.db.repositories import OrderRepository, ProjectRepository, SettingsRepository
 from services.domain import OrderState, OrderType, RunStatus, Side, TradeMode
 from services.execution.errors import BadInput, BrokerError, LiveConfirmRequired, MarketUnhealthy, RiskBlocked
 from services.execution.manual import ManualOrders, Ticket, not_sent_line, ticket_not_sent
@@ -251,6 +252,60 @@ async def test_a_sale_of_shares_another_projects_book_holds_says_where_they_are_
     # a sale going short in desk's book names the other book only
     [reason] = (await manual.check(Ticket.of("AAPL", "SELL", quantity="5", project="desk"))).reasons()
     assert "in project Demo momentum's book (10 held)" in reason and "desk 4" not in reason, reason
+
+
+async def test_a_sale_of_shares_no_projects_book_holds_says_they_are_unassigned_and_how_to_assign_them(stack, ib_client):
+    """10 AAPL bought by another API client (as in TWS): the account holds them, no project's
+    book does. A ticket's SELL 5 was refused as "short_sale: AAPL: selling 5 of 0 held would go
+    short", nothing of the unassigned shares nor of `assign`. The block now says them and the
+    command that moves them into the ticket's project's book (services.core.books.held_unassigned),
+    beside another project's book when one holds some too."""
+    stack.sim.set_price("AAPL", "100")
+    other = await ib_client(client_id=9)
+    from ib_async import MarketOrder, Stock
+
+    [contract] = await other.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
+    trade = other.placeOrder(contract, MarketOrder("BUY", 10, orderRef="by-hand"))
+    await wait_until(lambda: trade.orderStatus.status == "Filled", 5, "the order of another client filled")
+    manual = _manual(stack)
+    ticket = Ticket.of("AAPL", "SELL", quantity="5")  # the command's default project, manual, not stored yet
+
+    seen = []
+
+    async def the_broker_says_it():
+        seen.append((await manual.check(ticket)).summary())
+        return "the account holds 10)" in seen[-1]
+
+    # before any reconciliation books them: the broker's position less every book's
+    await wait_until(the_broker_says_it, 5, lambda: f"the account's 10 AAPL in the ticket's check: {seen[-1:]}")
+
+    hint = ("short_sale: AAPL: selling 5 of 0 held would go short; the account's AAPL is unassigned, in no project's book "
+            "(10 held): assign it to manual's book to sell it there (`assign --symbol AAPL --quantity 10 --project manual "
+            "--cost PRICE`, PRICE what each share cost)")
+    check = await manual.check(ticket)
+    assert check.blocked and check.reasons() == [hint]
+    with pytest.raises(RiskBlocked) as refused:
+        await manual.send(ticket)  # the run's check, the project stored by then
+    assert not_sent_line(refused.value) == f"Order not sent: run 1 blocked by risk: {hint}"
+    assert _runs(stack.db)[-1][1:] == (RunStatus.BLOCKED, hint)
+    # a name with a space quoted for the shell, as the other books' hint does
+    [reason] = (await manual.check(Ticket.of("AAPL", "SELL", quantity="5", project="Demo momentum"))).reasons()
+    assert reason.endswith("to Demo momentum's book to sell it there (`assign --symbol AAPL --quantity 10 --project "
+                           "'Demo momentum' --cost PRICE`, PRICE what each share cost)"), reason
+
+    # 4 of them assigned to desk: both said, another book's first
+    assert (await stack.reconciler.reconcile()).unassigned == {"AAPL": "10"}
+    with stack.db.unit_of_work() as session:
+        ProjectRepository(session).create("desk")
+    BooksService(stack.db, "tester").assign("AAPL", Decimal(4), "desk", Decimal(100))
+    [reason] = (await manual.check(ticket)).reasons()
+    assert reason == ("short_sale: AAPL: selling 5 of 0 held would go short; the account's AAPL is in project desk's book "
+                      "(4 held): sell it as desk's order (the ticket's Project, `order --project desk`); the account's "
+                      "AAPL is unassigned, in no project's book (6 held): assign it to manual's book to sell it there "
+                      "(`assign --symbol AAPL --quantity 6 --project manual --cost PRICE`, PRICE what each share cost)"), reason
+    # the rest assigned to manual: its sale passes
+    BooksService(stack.db, "tester").assign("AAPL", Decimal(6), "manual", Decimal(100))
+    assert (await manual.check(ticket)).may_send
 
 
 async def test_a_ticket_refused_by_market_health_sends_nothing(stack):
