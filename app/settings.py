@@ -18,9 +18,11 @@ import platformdirs
 import tomli_w
 
 from services.core.typed_numbers import (
+    IN_DIGITS,
     NotANumber,
     NotFinite,
     client_id_problem,
+    exponent_said,
     lines_problem,
     must_be_said,
     not_a_number_said,
@@ -172,7 +174,35 @@ def _number(name: str, value: Any) -> Decimal:
         raise SettingsError(not_a_number_said(value, exc.hint, name=name)) from None
 
 
+class _FileFloat(float):
+    """A float of the settings file that keeps its text as written (``port = 1e3``: "1e3"),
+    which the whole numbers' rule reads (``_int``); any other use sees the float."""
+
+    typed: str
+
+    def __new__(cls, text: str) -> _FileFloat:
+        number = super().__new__(cls, text)
+        number.typed = text
+        return number
+
+
+class _AsWritten(str):
+    """A file's number said as it was written, bare: ``ib.port: ...: 1e3``, as ``99999`` is."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
 def _int(name: str, value: Any) -> int:
+    """A whole number of the file, the environment or the command line, in digits as the
+    Settings dialog takes one (``services.core.typed_numbers.typed_whole``): ``TC_IB_PORT=1e3``,
+    ``port = 1e3`` and ``--ib-port 1e3`` were read as 1000 where the dialog refuses it
+    (``TC_IB_PORT: must be a number in digits, without an exponent: '1e3'``)."""
+    if isinstance(value, _FileFloat):
+        if exponent_said(value.typed) is not None:
+            raise SettingsError(must_be_said(_AsWritten(value.typed), IN_DIGITS, name=name))
+    elif (exponent := exponent_said(value, name=name)) is not None:
+        raise SettingsError(exponent)
     number = _number(name, value)
     if number != number.to_integral_value():
         raise SettingsError(must_be_said(value, "a whole number", name=name))
@@ -236,7 +266,8 @@ def _read_file(path: Path) -> dict[str, Any]:
         return {}
     try:
         with path.open("rb") as fh:
-            return tomllib.load(fh)
+            # each float with its text: a whole number written 1e3 is refused as typed (``_int``)
+            return tomllib.load(fh, parse_float=_FileFloat)
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"settings file {path} is not valid TOML: {exc}") from None
     except OSError as exc:

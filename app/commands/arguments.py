@@ -118,11 +118,27 @@ def cash_buffer(text: str) -> Decimal:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _whole_in_digits(text: str) -> int:
+    """``text`` as a whole number in digits, as the Settings dialog takes a port or a client id
+    (``services.core.typed_numbers.typed_whole``): ``--ib-port 1e3`` was read as 1000 where the
+    dialog refuses it (``argument --ib-port: must be a number in digits, without an exponent: '1e3'``)."""
+    problem = exponent_said(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return _whole(text)
+
+
+def client_id(text: str) -> int:
+    """An API client id as typed: a whole number in digits (its bounds are the settings': one rule
+    for the file, TC_IB_CLIENT_ID and the option, ``app.settings``)."""
+    return _whole_in_digits(text)
+
+
 def port(*, free: bool = False) -> Callable[[str], int]:
-    """A TCP port (``services.core.typed_numbers.port_problem``)."""
+    """A TCP port (``services.core.typed_numbers.port_problem``), in digits."""
 
     def parse(text: str) -> int:
-        value = _whole(text)
+        value = _whole_in_digits(text)
         problem = port_problem(value, free=free, typed=text)
         if problem is not None:
             raise argparse.ArgumentTypeError(problem)

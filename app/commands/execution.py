@@ -40,7 +40,7 @@ def _connection_options(parser: argparse.ArgumentParser, *, mode: bool = True) -
     group = parser.add_argument_group("connection")
     group.add_argument("--ib-host", dest="ib_host", default=None, metavar="H", help="TWS / IB Gateway host (default from settings)")
     group.add_argument("--ib-port", dest="ib_port", type=arguments.port(), default=None, metavar="P", help="port (TWS paper 7497, Gateway paper 4002)")
-    group.add_argument("--client-id", dest="client_id", type=arguments.count(None), default=None, metavar="N", help="API client id")
+    group.add_argument("--client-id", dest="client_id", type=arguments.client_id, default=None, metavar="N", help="API client id")
     group.add_argument("--account", dest="account", default=None, metavar="ID", help="account (needed when the login manages several)")
     if mode:
         group.add_argument("--mode", choices=("paper", "live"), default=None, help="paper (default) or live")

@@ -349,3 +349,51 @@ def test_a_log_file_that_cannot_be_opened_is_said_and_the_console_goes_on(tmp_pa
     lines = stderr.getvalue().splitlines()
     assert "file logging disabled: [Errno 21] Is a directory" in lines[0], lines
     assert lines[-1].endswith("WARNING tests.settings: still said"), lines
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"TC_IB_PORT": "1e3"}, "TC_IB_PORT: must be a number in digits, without an exponent: '1e3'"),
+        ({"TC_IB_CLIENT_ID": "1E2"}, "TC_IB_CLIENT_ID: must be a number in digits, without an exponent: '1E2'"),
+        ({"TC_IB_MARKET_DATA_LINES": "3e2"},
+         "TC_IB_MARKET_DATA_LINES: must be a number in digits, without an exponent: '3e2'"),
+    ],
+)
+def test_an_exponent_in_the_environment_is_refused_as_the_settings_dialog_refuses_it(tmp_path, env, message):
+    """TC_IB_PORT=1e3 connected to port 1000 where the Settings dialog's Port refuses 1e3
+    (services.core.typed_numbers.typed_whole): one rule, the variable named."""
+    with pytest.raises(SettingsError) as error:
+        load_settings(None, env={"TC_CONFIG_FILE": str(tmp_path / "none.toml"), **env})
+    assert str(error.value) == message
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("port = 1e3", "ib.port: must be a number in digits, without an exponent: 1e3"),
+        ('port = "1e3"', "ib.port: must be a number in digits, without an exponent: '1e3'"),
+        ("client_id = 1E1", "ib.client_id: must be a number in digits, without an exponent: 1E1"),
+        ("market_data_lines = 3e2", "ib.market_data_lines: must be a number in digits, without an exponent: 3e2"),
+    ],
+)
+def test_an_exponent_in_the_settings_file_is_refused_as_written(tmp_path, line, message):
+    """``port = 1e3`` (a TOML float) was read as port 1000; it is refused as the dialog refuses
+    it, said as it was written (a bare number bare, as ``port = 99999`` is said)."""
+    config = _write(tmp_path / "e.toml", f"[ib]\n{line}\n")
+    with pytest.raises(SettingsError) as error:
+        load_settings(None, env={"TC_CONFIG_FILE": str(config)})
+    assert str(error.value) == message
+    # a float in digits stays a whole number read as before, and other floats as floats
+    _write(config, "[ib]\nport = 4002.0\nconnect_timeout = 2.5\n")
+    settings = load_settings(None, env={"TC_CONFIG_FILE": str(config)})
+    assert (settings.ib.port, settings.ib.connect_timeout) == (4002, 2.5)
+
+
+@pytest.mark.parametrize(("option", "typed"), [("--ib-port", "1e3"), ("--client-id", "1e1")])
+def test_an_exponent_on_the_command_line_is_refused_by_the_parser_with_its_option_named(capsys, option, typed):
+    """``--ib-port 1e3`` / ``--client-id 1e1`` were read as 1000 / 10 where the dialog refuses them."""
+    with pytest.raises(SystemExit) as refused:
+        _args("execute", "--plan", "1", option, typed)
+    assert refused.value.code == 2
+    assert f"argument {option}: must be a number in digits, without an exponent: '{typed}'" in capsys.readouterr().err
