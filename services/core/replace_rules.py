@@ -52,6 +52,27 @@ def stepped_price(price: Decimal, tick: Decimal, ticks: int) -> Decimal | None:
     return stepped if stepped > 0 else None
 
 
+# How far from the market the ticket suggests a stop: 1 % on the side a stop guards (below for a
+# SELL, above for a BUY). At the market price itself (as before) a stop triggers the moment it
+# arrives; a few ticks away it triggers on the next wiggle of the spread (AAPL's 0.02 spread is two
+# ticks). 1 % is a tight protective stop a trader moves from, never one that fires at once.
+STOP_DISTANCE = Decimal("0.01")
+
+
+def suggested_stop(side: str, market: Decimal | None, tick: Decimal) -> Decimal | None:
+    """The stop price the order ticket starts a ``side`` stop at: ``STOP_DISTANCE`` of the market
+    on the side a stop guards, at least one tick, on the grid of ``tick`` and rounded away from
+    the market (a SELL's stop below, a BUY's above: 229.33 gives 227.03 and 231.63). None without
+    a market price, or when a SELL's would be zero or below."""
+    if market is None or market <= 0 or tick <= 0:
+        return None
+    away = max(market * STOP_DISTANCE, tick)
+    if str(side).upper() == "SELL":
+        stop = ((market - away) / tick).to_integral_value(ROUND_FLOOR) * tick
+        return stop if stop > 0 else None
+    return ((market + away) / tick).to_integral_value(ROUND_CEILING) * tick
+
+
 def off_grid_problem(listing: str, name: str, value: Decimal | None, tick: Decimal | None) -> str | None:
     """Why a ``name`` price (limit, stop) of ``listing`` cannot go to IB: off the tick grid (IB
     refuses it, error 110). None when it is on the grid, not given, or the tick is not known."""

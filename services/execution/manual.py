@@ -30,7 +30,7 @@ from services.core.contracts import ContractSpec, contract_problem, spec_of
 from services.core.order_state import EventKind
 from services.core.order_values import order_size, shares_for_amount, value_words
 from services.core.plans import Plan
-from services.core.replace_rules import off_grid_problem, order_digits, too_large_problem
+from services.core.replace_rules import off_grid_problem, order_digits, suggested_stop, too_large_problem
 from services.core.risk import RiskReport
 from services.core.risk_measures import risk_decisions
 from services.core.snapshots import MAX_SYMBOL_LENGTH, SYMBOL_RE
@@ -219,6 +219,12 @@ class TicketQuote:
         if quote.refused is not None:
             return self.not_followed(quote.refused)
         return TicketQuote(self.key, quote.price if quote.price is not None else self.price, quote.kind, quote, self.tick)
+
+    def suggested_stops(self) -> dict[str, Decimal | None]:
+        """The stop price a new ticket starts at, by side (services.core.replace_rules.suggested_stop):
+        below the market for a SELL, above it for a BUY. It started at the market price, so a STP
+        sent as suggested triggered at once (the ticket's own note said so)."""
+        return {side: suggested_stop(side, self.price, self.tick) for side in ("BUY", "SELL")}
 
     def not_followed(self, why: str) -> TicketQuote:
         """The prices as they are, no longer following the market (``why``: the broker's word)."""

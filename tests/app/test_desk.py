@@ -194,7 +194,7 @@ def test_a_new_symbol_starts_the_tickets_prices_at_its_own_price(qloop, open_con
             await wait_for(lambda: dialog.quote_label.text().startswith("MSFT:"), 10, "MSFT's quote")
             await wait_for(lambda: (p := dialog.limit_box.price()) is not None and abs(p - 400) < 2, 10,
                            lambda: f"MSFT's price in the limit field, not AAPL's: {dialog.limit_box.text()!r}")
-            assert abs(dialog.stop_box.price() - 400) < 2
+            assert 400 < dialog.stop_box.price() < 406  # a BUY's stop suggested above the market
             await wait_for(lambda: dialog.send_button.isEnabled(), 10, lambda: f"a passed verdict: {_ticket_verdict(dialog)}")
             assert f"5 MSFT LMT {dialog.limit_box.text()} DAY" in _ticket_verdict(dialog)
 
@@ -204,6 +204,54 @@ def test_a_new_symbol_starts_the_tickets_prices_at_its_own_price(qloop, open_con
             assert dialog.limit_box.text() == "395.00"
             await wait_for(lambda: "5 MSFT LMT 395.00 DAY" in _ticket_verdict(dialog), 10,
                            lambda: f"the verdict of the trader's price: {_ticket_verdict(dialog)}")
+            assert sim.orders() == []
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
+
+
+def test_the_tickets_suggested_stop_is_away_from_the_market_on_the_side_it_guards(qloop, open_console):
+    """Seen under Xvfb: a SELL 5 AAPL STP started at the market price (Stop price 229.35, the
+    market 229.19) and the ticket noted "the market (229.19) is past the stop 229.35: it triggers
+    at once". The suggested stop is now 1 % away on the protective side
+    (services.core.replace_rules.suggested_stop): below the market for a SELL, above for a BUY,
+    following the side while left as suggested; a stop the trader typed stays."""
+
+    async def scenario():
+        console = await open_console()
+        w, sim = console.window, console.sim
+        try:
+            sim.set_price("AAPL", "100")
+            w.ticket_action.trigger()  # F2
+            dialog = console.controller.desk.ticket
+            dialog.side_combo.setCurrentText("SELL")
+            dialog.type_combo.setCurrentText("STP")
+            dialog.amount_edit.setText("5")
+            dialog.amount_edit.textEdited.emit("5")
+            QTest.keyClicks(dialog.symbol_edit, "aapl")
+            dialog.symbol_edit.editingFinished.emit()
+            await wait_for(lambda: dialog.stop_box.price() is not None, 10, "AAPL's stop suggested")
+            market = console.controller.desk._ticket_quote.price
+            assert abs(market - 100) < 1
+            sell_stop = dialog.stop_box.price()
+            assert market - 2 < sell_stop < market and sell_stop % Decimal("0.01") == 0, (market, sell_stop)
+            await wait_for(lambda: "Not sendable" in _ticket_verdict(dialog) or dialog.send_button.isEnabled(), 10,
+                           lambda: f"a verdict: {_ticket_verdict(dialog)}")
+            assert "triggers at once" not in _ticket_verdict(dialog)
+            assert f"5 AAPL STP {dialog.stop_box.text()} DAY" in _ticket_verdict(dialog)
+
+            dialog.side_combo.setCurrentText("BUY")  # the stop left as suggested follows the side
+            buy_stop = dialog.stop_box.price()
+            assert market < buy_stop < market + 2 and buy_stop % Decimal("0.01") == 0, (market, buy_stop)
+            await wait_for(lambda: dialog.send_button.isEnabled(), 10, lambda: f"a passed verdict: {_ticket_verdict(dialog)}")
+            assert "triggers at once" not in _ticket_verdict(dialog)
+            dialog.side_combo.setCurrentText("SELL")
+            assert dialog.stop_box.price() == sell_stop
+
+            dialog.stop_box.set_price(Decimal("98.50"))  # the trader's own stop stays
+            dialog.side_combo.setCurrentText("BUY")
+            assert dialog.stop_box.text() == "98.50"
             assert sim.orders() == []
         finally:
             await console.close()

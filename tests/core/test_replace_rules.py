@@ -86,3 +86,17 @@ def test_what_a_replace_makes_of_the_order_is_one_rule_said_alike(order_, quanti
     said = ReplaceResult(order_.id, "modify", quantity=new.quantity, limit_price=new.limit_price,
                          stop_price=new.stop_price).headline("M-1")
     assert said == f"Replace M-1 to {becomes}: modified at the broker"
+
+
+def test_the_suggested_stop_is_one_percent_away_on_the_side_a_stop_guards_on_the_tick_grid():
+    """services.core.replace_rules.suggested_stop: a SELL's below the market, a BUY's above,
+    rounded away from it onto the grid, at least one tick; none without a price."""
+    from services.core.replace_rules import suggested_stop
+
+    assert suggested_stop("SELL", D("229.33"), D("0.01")) == D("227.03")
+    assert suggested_stop("BUY", D("229.33"), D("0.01")) == D("231.63")
+    assert suggested_stop("SELL", D("229.33"), D("0.05")) == D("227.00")
+    assert suggested_stop("BUY", D("0.5"), D("0.0001")) == D("0.5050")
+    assert suggested_stop("SELL", D("0.5"), D("0.01")) == D("0.49")  # one tick at least
+    assert suggested_stop("SELL", D("0.01"), D("0.01")) is None  # no stop at zero
+    assert suggested_stop("BUY", None, D("0.01")) is None

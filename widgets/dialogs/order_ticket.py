@@ -9,6 +9,7 @@ schedules a new check a moment later, so the verdict follows the fields.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -119,6 +120,7 @@ class OrderTicketDialog(QDialog):
         self.setModal(False)
         self._checked_fields: dict | None = None  # the fields the verdict shown belongs to
         self._quoted_symbol: str | None = None  # the symbol whose quote was asked last
+        self._suggested_stops: dict[str, Decimal | None] = {}  # the stop suggested for each side
         self._check_timer = QTimer(self)
         self._check_timer.setSingleShot(True)
         self._check_timer.setInterval(CHECK_DELAY_MS)
@@ -204,6 +206,7 @@ class OrderTicketDialog(QDialog):
             signal.connect(self._on_edited)
         self.outside_rth_check.toggled.connect(self._on_edited)
         self.side_combo.currentTextChanged.connect(self._show_side)
+        self.side_combo.currentTextChanged.connect(self._stop_follows_side)
         self.type_combo.currentTextChanged.connect(self._show_price_fields)
         self.amount_kind.currentTextChanged.connect(lambda kind: self.amount_edit.setPlaceholderText(PLACEHOLDERS[kind]))
         self._show_side(self.side_combo.currentText())
@@ -334,18 +337,34 @@ class OrderTicketDialog(QDialog):
             self.limit_box.set_tick(tick)
             self.stop_box.set_tick(tick)
 
-    def suggest_prices(self, price: Decimal | None, *, replace: bool = False) -> None:
-        """Start empty price fields at the market price (the trader moves them by ticks);
-        ``replace``: every price field starts again there (empty without a price)."""
+    def suggest_prices(self, price: Decimal | None, *, replace: bool = False,
+                       stops: Mapping[str, Decimal | None] | None = None) -> None:
+        """Start empty price fields at the market price (the trader moves them by ticks), the
+        stop at ``stops``' price for the side (the services' suggestion: away from the market on
+        the side a stop guards; at the market, a stop sent as suggested triggered at once), which
+        follows the side while the trader leaves it as suggested; ``replace``: every price field
+        starts again there (empty without a price)."""
         if price is None and not replace:
             return
-        for box in (self.limit_box, self.stop_box):
+        if replace or self.stop_box.price() is None:  # what the stop field starts at now
+            self._suggested_stops = dict(stops) if stops is not None else {}
+        stop = stops.get(self.side_combo.currentText(), price) if stops is not None else price
+        for box, value in ((self.limit_box, price), (self.stop_box, stop)):
             if replace:
-                box.set_price(price)  # a price changed under a verdict: checked again (textChanged)
+                box.set_price(value)  # a price changed under a verdict: checked again (textChanged)
             elif box.price() is None:
                 box.blockSignals(True)
-                box.set_price(price)
+                box.set_price(value)
                 box.blockSignals(False)
+
+    def _stop_follows_side(self, side: str) -> None:
+        """A stop as suggested for the other side moves to this side's suggestion (a SELL's stop
+        below the market, a BUY's above); a stop the trader typed stays."""
+        suggested = self._suggested_stops.get(side)
+        shown = self.stop_box.price()
+        if suggested is not None and shown is not None and shown != suggested and \
+                shown in {v for k, v in self._suggested_stops.items() if k != side}:
+            self.stop_box.set_price(suggested)
 
     def show_check(self, fields: dict, may_send: bool, summary: str, reasons: list[str], action: str = "") -> None:
         """The verdict for ``fields``; ignored when the fields changed meanwhile (a newer check
