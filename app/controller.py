@@ -119,6 +119,7 @@ class ConsoleController(QObject):
         # the versions handed were the old database's rows': the new one's under the same ids
         # (older ones among them) would be dropped as stale
         self.monitoring.newer_only = NewerOnly()
+        self.monitoring.history.forget_database()  # the run filter's runs
         await read_again(self.window, self._read_panels)
         # the broker's working orders, fills and positions are the account's: in the new database
         # once reconciled, as at a reconnect (a trader saw no working order that was working)

@@ -88,6 +88,7 @@ class HistoryPager(QObject):
         fills_view.filters_changed.connect(self._fills_timer.start)
         blotter_view.run_names_wanted.connect(self._name_runs_soon)
         self._stopped = False
+        self._names_asked = 0  # a database replaced meanwhile: an older database's names dropped
         self._name_runs_soon(blotter_view.run_filter_ids())  # a filter restored before this was built
 
     def _name_runs_soon(self, run_ids: list[int]) -> None:
@@ -95,7 +96,19 @@ class HistoryPager(QObject):
             self.runner.run(self.name_runs(run_ids), what="Name the runs")
 
     async def name_runs(self, run_ids: list[int]) -> None:
-        self.blotter_view.name_runs(await asyncio.to_thread(run_names, self.db, run_ids, self.profile))
+        asked = self._names_asked
+        names = await asyncio.to_thread(run_names, self.db, run_ids, self.profile)
+        if asked == self._names_asked:
+            self.blotter_view.name_runs(names)
+
+    def forget_database(self) -> None:
+        """The database was replaced under the window (dropped and created again, restored): the
+        run filter's runs, names and choice were the old one's (a "Run 3" of it kept, or chosen,
+        filtered the new database's history by another run). Forgotten before the window's
+        re-read, which lists the new database's runs as their rows come; a naming still on its
+        way was asked of the old one."""
+        self._names_asked += 1
+        self.blotter_view.forget_runs()
 
     def stop(self) -> None:
         """The window is closing: no filter read starts after this (a pending debounce would

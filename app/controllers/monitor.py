@@ -202,6 +202,7 @@ class MonitorController(QObject):
         (app.controllers.feed.read_again, as the trading window does)."""
         self.progress = RunProgress()
         self._progress = None
+        self.history.forget_database()  # the run filter's runs
         await read_again(self.window, self.load_initial)
 
     async def _follow_run(self, run_id: int) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from decimal import Decimal
 
 import pytest
 
@@ -205,6 +206,79 @@ def test_the_brokers_working_orders_are_reconciled_into_the_new_database_as_at_a
             assert shown == {order.client_order_id: OrderState.ACCEPTED, filled.client_order_id: OrderState.FILLED}, shown
             fills = w.fills_model.records()
             assert {f.client_order_id for f in fills} == {filled.client_order_id} and sum(f.quantity for f in fills) == 3
+        finally:
+            await console.close()
+
+    run(qloop, scenario(), timeout=120)
+
+
+def _run_orders(url: str, project: str, runs: int) -> None:
+    """``runs`` runs of ``project``, an order each ("<project>-<run id>")."""
+    from services.db import Database
+    from services.db.repositories import OrderRepository
+    from services.db.repositories.projects import ProjectRepository
+    from services.db.repositories.runs import RunRepository
+    from services.domain import OrderState, Side
+
+    db = Database(url)
+    try:
+        with db.unit_of_work() as session:
+            project_id = ProjectRepository(session).create(project).id
+            for _ in range(runs):
+                run_id = RunRepository(session).create(project_id).id
+                OrderRepository(session).create(f"{project}-{run_id}", "AAPL", Side.BUY, Decimal(1),
+                                                status=OrderState.ACCEPTED, account="DU1", run_id=run_id)
+    finally:
+        db.dispose()
+
+
+def test_the_blotters_run_filter_is_read_again_with_the_database(qloop, open_console, recreated_db):
+    """Before, the run filter kept the old database's runs and their names after the replacement
+    (the new database's runs added after them), and a run chosen in it stayed chosen: the new
+    database's history was read filtered by a run of the old one (under its id, another run of
+    the new database, or none)."""
+    from services.change_feed import REPLACED_LINE
+    from services.db.migrate import upgrade
+
+    name, url = recreated_db
+    _run_orders(url, "alpha", 3)
+
+    async def scenario():
+        console = await open_console()
+        w = console.window
+        blotter = w.blotter_view
+        combo = blotter.run_combo
+
+        def refs() -> set[str]:
+            return {o.client_order_id for o in w.orders_model.records()}
+
+        def listed() -> list[str]:
+            return [combo.itemText(i) for i in range(combo.count())]
+
+        def said() -> list[str]:
+            return [entry.text for entry in w.activity_log.entries()]
+
+        try:
+            await wait_until(lambda: refs() == {"alpha-1", "alpha-2", "alpha-3"}, 10, lambda: f"the old orders: {refs()}")
+            await wait_until(lambda: len(listed()) == 4 and all("alpha" in t for t in listed()[1:]), 10,
+                             lambda: f"the old runs named: {listed()}")
+            blotter.set_run_filter(3)  # the trader's choice: the old database's run 3
+            await wait_until(lambda: refs() == {"alpha-3"}, 10, lambda: f"run 3's order alone: {refs()}")
+
+            def recreate():
+                _admin_execute(f"DROP DATABASE `{name}`")
+                _admin_execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+                upgrade(url)
+                _run_orders(url, "beta", 1)
+            await asyncio.to_thread(recreate)
+            await wait_until(lambda: REPLACED_LINE in said(), 20, lambda: f"the replacement said: {said()[-5:]}")
+            # the new database's history, unfiltered by a run it never had chosen
+            await wait_until(lambda: refs() == {"beta-1"}, 10, lambda: f"the new database's order: {refs()}")
+            assert combo.currentData() is None and blotter.proxy.rowCount() == 1
+            # its one run, named as the new database names it; none of the old database's
+            await wait_until(lambda: len(listed()) == 2 and "beta" in listed()[1], 10,
+                             lambda: f"the new database's run alone: {listed()}")
+            assert [combo.itemData(i) for i in range(combo.count())] == [None, 1]
         finally:
             await console.close()
 

@@ -494,6 +494,23 @@ class BlotterView(QWidget):
         if new:  # "Run 3" alone told a trader with several runs nothing: whose, which mode, which day
             self.run_names_wanted.emit(new)
 
+    def forget_runs(self) -> None:
+        """The database was replaced under the window: the runs listed, their names and the one
+        chosen were the old database's (under their ids the new one holds other runs, or none).
+        "All runs" alone, chosen without a filter read of its own (the window's re-read reads the
+        history, and lists the new database's runs as their rows come)."""
+        combo = self.run_combo
+        combo.blockSignals(True)
+        try:
+            combo.setCurrentIndex(0)
+            while combo.count() > 1:
+                combo.removeItem(combo.count() - 1)
+        finally:
+            combo.blockSignals(False)
+        self.proxy.set_run_filter(None)
+        self._fit_run_combo()
+        self._update_count()
+
     def run_filter_ids(self) -> list[int]:
         """The runs the run filter lists (not "All runs")."""
         return [self.run_combo.itemData(i) for i in range(1, self.run_combo.count())]
