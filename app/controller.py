@@ -116,6 +116,7 @@ class ConsoleController(QObject):
         self.ctx.reading_again = True
         self.trading.forget_database()
         self.decisions.forget_database()
+        self.desk.forget_database()  # the open ticket's verdict
         # the versions handed were the old database's rows': the new one's under the same ids
         # (older ones among them) would be dropped as stale
         self.monitoring.newer_only = NewerOnly()
@@ -127,6 +128,7 @@ class ConsoleController(QObject):
             await self.monitoring.reconcile_again()
         finally:  # the panels are the new database's: a failed pass is said, as a reconnect's is
             self.ctx.reading_again = False
+        self.desk.check_again()  # against the new database's book, reconciled
 
     async def _read_panels(self) -> None:
         """Every panel that shows what the database holds, as at start (load_initial)."""

@@ -430,6 +430,12 @@ REPLACED_LINE = ("The database was dropped and created again (or restored) under
 READING_AGAIN = ("{what} not done: the database was dropped and created again (or restored) under this window, "
                  "whose rows are still the old one's: nothing is sent until it is read again")
 
+#: What an open order ticket says in place of its verdict once the database is found replaced: the
+#: verdict was checked against the old database's book (its positions, working orders, project);
+#: Send waits for the verdict asked again once the new one is read (and reconciled)
+TICKET_READING_AGAIN = ("The database was dropped and created again (or restored) under this window: "
+                        "this order's risk is checked again once it is read")
+
 
 #: What a monitor's panels say before the database was first read (a monitor started while the
 #: server is away waits for it): "No run yet" and "0 fills" said an account that had traded nothing.

@@ -16,6 +16,7 @@ from app.controllers.context import ConsoleContext
 from app.controllers.newest import NewestAnswer
 from services import console_settings
 from services.activity_log import Level
+from services.change_feed import TICKET_READING_AGAIN
 from services.core.plans import order_totals
 from services.domain import Quote
 from services.execution.errors import ExecutionError
@@ -210,10 +211,29 @@ class DeskController:
         if self._ticket_streams:
             self.ctx.runner.run(self._stream_for_ticket(None), what="Quote")
 
+    def forget_database(self) -> None:
+        """The database was replaced under the window: the open ticket's verdict was checked
+        against the old database's book (its positions, working orders and projects), and Send
+        would send on it. Dropped, Send off, and a check still on its way too; asked again once
+        the new database is read (``check_again``)."""
+        self._check_asked.ask()
+        self._last_check = None
+        if self.ticket is not None and self.ticket.isVisible():
+            self.ticket.forget_verdict(TICKET_READING_AGAIN)
+
+    def check_again(self) -> None:
+        """The replaced database is read (and reconciled): the open ticket's verdict asked anew."""
+        if self.ticket is not None and self.ticket.isVisible():
+            self.ticket.check_again()
+
     async def check(self, fields: dict):
         """The ticket's verdict (nothing stored, nothing sent)."""
         dialog = self.ticket
         asked = self._check_asked.ask()
+        if self.ctx.reading_again:  # the old database's book, or a new one without its tables yet
+            if dialog is not None:
+                dialog.forget_verdict(TICKET_READING_AGAIN)
+            return None
         try:
             check = await self.manual.check(Ticket.of(**fields))
         except ExecutionError as exc:

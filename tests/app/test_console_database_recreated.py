@@ -283,3 +283,61 @@ def test_the_blotters_run_filter_is_read_again_with_the_database(qloop, open_con
             await console.close()
 
     run(qloop, scenario(), timeout=120)
+
+
+def test_an_open_tickets_verdict_is_dropped_at_a_replacement_and_asked_again_after_the_reading(
+        qloop, open_console, recreated_db):
+    """Before, an open ticket kept its verdict, checked against the old database's book (its
+    positions, working orders, projects), with Send on: once the window had read the new database,
+    Send sent on that check until the trader changed a field."""
+    from services.change_feed import REPLACED_LINE, TICKET_READING_AGAIN
+
+    name, url = recreated_db
+
+    async def scenario():
+        console = await open_console()
+        w, controller = console.window, console.controller
+        desk = controller.desk
+
+        def said() -> list[str]:
+            return [entry.text for entry in w.activity_log.entries()]
+
+        checks: list[bool] = []  # each check the ticket asked the service for: made while reading again?
+        check = desk.manual.check
+
+        async def counted_check(ticket):
+            checks.append(controller.ctx.reading_again)
+            return await check(ticket)
+        desk.manual.check = counted_check
+        try:
+            dialog = desk.open_ticket({"symbol": "AAPL", "side": "BUY", "quantity": Decimal(5)})
+            await wait_until(lambda: dialog.send_button.text() == "Send BUY 5 AAPL" and dialog.send_button.isEnabled(),
+                             10, lambda: f"a passed verdict: {dialog.verdict_label.text()}")
+            old_check, before = desk._last_check, len(checks)
+            hold, reading = asyncio.Event(), asyncio.Event()
+            load = controller.snapshots.load
+
+            async def held_load():
+                reading.set()
+                await hold.wait()
+                await load()
+            controller.snapshots.load = held_load
+            await asyncio.to_thread(_recreate, name, url, [])
+            await wait_until(reading.is_set, 15, "the replacement found")
+            # the old database's verdict is gone: Send off, and the ticket says why
+            assert not dialog.send_button.isEnabled() and dialog.send_button.text() == "Send"
+            assert dialog.verdict_label.text() == TICKET_READING_AGAIN
+            assert desk._last_check is None
+            dialog.send_button.click()  # nothing goes
+            hold.set()
+            await wait_until(lambda: REPLACED_LINE in said(), 20, lambda: f"the replacement said: {said()[-5:]}")
+            # asked again once the new database is read: a verdict of the new database's book
+            await wait_until(lambda: dialog.send_button.isEnabled() and dialog.send_button.text() == "Send BUY 5 AAPL",
+                             20, lambda: f"the verdict asked again: {dialog.verdict_label.text()}")
+            assert checks[before:] and not any(checks[before:]), checks[before:]
+            assert desk._last_check is not None and desk._last_check is not old_check
+            assert not any(line.startswith("Sent ") for line in said()), said()
+        finally:
+            await console.close()
+
+    run(qloop, scenario(), timeout=120)

@@ -407,6 +407,15 @@ class OrderTicketDialog(QDialog):
         self._show_verdict(text, True)
         self._shows_sent = True
 
+    def forget_verdict(self, text: str) -> None:
+        """The verdict shown no longer holds (``text`` says why, and when it is asked again):
+        Send off until the next check, the fields as they are."""
+        self._checked_fields = None
+        self.send_button.setEnabled(False)
+        self.send_button.setText("Send")
+        self.send_button.setStyleSheet("")
+        self._show_verdict(text, None)
+
     def forget_sent(self) -> None:
         """Reopened after a send: the last order's outcome is not this ticket's news any more (the
         activity log keeps it); the prompt again, until the next check."""
