@@ -430,6 +430,11 @@ REPLACED_LINE = ("The database was dropped and created again (or restored) under
 READING_AGAIN = ("{what} not done: the database was dropped and created again (or restored) under this window, "
                  "whose rows are still the old one's: nothing is sent until it is read again")
 
+#: What a window says, once, of a timer's pass over the database (its position marks, its equity chart)
+#: that found the database not answering: its tables being created again under the window (a reset,
+#: a restore: the re-read follows, REPLACED_LINE) or the server away; the next pass reads it again
+PASS_NOT_READ = "{what} not refreshed: the database did not answer; the next pass reads it again"
+
 #: What an open order ticket says in place of its verdict once the database is found replaced: the
 #: verdict was checked against the old database's book (its positions, working orders, project);
 #: Send waits for the verdict asked again once the new one is read (and reconciled)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -20,7 +20,7 @@ from app.controllers.positions import PositionsShown
 from services import console_queries as queries
 from services.activity_log import Level
 from services.books import project_books, stored_rates_by_account
-from services.change_feed import NewerOnly, moves_last_event
+from services.change_feed import PASS_NOT_READ, NewerOnly, moves_last_event
 from services.console_books import rates_shown
 from services.console_charts import equity_points
 from services.domain import ChangeSet, FillRecord, OrderRecord
@@ -62,6 +62,7 @@ class MonitoringController:
         self._fill_marks_timer.setInterval(FILL_MARKS_DELAY_MS)
         self._fill_marks_timer.timeout.connect(self._mark_filled_symbols)
         self._capitals_asked = NewestAnswer()  # each Settings save asks again
+        self._not_read_said: set[str] = set()  # the timer's passes that said the database did not answer
         w, stack = ctx.window, ctx.stack
         # the blotter and fills hold a page of the history at a time, not all of it
         self.history = HistoryPager(stack.db, w.blotter_view, w.fills_view, ctx.runner, profile=stack.profile, parent=parent)
@@ -252,12 +253,37 @@ class MonitoringController:
     def _sample_equity(self) -> None:
         # the equity recorder (services, started by the composition root) stores the samples;
         # the chart shows what is stored, so it survives a restart
-        self.ctx.runner.run(self.show_equity(), what="Account value")
+        self._run_pass(self.show_equity, "Account value")
         if not self.ctx.stack.provider.is_connected:
             return
         self._samples += 1
         if self._samples % MARKS_EVERY_N_SAMPLES == 0:
-            self.ctx.runner.run(self.mark_positions(), what="Position marks")
+            self._run_pass(self.mark_positions, "Position marks")
+
+    def _run_pass(self, work: Callable[[], Awaitable[None]], what: str) -> None:
+        """A timer's pass over the database (the equity chart, the position marks): one the
+        database did not answer (its tables being created again under the window, a reset or a
+        restore, which the window's re-read retries; the server away, which the writer's health
+        says) is said once, calmly, until a pass reads it again: the next pass is the retry. An
+        error box each 5 or 15 s ("Position marks failed") alarmed the trader for a transient
+        state; any other failure is said as a task's is."""
+        self.ctx.runner.run(self._pass(work, what), what=what)
+
+    async def _pass(self, work: Callable[[], Awaitable[None]], what: str) -> None:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            await work()
+        except SQLAlchemyError as exc:
+            if self.ctx.reading_again:  # the re-read reads the panels again, and says so
+                log.info("%s: the replaced database not read yet (%s)", what, exc)
+                return
+            log.warning("%s: the database did not answer (%s); the next pass reads it again", what, exc)
+            if what not in self._not_read_said:
+                self._not_read_said.add(what)
+                self.ctx.status(PASS_NOT_READ.format(what=what))
+            return
+        self._not_read_said.discard(what)
 
     async def show_equity(self) -> None:
         """The stored equity snapshots of the account (P&L against the first one shown)."""
@@ -288,4 +314,4 @@ class MonitoringController:
     def _mark_filled_symbols(self) -> None:
         symbols, self._filled_symbols = self._filled_symbols, set()
         if symbols and self.ctx.stack.provider.is_connected:
-            self.ctx.runner.run(self.mark_positions(symbols), what="Position marks")
+            self._run_pass(lambda: self.mark_positions(symbols), "Position marks")

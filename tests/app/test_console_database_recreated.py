@@ -341,3 +341,51 @@ def test_an_open_tickets_verdict_is_dropped_at_a_replacement_and_asked_again_aft
             await console.close()
 
     run(qloop, scenario(), timeout=120)
+
+
+def test_the_timers_passes_say_calmly_once_that_a_database_being_created_again_did_not_answer(
+        qloop, open_console, recreated_db):
+    """Before, the equity and marks timer's passes that ran while the new database had no tables
+    yet failed as errors ("Position marks failed", its traceback, an error box and an ERROR line
+    each pass): an alarm for a state the window's re-read retries and the next pass reads again."""
+    from services.activity_log import Level
+    from services.change_feed import PASS_NOT_READ, REPLACED_LINE
+    from services.db.migrate import upgrade
+
+    name, url = recreated_db
+
+    async def scenario():
+        console = await open_console()
+        w, controller = console.window, console.controller
+        monitoring = controller.monitoring
+
+        def said() -> list:
+            return list(w.activity_log.entries())
+
+        try:
+            assert console.stack.provider.is_connected
+            await controller.runner.drain()  # the start's audit verification ended (not this test's)
+            before = len(said())
+            await asyncio.to_thread(_admin_execute, f"DROP DATABASE `{name}`")
+            await asyncio.to_thread(_admin_execute,
+                                    f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+            for _ in range(6):  # the timer's ticks while the new database's tables are not there yet
+                monitoring._sample_equity()
+                await controller.runner.drain()
+            lines = said()[before:]
+            assert controller.last_error is None, controller.last_error
+            assert not [e.text for e in lines if e.level is Level.ERROR], [e.text for e in lines]
+            for what in ("Position marks", "Account value"):  # once each, as a note
+                notes = [e for e in lines if e.text == PASS_NOT_READ.format(what=what)]
+                assert len(notes) == 1 and notes[0].level is Level.INFO, [e.text for e in lines]
+            await asyncio.to_thread(upgrade, url)
+            await wait_until(lambda: REPLACED_LINE in [e.text for e in said()], 20,
+                             lambda: f"the replacement said: {[e.text for e in said()[-5:]]}")
+            for _ in range(3):  # read again: the passes read it
+                monitoring._sample_equity()
+                await controller.runner.drain()
+            assert controller.last_error is None and monitoring._not_read_said == set()
+        finally:
+            await console.close()
+
+    run(qloop, scenario(), timeout=120)
