@@ -84,3 +84,57 @@ def test_a_monitor_follows_a_database_dropped_and_created_again(qloop, qtbot, tm
         run(qloop, scenario(), timeout=120)
     finally:
         _drop_mysql_database(name)
+
+
+def test_a_monitors_run_filter_is_read_again_with_the_database(qloop, qtbot, tmp_path):
+    """Before, the monitor's run filter kept the old database's runs, and the one chosen stayed
+    chosen over the new database's history (a run id that, in the new one, names another run or none)."""
+    from app.settings import load_settings
+    from services.change_feed import REPLACED_LINE
+    from services.db.migrate import upgrade
+    from tests.app.test_console_database_recreated import _run_orders
+    from tests.app.test_monitor_mode import open_monitor
+
+    _mysql_check()
+    name, url = _create_mysql_database("tc_test_monitor")
+    settings = load_settings(env={"TC_DATA_DIR": str(tmp_path / "data"), "TC_LOG_DIR": str(tmp_path / "logs"),
+                                  "TC_CONFIG_FILE": str(tmp_path / "settings.toml")})
+    try:
+        upgrade(url)
+        _run_orders(url, "alpha", 3)
+
+        async def scenario():
+            monitor = await open_monitor(qtbot, replace(settings, db_url=url, profile="paper"))
+            w = monitor.window
+            combo = w.blotter_view.run_combo
+
+            def refs() -> set[str]:
+                return {o.client_order_id for o in w.orders_model.records()}
+
+            def listed() -> list:
+                return [combo.itemData(i) for i in range(combo.count())]
+
+            try:
+                await wait_until(lambda: listed() == [None, 1, 2, 3], 10, lambda: f"the old runs: {listed()}")
+                w.blotter_view.set_run_filter(3)
+                await wait_until(lambda: refs() == {"alpha-3"}, 10, lambda: f"run 3's order alone: {refs()}")
+                said: list[str] = []
+                w.statusBar().messageChanged.connect(lambda _shown: said.append(w.statusBar().currentMessage()))
+
+                def recreate():
+                    _admin_execute(f"DROP DATABASE `{name}`")
+                    _admin_execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+                    upgrade(url)
+                    _run_orders(url, "beta", 1)
+                await asyncio.to_thread(recreate)
+                await wait_until(lambda: REPLACED_LINE in said, 20, lambda: f"the replacement said: {said}")
+                await wait_until(lambda: refs() == {"beta-1"}, 10, lambda: f"the new database's order: {refs()}")
+                assert combo.currentData() is None and w.blotter_view.proxy.rowCount() == 1
+                await wait_until(lambda: listed() == [None, 1] and "beta" in combo.itemText(1), 10,
+                                 lambda: f"the new database's run alone: {[combo.itemText(i) for i in range(combo.count())]}")
+            finally:
+                await monitor.close()
+
+        run(qloop, scenario(), timeout=120)
+    finally:
+        _drop_mysql_database(name)
