@@ -176,7 +176,8 @@ class DeskController:
         self.ticket.show_quote(quote.describe(), quote.tick)
         # a limit or stop price typed or suggested for another listing means nothing for this one
         # (AAPL's 225 stayed in the fields when the symbol became MSFT, at 414)
-        self.ticket.suggest_prices(quote.price, replace=quote.key != self._priced_key, stops=quote.suggested_stops())
+        self.ticket.suggest_prices(quote.price, replace=quote.key != self._priced_key, stops=quote.suggested_stops(),
+                                  stop_limits=quote.suggested_stop_limits())
         self._priced_key = quote.key
         await self._stream_for_ticket(quote.key)
 

@@ -73,6 +73,31 @@ def suggested_stop(side: str, market: Decimal | None, tick: Decimal) -> Decimal 
     return ((market + away) / tick).to_integral_value(ROUND_CEILING) * tick
 
 
+# How far beyond its stop the ticket suggests a STP LMT's limit: 0.5 % of the stop (half the
+# stop's own distance from the market), on the far side of it from the market (a SELL's below the
+# stop, a BUY's above). The limit started at the market price, on the near side: a SELL's limit
+# above its stop, so once the stop triggered (the market fallen to it) the limit order waited for
+# the price to climb back, and the protection never filled. At the stop itself it fills only if
+# the market trades there once more after the trigger; 0.5 % beyond leaves room for the slippage a
+# triggered stop meets (the next prints, a spread of a few ticks), and still caps how far from the
+# stop the trader sells or buys: that cap is what a stop limit is for.
+STOP_LIMIT_ROOM = Decimal("0.005")
+
+
+def suggested_stop_limit(side: str, stop: Decimal | None, tick: Decimal) -> Decimal | None:
+    """The limit price the order ticket starts a ``side`` STP LMT at, from its ``stop``:
+    ``STOP_LIMIT_ROOM`` of the stop beyond it, at least one tick, on the grid of ``tick`` and
+    rounded further from the stop (a SELL's below it, a BUY's above: a stop 227.03 gives 225.89,
+    231.63 gives 232.79). None without a stop, or when a SELL's would be zero or below."""
+    if stop is None or stop <= 0 or tick <= 0:
+        return None
+    room = max(stop * STOP_LIMIT_ROOM, tick)
+    if str(side).upper() == "SELL":
+        limit = ((stop - room) / tick).to_integral_value(ROUND_FLOOR) * tick
+        return limit if limit > 0 else None
+    return ((stop + room) / tick).to_integral_value(ROUND_CEILING) * tick
+
+
 def off_grid_problem(listing: str, name: str, value: Decimal | None, tick: Decimal | None) -> str | None:
     """Why a ``name`` price (limit, stop) of ``listing`` cannot go to IB: off the tick grid (IB
     refuses it, error 110). None when it is on the grid, not given, or the tick is not known."""

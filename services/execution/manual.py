@@ -30,7 +30,13 @@ from services.core.contracts import ContractSpec, contract_problem, spec_of
 from services.core.order_state import EventKind
 from services.core.order_values import order_size, shares_for_amount, value_words
 from services.core.plans import Plan
-from services.core.replace_rules import off_grid_problem, order_digits, suggested_stop, too_large_problem
+from services.core.replace_rules import (
+    off_grid_problem,
+    order_digits,
+    suggested_stop,
+    suggested_stop_limit,
+    too_large_problem,
+)
 from services.core.risk import RiskReport
 from services.core.risk_measures import risk_decisions
 from services.core.snapshots import MAX_SYMBOL_LENGTH, SYMBOL_RE
@@ -225,6 +231,14 @@ class TicketQuote:
         below the market for a SELL, above it for a BUY. It started at the market price, so a STP
         sent as suggested triggered at once (the ticket's own note said so)."""
         return {side: suggested_stop(side, self.price, self.tick) for side in ("BUY", "SELL")}
+
+    def suggested_stop_limits(self) -> dict[str, Decimal | None]:
+        """The limit price a new STP LMT ticket starts at, by side: beyond the side's suggested
+        stop (services.core.replace_rules.suggested_stop_limit), a SELL's below it, a BUY's above.
+        It started at the market price, the near side of the stop: once a SELL's stop triggered,
+        its limit above the market waited for a climb back and the order probably never filled."""
+        stops = self.suggested_stops()
+        return {side: suggested_stop_limit(side, stops[side], self.tick) for side in ("BUY", "SELL")}
 
     def not_followed(self, why: str) -> TicketQuote:
         """The prices as they are, no longer following the market (``why``: the broker's word)."""

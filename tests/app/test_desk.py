@@ -259,6 +259,58 @@ def test_the_tickets_suggested_stop_is_away_from_the_market_on_the_side_it_guard
     run(qloop, scenario())
 
 
+def test_a_stop_limits_suggested_limit_is_beyond_its_stop_not_at_the_market(qloop, open_console):
+    """A STP LMT's limit started at the market price: a SELL's limit above its suggested stop, so
+    once the stop triggered (the market fallen to it) the limit order waited for a climb back and
+    probably never filled; a BUY's below its stop alike. The limit is now suggested beyond the stop
+    (services.core.replace_rules.suggested_stop_limit), following the side and the order type while
+    left as suggested (a LMT's at the market again); a limit the trader typed stays."""
+
+    async def scenario():
+        console = await open_console()
+        w, sim = console.window, console.sim
+        try:
+            sim.set_price("AAPL", "100")
+            w.ticket_action.trigger()  # F2
+            dialog = console.controller.desk.ticket
+            dialog.side_combo.setCurrentText("SELL")
+            dialog.type_combo.setCurrentText("STP LMT")
+            dialog.amount_edit.setText("5")
+            dialog.amount_edit.textEdited.emit("5")
+            QTest.keyClicks(dialog.symbol_edit, "aapl")
+            dialog.symbol_edit.editingFinished.emit()
+            await wait_for(lambda: dialog.limit_box.price() is not None and dialog.stop_box.price() is not None, 10,
+                           "AAPL's prices suggested")
+            market = console.controller.desk._ticket_quote.price
+            assert abs(market - 100) < 1
+            sell_stop, sell_limit = dialog.stop_box.price(), dialog.limit_box.price()
+            assert market - 3 < sell_limit < sell_stop < market and sell_limit % Decimal("0.01") == 0, \
+                (market, sell_stop, sell_limit)
+            await wait_for(lambda: "Not sendable" in _ticket_verdict(dialog) or dialog.send_button.isEnabled(), 10,
+                           lambda: f"a verdict: {_ticket_verdict(dialog)}")
+            assert "5 AAPL STP LMT" in _ticket_verdict(dialog)
+
+            dialog.side_combo.setCurrentText("BUY")  # the prices left as suggested follow the side
+            buy_stop, buy_limit = dialog.stop_box.price(), dialog.limit_box.price()
+            assert market < buy_stop < buy_limit < market + 3, (market, buy_stop, buy_limit)
+            dialog.type_combo.setCurrentText("LMT")  # a LMT's limit is at the market again
+            assert dialog.limit_box.price() == market
+            dialog.type_combo.setCurrentText("STP LMT")
+            assert dialog.limit_box.price() == buy_limit
+            dialog.side_combo.setCurrentText("SELL")
+            assert (dialog.stop_box.price(), dialog.limit_box.price()) == (sell_stop, sell_limit)
+
+            dialog.limit_box.set_price(Decimal("98.80"))  # the trader's own limit stays
+            dialog.side_combo.setCurrentText("BUY")
+            dialog.type_combo.setCurrentText("LMT")
+            assert dialog.limit_box.text() == "98.80"
+            assert sim.orders() == []
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
+
+
 def test_a_notional_ticket_sends_the_shares_the_trader_confirmed_though_the_price_moved(qloop, open_console):
     """The Send button names the shares of the check ("Send BUY 3 MSFT"); the price moves before
     the click: those 3 go, not the 4 the same notional would buy now."""

@@ -100,3 +100,22 @@ def test_the_suggested_stop_is_one_percent_away_on_the_side_a_stop_guards_on_the
     assert suggested_stop("SELL", D("0.5"), D("0.01")) == D("0.49")  # one tick at least
     assert suggested_stop("SELL", D("0.01"), D("0.01")) is None  # no stop at zero
     assert suggested_stop("BUY", None, D("0.01")) is None
+
+
+def test_a_stop_limits_suggested_limit_is_beyond_its_stop_on_the_far_side_from_the_market():
+    """services.core.replace_rules.suggested_stop_limit: a SELL's limit below its stop, a BUY's
+    above (it was the market price, the near side: a SELL's limit above its stop never filled once
+    the stop triggered), 0.5 % of the stop, at least one tick, rounded further from the stop."""
+    from services.core.replace_rules import suggested_stop, suggested_stop_limit
+
+    assert suggested_stop_limit("SELL", D("227.03"), D("0.01")) == D("225.89")
+    assert suggested_stop_limit("BUY", D("231.63"), D("0.01")) == D("232.79")
+    assert suggested_stop_limit("SELL", D("227.03"), D("0.05")) == D("225.85")
+    assert suggested_stop_limit("SELL", D("0.49"), D("0.01")) == D("0.48")  # one tick at least
+    assert suggested_stop_limit("SELL", D("0.01"), D("0.01")) is None  # no limit at zero
+    assert suggested_stop_limit("BUY", None, D("0.01")) is None
+    market, tick = D("229.33"), D("0.01")
+    for side in ("SELL", "BUY"):
+        stop = suggested_stop(side, market, tick)
+        limit = suggested_stop_limit(side, stop, tick)
+        assert (limit < stop < market) if side == "SELL" else (market < stop < limit), (side, stop, limit)

@@ -121,6 +121,8 @@ class OrderTicketDialog(QDialog):
         self._checked_fields: dict | None = None  # the fields the verdict shown belongs to
         self._quoted_symbol: str | None = None  # the symbol whose quote was asked last
         self._suggested_stops: dict[str, Decimal | None] = {}  # the stop suggested for each side
+        # the limit suggested for each side and order type (LMT: the market; STP LMT: beyond the stop)
+        self._suggested_limits: dict[tuple[str, str], Decimal | None] = {}
         self._check_timer = QTimer(self)
         self._check_timer.setSingleShot(True)
         self._check_timer.setInterval(CHECK_DELAY_MS)
@@ -207,6 +209,8 @@ class OrderTicketDialog(QDialog):
         self.outside_rth_check.toggled.connect(self._on_edited)
         self.side_combo.currentTextChanged.connect(self._show_side)
         self.side_combo.currentTextChanged.connect(self._stop_follows_side)
+        self.side_combo.currentTextChanged.connect(self._limit_follows)
+        self.type_combo.currentTextChanged.connect(self._limit_follows)
         self.type_combo.currentTextChanged.connect(self._show_price_fields)
         self.amount_kind.currentTextChanged.connect(lambda kind: self.amount_edit.setPlaceholderText(PLACEHOLDERS[kind]))
         self._show_side(self.side_combo.currentText())
@@ -338,24 +342,38 @@ class OrderTicketDialog(QDialog):
             self.stop_box.set_tick(tick)
 
     def suggest_prices(self, price: Decimal | None, *, replace: bool = False,
-                       stops: Mapping[str, Decimal | None] | None = None) -> None:
+                       stops: Mapping[str, Decimal | None] | None = None,
+                       stop_limits: Mapping[str, Decimal | None] | None = None) -> None:
         """Start empty price fields at the market price (the trader moves them by ticks), the
         stop at ``stops``' price for the side (the services' suggestion: away from the market on
-        the side a stop guards; at the market, a stop sent as suggested triggered at once), which
-        follows the side while the trader leaves it as suggested; ``replace``: every price field
-        starts again there (empty without a price)."""
+        the side a stop guards; at the market, a stop sent as suggested triggered at once), a
+        STP LMT's limit at ``stop_limits``' (beyond that stop, away from the market: at the
+        market, a SELL's limit sat above its stop and the triggered order waited for a climb
+        back); each follows the side and the order type while the trader leaves it as suggested;
+        ``replace``: every price field starts again there (empty without a price)."""
         if price is None and not replace:
             return
         if replace or self.stop_box.price() is None:  # what the stop field starts at now
             self._suggested_stops = dict(stops) if stops is not None else {}
-        stop = stops.get(self.side_combo.currentText(), price) if stops is not None else price
-        for box, value in ((self.limit_box, price), (self.stop_box, stop)):
+        if replace or self.limit_box.price() is None:  # what the limit field starts at now
+            self._suggested_limits = {(side, "LMT"): price for side in ("BUY", "SELL")}
+            self._suggested_limits.update({(side, "STP LMT"): value for side, value in (stop_limits or {}).items()})
+        side = self.side_combo.currentText()
+        stop = stops.get(side, price) if stops is not None else price
+        limit = self._suggested_limits.get(self._limit_key(), price) if stop_limits is not None else price
+        for box, value in ((self.limit_box, limit), (self.stop_box, stop)):
             if replace:
                 box.set_price(value)  # a price changed under a verdict: checked again (textChanged)
             elif box.price() is None:
                 box.blockSignals(True)
                 box.set_price(value)
                 box.blockSignals(False)
+
+    def _limit_key(self) -> tuple[str, str]:
+        """Which suggestion the limit field shows: a STP LMT's (beyond its stop), else the
+        market's (a LMT's, and where a MKT or STP ticket's hidden limit starts)."""
+        kind = "STP LMT" if self.type_combo.currentText() == "STP LMT" else "LMT"
+        return self.side_combo.currentText(), kind
 
     def _stop_follows_side(self, side: str) -> None:
         """A stop as suggested for the other side moves to this side's suggestion (a SELL's stop
@@ -365,6 +383,16 @@ class OrderTicketDialog(QDialog):
         if suggested is not None and shown is not None and shown != suggested and \
                 shown in {v for k, v in self._suggested_stops.items() if k != side}:
             self.stop_box.set_price(suggested)
+
+    def _limit_follows(self, *_args) -> None:
+        """A limit as suggested for another side or order type moves to this one's suggestion
+        (a STP LMT's beyond its stop, a LMT's at the market); a limit the trader typed stays."""
+        key = self._limit_key()
+        suggested = self._suggested_limits.get(key)
+        shown = self.limit_box.price()
+        if suggested is not None and shown is not None and shown != suggested and \
+                shown in {v for k, v in self._suggested_limits.items() if k != key}:
+            self.limit_box.set_price(suggested)
 
     def show_check(self, fields: dict, may_send: bool, summary: str, reasons: list[str], action: str = "") -> None:
         """The verdict for ``fields``; ignored when the fields changed meanwhile (a newer check
