@@ -24,6 +24,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 from app.composition import ServiceStack
 from app.controllers.audit import AuditController
 from app.controllers.backtest import BacktestController
+from app.controllers.books import BooksController
 from app.controllers.context import ConsoleContext
 from app.controllers.decisions import DecisionsController
 from app.controllers.desk import DeskController
@@ -68,6 +69,7 @@ class ConsoleController(QObject):
                                              on_imported=self._on_snapshot_imported)
         self.orders = OrdersController(ctx, self.audit, parent=self, on_trading_state=self.trading.set_trading_state)
         self.monitoring = MonitoringController(ctx, on_run_changes=self._on_run_changes, parent=self)
+        self.books = BooksController(ctx, self.audit, on_assigned=self.monitoring.show_positions_again)
         self.backtest = BacktestController(window.backtest_view, stack.db, self.runner, provider=stack.provider,
                                            actor=stack.trade.actor,
                                            status=lambda text: window.statusBar().showMessage(text, 10_000),

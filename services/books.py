@@ -20,6 +20,7 @@ from services.core.books import parse_capital as parse_core_capital
 from services.core.positions_book import PositionState, apply_fill
 from services.core.snapshots import storage_problem
 from services.core.trading_hours import trading_day_start
+from services.core.typed_numbers import NotANumber, exponent_said, not_a_number_said, typed_decimal
 from services.core.wording import unknown_project
 from services.db.convert import to_position_record
 from services.db.limits import numeric_limit
@@ -48,6 +49,25 @@ class Assignment:
     cost: Decimal
     position: Decimal  # the project's quantity afterwards
     unassigned_left: Decimal
+
+
+# what the window's Assign dialog requires of the cost per share: no default (the market price
+# would book the shares at a price the trader never paid; the assignment is audited at it)
+COST_REQUIRED = "cost per share: required: what each share cost (the project's book holds them at it)"
+
+
+def typed_assignment_number(name: str, typed: str) -> Decimal:
+    """A quantity or cost per share as typed in the window's Assign dialog, read as the order
+    ticket reads its figures (digits, no exponent), refused in the one wording as a BooksError."""
+    if not typed.strip():
+        raise BooksError(COST_REQUIRED if name == "cost per share" else f"{name}: required")
+    exponent = exponent_said(typed, name=name)
+    if exponent is not None:
+        raise BooksError(exponent)
+    try:
+        return typed_decimal(typed)
+    except NotANumber as exc:
+        raise BooksError(not_a_number_said(typed, exc.hint, name=name)) from None
 
 
 def parse_capital(text: object, name: str = "capital") -> Decimal | None:
@@ -365,6 +385,15 @@ class BooksService:
     def unassigned(self, account: str | None = None) -> list[BookLine]:
         with self.db.session() as session:
             return unassigned_lines(*book_lines(session, account))
+
+    def assign_typed(self, symbol: str, quantity: str, project: str, cost: str, account: str | None = None) -> Assignment:
+        """``assign`` with the quantity and the cost per share as typed in the window's Assign
+        dialog (the ``assign`` command's parser reads its own): the same assignment, audited,
+        and its refusals as a BooksError for the dialog to show."""
+        if not project.strip():
+            raise BooksError("choose the project whose book takes the shares")
+        return self.assign(symbol, typed_assignment_number("quantity", quantity), project.strip(),
+                           typed_assignment_number("cost per share", cost), account)
 
     def assign(self, symbol: str, quantity: Decimal, project: str, cost: Decimal, account: str | None = None) -> Assignment:
         """Move ``quantity`` unassigned shares of ``symbol`` (a listing key; negative: a short)

@@ -89,7 +89,7 @@ class MonitorController(QObject):
                              (preview.new_run_preview_requested, "preview"),
                              (preview.execute_requested, "execute"), (w.snapshots_view.import_requested, "import"),
                              (w.settings_requested, "settings"), (w.reconcile_requested, "reconcile"),
-                             (w.recover_requested, "recover")):
+                             (w.recover_requested, "recover"), (w.positions_view.assign_requested, "assign")):
             signal.connect(lambda *_args, what=what: self._refuse(what))
         blotter.details_requested.connect(self._on_details_requested)
         w.audit_view.full_verify_requested.connect(

@@ -155,6 +155,14 @@ class MonitoringController:
         if changes.fills or changes.orders:
             self._on_run_changes(changes.orders, changes.fills)
 
+    async def show_positions_again(self) -> None:
+        """The stored positions read again, after the window itself moved shares between books
+        (an assignment: no broker event, no writer's change set); the rows it holds already are
+        left as they are (NewerOnly), the new ones shown with their marks."""
+        positions = await self.ctx.db(queries.positions, self.ctx.stack.db)
+        self.take(ChangeSet(positions=tuple(positions)))
+        await self.show_capitals()
+
     async def show_capitals(self) -> None:
         """Each project's capital, for the positions tree's capital and cash."""
         ticket = self._capitals_asked.ask()

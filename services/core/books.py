@@ -117,7 +117,8 @@ def held_unassigned(key: str, project: str, unassigned: Decimal) -> str:
     another client): how to move them into the book, in held_in_other_books' words. "the
     account's AAPL is unassigned, in no project's book (10 held): assign it to manual's book to
     sell it there (`assign --symbol AAPL --quantity 10 --project manual --cost PRICE`, PRICE what
-    each share cost)"; "" with none. The window has no way to assign: the command is the way.
+    each share cost)"; "" with none. The command is named (the window's way is the Positions
+    panel's "Assign to project…" on the unassigned line).
     The ticket's SELL 5 of 10 AAPL bought in TWS said "selling 5 of 0 held would go short (the
     account holds 10)" and nothing of why nor how."""
     if unassigned <= 0:

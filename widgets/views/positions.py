@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from PySide6.QtCore import QEvent, QPoint, QRegularExpression, Qt, Signal
 from PySide6.QtGui import QFont, QFontMetrics
@@ -118,6 +119,9 @@ class PositionsView(QWidget):
     # Buy more / Sell more / Flatten from a position's context menu: the order ticket prefilled
     # (symbol, side, quantity, project); nothing is sent from here
     ticket_requested = Signal(dict)
+    # "Assign to project…" on an unassigned line (the line: its symbol, account and the quantity no
+    # project's book holds): the controller opens widgets.dialogs.assign.AssignDialog on it
+    assign_requested = Signal(object)
 
     def __init__(self, model: PositionsModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -457,9 +461,12 @@ class PositionsView(QWidget):
             elif item.data(column, Qt.ItemDataRole.ForegroundRole) is not None:
                 item.setData(column, Qt.ItemDataRole.ForegroundRole, None)  # the theme's text colour again
 
-    def context_menu_for(self, position: PositionRecord, project: str | None = None) -> QMenu:
+    def context_menu_for(self, position: PositionRecord, project: str | None = None, *,
+                         unassigned: bool = False) -> QMenu:
         """Buy more, Sell more and Flatten open the order ticket prefilled; nothing is sent from
-        here. Flatten takes this project's shares only, so it is offered on a project's row."""
+        here. Flatten takes this project's shares only, so it is offered on a project's row. An
+        ``unassigned`` line (what no project's book holds) offers "Assign to project…": a sale
+        from a project's book is refused as short until they are in it."""
         if project is None and position.project_id is not None:
             project = self.model.project_names().get(position.project_id, str(position.project_id))
         menu = QMenu(self)
@@ -482,14 +489,28 @@ class PositionsView(QWidget):
             flatten = menu.addAction(f"Flatten: {symbol} of {project} ({plain(position.quantity)} held)…")
             flatten.triggered.connect(lambda: self.ticket_requested.emit(
                 {"symbol": symbol, "project": project, "flatten": True}))
+        if unassigned:
+            menu.addSeparator()
+            assign = menu.addAction("Assign to project…")
+            assign.triggered.connect(lambda: self.assign_requested.emit(position))
         return menu
 
-    def _on_context_menu(self, pos: QPoint) -> None:
+    def menu_at(self, pos: QPoint) -> QMenu | None:
+        """The context menu of the line at ``pos`` (the tree's viewport); None on a group's row."""
         item = self.tree.itemAt(pos)
-        data = item.data(BOOK, Qt.ItemDataRole.UserRole + 1) if item is not None else None
+        if item is None:
+            return None
+        data = item.data(BOOK, Qt.ItemDataRole.UserRole + 1)
         if not data:
-            return  # a group's row: nothing to trade
+            return None  # a group's row: nothing to trade
         project, record = data
-        menu = self.context_menu_for(record, project)
+        parent = item.parent()
+        group: Any = parent.data(BOOK, Qt.ItemDataRole.UserRole) if parent is not None else None  # (kind, name)
+        return self.context_menu_for(record, project, unassigned=bool(group) and group[0] == "unassigned")
+
+    def _on_context_menu(self, pos: QPoint) -> None:
+        menu = self.menu_at(pos)
+        if menu is None:
+            return
         menu.exec(self.tree.viewport().mapToGlobal(pos))
         menu.deleteLater()
