@@ -62,6 +62,12 @@ class AssignDialog(QDialog):
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.assign_button = self.buttons.addButton("Assign", QDialogButtonBox.ButtonRole.AcceptRole)
         self.assign_button.setObjectName("assignButton")
+        # Enter assigns, also after a refusal: disabling the button while the service answered
+        # moved the focus to Cancel (seen under Xvfb), and Cancel, the button box's first button,
+        # was the default as the dialog opened: Enter in the cost field closed the dialog
+        self.assign_button.setDefault(True)
+        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setAutoDefault(False)  # else Enter cancelled
+        self._asking = False  # a request is with the controller: another click is not a second one
         self.buttons.accepted.connect(self.request_assign)
         self.buttons.rejected.connect(self.reject)
         form = QFormLayout()
@@ -88,15 +94,17 @@ class AssignDialog(QDialog):
     def request_assign(self) -> None:
         """Assign clicked (or Enter): the intent, nothing done here. The dialog stays open until
         the controller says the assignment was made."""
+        if self._asking:
+            return  # one request at a time; the answer ends it
         self.error_label.clear()
-        self.assign_button.setEnabled(False)  # one request at a time; given back with the answer
+        self._asking = True
         self.assign_requested.emit(self.fields())
 
     def show_refusal(self, text: str) -> None:
         """The service's refusal (not enough unassigned, a cost not a price, no project): the
         dialog stays open for the trader to put it right."""
+        self._asking = False
         self.error_label.setText(text)
-        self.assign_button.setEnabled(True)
 
     def assigned(self) -> None:
         self.accept()
