@@ -17,6 +17,7 @@ from services.core.typed_numbers import must_be_said
 
 from .costs import parse_commission, slippage_problem
 from .inputs import DatedSnapshot, dates_in_name
+from .outcomes import UNDATED_NAME
 from .prices import PriceBook
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ def _how_dated(snapshots: list[DatedSnapshot], day: date) -> str:
     undated = [s.source_name for s in snapshots if s.day == day and not dates_in_name(s.source_name)]
     if not undated:
         return ""
-    return (f" ({', '.join(undated)}: no YYYY-MM-DD date in the name, so dated the day it was stored; "
+    return (f" ({', '.join(undated)}: {UNDATED_NAME}; "
             "import it again under a name holding its date, as momentum_2024-01-31.csv)")
 
 

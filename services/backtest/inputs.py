@@ -36,6 +36,9 @@ class DatedSnapshot:
     content_hash: str
     items: tuple[SnapshotItem, ...]
     snapshot_id: int | None = None  # already stored (the project's own snapshots)
+    # the project's stored snapshots of the same day, stored before this one, which it replaces
+    # (``requests.stored_snapshots``: the newest of a day is that day's decision): named, not dropped
+    left_out: tuple[str, ...] = ()
 
 
 class SnapshotInputError(ValueError):
@@ -201,6 +204,16 @@ def _read_dated_csv(path: Path, projects: list[str]) -> list[DatedSnapshot]:
 def stored_day(source_file: str, created_at) -> date:
     """A stored snapshot's date: the ISO date in its file name, else the New York day it was stored."""
     return date_in_name(source_file) or created_at.astimezone(NEW_YORK).date()
+
+
+def left_out_entry(snap: DatedSnapshot, traded_on: date | None) -> dict:
+    """What a backtest's results keep of a snapshot that replaced others of its day
+    (``left_out_snapshots``, per project): the day, the names left out, the one used, the
+    session it traded on (None: outside the days simulated), and those of them dated the day they were stored (no YYYY-MM-DD date in
+    the name: why two files of different days shared one). Said by ``outcomes.left_out_said``."""
+    names = [*snap.left_out, snap.source_name]
+    return {"day": snap.day.isoformat(), "left_out": list(snap.left_out), "replaced_by": snap.source_name,
+            "traded_on": traded_on.isoformat() if traded_on else None, "undated": [n for n in names if not dates_in_name(n)]}
 
 
 def gross(items: tuple[SnapshotItem, ...]) -> Decimal:

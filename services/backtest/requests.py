@@ -279,7 +279,8 @@ def _spec_and_snapshots(db, request: BacktestRequest, problems: list[str]) -> tu
 
 def stored_snapshots(db, projects: list[str]) -> list[DatedSnapshot]:
     """The snapshots the trader stored for these projects (a backtest's inputs left out), each
-    dated (``inputs.stored_day``)."""
+    dated (``inputs.stored_day``); of two of a day the one stored later, naming the one it
+    replaces (``DatedSnapshot.left_out``: the backtest says it, ``inputs.left_out_line``)."""
     from services.core.snapshots import SnapshotItem
 
     problems: list[str] = []
@@ -295,13 +296,18 @@ def stored_snapshots(db, projects: list[str]) -> list[DatedSnapshot]:
             if not rows:
                 problems.append(f"project {name!r} has no stored snapshot")
             by_day: dict[date, DecisionSnapshot] = {}
-            for row in rows:  # the newest of a day is that day's decision
-                by_day[stored_day(row.source_file, row.created_at)] = row
+            left_out: dict[date, list[str]] = {}
+            for row in rows:  # the newest of a day is that day's decision; the others are named with it
+                day = stored_day(row.source_file, row.created_at)
+                if day in by_day:
+                    left_out.setdefault(day, []).append(by_day[day].source_file)
+                by_day[day] = row
             for day, row in sorted(by_day.items()):
                 items = tuple(SnapshotItem(i.symbol, i.weight, n + 2, i.score, i.rank, i.price, i.sec_type, i.exchange,
                                            i.currency, i.primary_exchange or "")
                               for n, i in enumerate(SnapshotRepository(session).items(row.id)))
-                found.append(DatedSnapshot(day, name, row.source_file, row.content_hash, items, snapshot_id=row.id))
+                found.append(DatedSnapshot(day, name, row.source_file, row.content_hash, items, snapshot_id=row.id,
+                                           left_out=tuple(left_out.get(day, ()))))
     if problems:
         raise SnapshotInputError(problems)
     return found
@@ -409,7 +415,8 @@ def as_json(outcome: BacktestOutcome) -> dict:
             **({"message": outcome.message} if outcome.message else {}),
             # traded_from: the first rebalance's day, the rates and turnover measured from it (None: stored before it was kept)
             "projects": {name: {**{k: p[k] for k in keys}, "traded_from": p.get("traded_from"),
-                                "failed_rebalances": failed_rebalances_of(p)}
+                                "failed_rebalances": failed_rebalances_of(p),
+                                "left_out_snapshots": list(p.get("left_out_snapshots") or ())}
                          for name, p in outcome.projects.items()},
             "total": {**{k: outcome.total[k] for k in keys if k in outcome.total},
                       **({"traded_from": outcome.total.get("traded_from")} if outcome.total else {}), **total_failed}}

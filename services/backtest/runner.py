@@ -38,9 +38,9 @@ from .closing import close_abandoned, close_backtest, close_failed_run, close_le
 from .costs import FillAt, parse_commission
 from .failures import FAILED, all_failed, failed_rebalance, failures_line
 from .heartbeat import BEAT_EVERY, Heartbeat, closed_elsewhere
-from .inputs import DatedSnapshot
+from .inputs import DatedSnapshot, left_out_entry
 from .metrics import TOTAL, compute_metrics, drawdown_series
-from .outcomes import SENT
+from .outcomes import SENT, left_out_line
 from .prices import PriceBook
 
 log = logging.getLogger(__name__)
@@ -197,10 +197,18 @@ class Backtester:
                 initial = self.spec.initial_cash
                 per_project = {p.result.project: p.result.summary(initial) for p in projects.values()}
                 total = _total(projects, initial)
+                # a snapshot of a day another replaced is named, not dropped without a word
+                # (every snapshot given: one dated outside the days simulated replaced its day's others too)
+                traded_on = {id(snap): on for on, snaps in by_day.items() for snap in snaps}
+                left_out = {name: [left_out_entry(snap, traded_on.get(id(snap))) for snap in self.snapshots
+                                   if snap.project == name and snap.left_out] for name in per_project}
+                for name, entries in left_out.items():
+                    per_project[name]["left_out_snapshots"] = entries
                 # a rebalance that did not trade is said with the backtest, not only in its outcome
-                failures = failures_line(all_failed(per_project))
-                if failures:
-                    message = f"{message}; {failures}" if message else failures
+                for said in (left_out_line([dict(e, project=name) for name, entries in left_out.items() for e in entries]),
+                             failures_line(all_failed(per_project))):
+                    if said:
+                        message = f"{message}; {said}" if message else said
         except BaseException as exc:
             await self._close(projects)
             # an interrupt (a second Ctrl-C, the task canceled) is a cancel, anything else a failure

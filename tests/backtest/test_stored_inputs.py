@@ -135,3 +135,71 @@ def test_a_stored_snapshot_dated_the_day_it_was_stored_says_why_when_no_snapshot
         (f"trading-console: no snapshot on or before the last day with prices (2024-03-28): the first is dated {today} "
          "(mom_20240201.csv: no YYYY-MM-DD date in the name, so dated the day it was stored; import it again under "
          "a name holding its date, as momentum_2024-01-31.csv)")], err
+
+
+def test_a_stored_snapshot_another_of_its_day_replaced_is_named_where_the_backtest_is_read(
+        database, db_url, tmp_path, capsys, qtbot):
+    """Two stored snapshots of a day: the one stored later is traded (a correction), the other
+    was left out without a word (a backfilled file named without a YYYY-MM-DD date vanished).
+    The rule stays; the backtest's message (the `backtest` and `backtests --show` headline, the
+    JSON), and the Rebalances row of the day name the one left out and the one that replaced it."""
+    import json
+
+    from app.cli import main
+    from widgets.views.backtest import BacktestView
+
+    from .data import generated_bars, write_prices_csv
+
+    prices = write_prices_csv(tmp_path / "bars.csv", generated_bars(["AAA", "BBB"], date(2024, 1, 25), date(2024, 3, 28), seed=3))
+    for name, symbol in (("alpha-2024-02-01.csv", "AAA"), ("alpha-2024-02-01-fix.csv", "BBB")):
+        (tmp_path / name).write_text(f"symbol,weight\n{symbol},0.10\n")
+        assert import_snapshot(database, tmp_path / name, "alpha").created
+    said = ("alpha 2024-02-01: alpha-2024-02-01.csv left out, replaced by "
+            "alpha-2024-02-01-fix.csv (stored later the same day)")
+
+    capsys.readouterr()
+    code = main(["--db-url", db_url, "backtest", "--commission", "none", "--prices", str(prices), "--project", "alpha"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    headline = out.splitlines()[0]
+    backtest_id = int(headline.split(":")[0].removeprefix("backtest "))
+    assert headline == f"backtest {backtest_id}: done, 40 trading days: {said}", out
+
+    assert main(["--db-url", db_url, "backtests", "--show", str(backtest_id)]) == 0
+    assert f"backtest {backtest_id}: done, 40 trading days: {said}" in capsys.readouterr().out
+    assert main(["--db-url", db_url, "backtests", "--show", str(backtest_id), "--json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body["message"] == said
+    assert body["projects"]["alpha"]["left_out_snapshots"] == [
+        {"day": "2024-02-01", "left_out": ["alpha-2024-02-01.csv"], "replaced_by": "alpha-2024-02-01-fix.csv",
+         "traded_on": "2024-02-01", "undated": []}]
+
+    from services.backtest.listing import stored_outcome
+
+    outcome = stored_outcome(database, backtest_id)
+    assert outcome is not None
+    view = BacktestView()
+    qtbot.addWidget(view)
+    view.show_results(outcome.projects, outcome.total)
+    table = view.rebalances_table
+    assert [(table.item(r, 0).text(), table.item(r, 3).text()) for r in range(table.rowCount())] == [
+        ("2024-02-01", ("executed in the backtest; alpha-2024-02-01.csv left out, replaced by alpha-2024-02-01-fix.csv "
+                        "(stored later the same day)"))]
+
+
+def test_a_stored_snapshot_without_a_date_in_its_name_left_out_says_why_it_shares_the_day(database, tmp_path):
+    """mom_20261120.csv and mom_20261124.json stored the same day are both of that day: the
+    later one is kept, and the earlier is named with why they share a day."""
+    from services.backtest.inputs import left_out_entry
+    from services.backtest.outcomes import left_out_line
+
+    for name in ("mom_20240201.csv", "mom_20240205.csv"):
+        (tmp_path / name).write_text(f"symbol,weight\n{name[4:12]},0.50\n".replace("2024", "X"))
+        assert import_snapshot(database, tmp_path / name, "alpha").created
+
+    (snap,) = stored_snapshots(database, ["alpha"])
+
+    assert (snap.source_name, snap.left_out) == ("mom_20240205.csv", ("mom_20240201.csv",))
+    assert left_out_line([dict(left_out_entry(snap, snap.day), project="alpha")]) == (
+        f"alpha {snap.day}: mom_20240201.csv left out, replaced by mom_20240205.csv (stored later "
+        "the same day; mom_20240201.csv, mom_20240205.csv: no YYYY-MM-DD date in the name, so dated the day it was stored)")

@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 
 from services.backtest.defaults import BACKTEST_DEFAULTS
 from services.backtest.metrics import METRIC_COLUMNS, metric_texts, rates_note, shown_summaries
-from services.backtest.outcomes import outcome_text
+from services.backtest.outcomes import rebalance_text
 
 from ..common import LineProgressBar, plain_label
 from ..plain_text import plain_tooltip
@@ -462,12 +462,12 @@ class BacktestView(QWidget):
             xs = [_x(d) for d, _ in p["equity"]]
             self.equity_plot.plot(xs, [float(v) for _, v in p["equity"]], name=name, pen=pen)
             self.drawdown_plot.plot(xs, [100 * x for _, x in p["drawdown"]], name=name, pen=pen)
-        rebalances = sorted((day, name, run_id, outcome) for name, p in projects.items()
+        rebalances = sorted((day, name, run_id, rebalance_text(p, day, outcome)) for name, p in projects.items()
                             for day, run_id, outcome in p.get("rebalances", []))
         self.rebalances_table.setRowCount(len(rebalances))
         for r, (day, name, run_id, outcome) in enumerate(rebalances):
             # no run: a rebalance refused before its run was made (its outcome says why)
-            for c, text in enumerate((day, name, "" if run_id is None else str(run_id), outcome_text(outcome))):
+            for c, text in enumerate((day, name, "" if run_id is None else str(run_id), outcome)):
                 item = QTableWidgetItem(text)
                 if c in (1, 3):  # a name or a reason cut is read whole here
                     item.setToolTip(plain_tooltip(text))
