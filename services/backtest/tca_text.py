@@ -35,8 +35,8 @@ SIMULATED_FILLS = ("a demo run: sent to the built-in IB Gateway simulator, so it
 
 
 def run_heading(report: Mapping[str, Any], profile: str | None) -> tuple[str, str]:
-    """The TCA's title for a run (``TcaReport.to_dict()``) and its note (the title's tooltip, ""
-    when there is nothing to add): "Run 1 (demo) of 2026-12-07"; a backtest's run says it is not
+    """The TCA's title for a run (``TcaReport.to_dict()``) and its note (a line under the title,
+    "" when there is nothing to add): "Run 1 (demo) of 2026-12-07"; a backtest's run says it is not
     measured, and which runs are (``not_compared``: a demo window's are demo runs). The window's
     TCA tab and the ``tca`` command (its title line, the note below it) say it alike."""
     mode = str(report["mode"])

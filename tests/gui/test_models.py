@@ -390,8 +390,10 @@ def test_the_tca_totals_are_read_whole_in_a_docked_panels_width(qtbot):
 def test_the_tca_tab_heads_a_demo_run_demo_as_the_badge_says_not_paper(qtbot):
     """Beside the DEMO badge the TCA tab headed the run "(paper)", read as IB's paper account: a
     demo run went to the built-in simulator, whose fills its shortfall measures. The tab heads it
-    with the badge's word and says so in its tooltip; a paper or live window's runs read as
-    stored, with no such note."""
+    with the badge's word and says so in a line under its title (it was in the title's tooltip,
+    where no one read it; the `tca` command prints it under its title); a paper or live window's
+    runs read as stored, with no such note."""
+    from services.backtest.tca_text import SIMULATED_FILLS
     from widgets.models.tca import TcaModel
     from widgets.views.tca import TcaView
 
@@ -399,20 +401,32 @@ def test_the_tca_tab_heads_a_demo_run_demo_as_the_badge_says_not_paper(qtbot):
     qtbot.addWidget(view)
     report = {"run_id": 1, "mode": "paper", "trade_date": "2026-12-07", "compared": True, "orders": [],
               "totals": {"shortfall": "0.20", "shortfall_bps": "0.88"}}
+    view.resize(700, 260)
+    view.show()
+    qtbot.waitExposed(view)
+
+    def note() -> str | None:
+        return view.note_label.text() if view.note_label.isVisible() else None
+
     view.set_report(report, "demo")
-    assert view.title_label.text() == "Run 1 (demo) of 2026-12-07"
-    assert "simulator" in view.title_label.toolTip()
+    assert (view.title_label.text(), note()) == ("Run 1 (demo) of 2026-12-07", SIMULATED_FILLS)
+    view.layout().activate()
+    label = view.note_label  # whole in the dock's width, above the totals, under the title
+    assert label.height() >= label.heightForWidth(label.width()) and label.geometry().right() <= view.width()
+    assert label.geometry().top() >= view.title_label.geometry().bottom()
+    assert label.geometry().bottom() <= view.totals_label.geometry().top()
     view.set_report(report, "paper")
-    assert (view.title_label.text(), view.title_label.toolTip()) == ("Run 1 (paper) of 2026-12-07", "")
+    assert (view.title_label.text(), note()) == ("Run 1 (paper) of 2026-12-07", None)
     view.set_report({**report, "mode": "live"}, "live")
-    assert (view.title_label.text(), view.title_label.toolTip()) == ("Run 1 (live) of 2026-12-07", "")
+    assert (view.title_label.text(), note()) == ("Run 1 (live) of 2026-12-07", None)
     # a backtest run in the demo: what the demo's runs are, not "paper and live runs" it cannot make
     view.set_report({**report, "run_id": 2, "mode": "backtest", "compared": False}, "demo")
     assert view.title_label.text() == "Run 2 (backtest) of 2026-12-07: not measured, TCA compares demo runs with the backtest"
     view.set_report({**report, "run_id": 2, "mode": "backtest", "compared": False}, "paper")
     assert view.title_label.text() == "Run 2 (backtest) of 2026-12-07: not measured, TCA compares paper and live runs with the backtest"
+    view.set_report(report, "demo")
     view.clear()
-    assert (view.title_label.text(), view.title_label.toolTip()) == ("No run selected", "")
+    assert (view.title_label.text(), note()) == ("No run selected", None)
 
 
 def test_the_tca_table_says_every_orders_state_its_currency_and_its_commission(qtbot):

@@ -15,7 +15,6 @@ from services.backtest.tca_text import run_heading, totals_text
 from ..common import make_table, plain_label
 from ..models.proxy import RecordProxyModel
 from ..models.tca import TcaModel
-from ..plain_text import plain_tooltip
 
 
 class TcaView(QWidget):
@@ -27,6 +26,12 @@ class TcaView(QWidget):
         self.title_label = plain_label("No run selected")
         # a line of its own, wrapped: beside the title and the fill chooser its backtest note ran
         # under the chooser, cut, and made the panel wider than a dock gives it
+        # what a demo run's fills are (the simulator's, not a market's): a line a trader reads,
+        # as the `tca` command prints it under its title; in the title's tooltip no one saw it
+        self.note_label = plain_label("")
+        self.note_label.setWordWrap(True)
+        self.note_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.note_label.hide()
         self.totals_label = plain_label("")
         self.totals_label.setWordWrap(True)
         self.totals_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -47,6 +52,7 @@ class TcaView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(bar)
+        layout.addWidget(self.note_label)
         layout.addWidget(self.totals_label)
         layout.addWidget(self.table)
         self.fill_combo.currentTextChanged.connect(self.fill_changed.emit)
@@ -59,7 +65,8 @@ class TcaView(QWidget):
         ``profile``: the window's (demo, paper, live), whose word the run's mode is said in."""
         title, note = run_heading(report, profile)
         self.title_label.setText(title)
-        self.title_label.setToolTip(plain_tooltip(note))
+        self.note_label.setText(note)
+        self.note_label.setVisible(bool(note))
         if not report.get("compared", True):
             self._show_totals("")
             self.model.clear()
@@ -70,7 +77,8 @@ class TcaView(QWidget):
 
     def clear(self) -> None:
         self.title_label.setText("No run selected")
-        self.title_label.setToolTip("")
+        self.note_label.setText("")
+        self.note_label.hide()
         self._show_totals("")
         self.model.clear()
 
