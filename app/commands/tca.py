@@ -29,7 +29,7 @@ def _tca(args: argparse.Namespace, settings) -> int:
     from services.backtest.costs import BadSlippage, FillAt, read_slippage_bps
     from services.backtest.prices import PriceFileError, read_price_book
     from services.backtest.tca import cached_tca, run_tca
-    from services.backtest.tca_text import order_text, run_heading, totals_text
+    from services.backtest.tca_text import heading_fields, order_text, run_heading, totals_text
 
     url = settings.effective_db_url
     try:  # the backtest's own rule: the column shows what a backtest with it would fill at
@@ -56,14 +56,15 @@ def _tca(args: argparse.Namespace, settings) -> int:
             database.dispose()
         if report.not_compared:  # README: a paper or live run
             return say_failure(args, "not_compared", report.not_compared, EXIT_BAD_INPUT)
-        if args.json:
-            print(json.dumps(report.to_dict(), indent=2))
-            return EXIT_OK
         whole = report.to_dict()  # the window's TCA view's heading, rows and totals, worded alike
         # the run's mode as a window of these settings says it: a demo run went to the simulator
-        title, note = run_heading(whole, runs_profile(settings, url))
+        profile = runs_profile(settings, url)
+        if args.json:  # the stored mode kept ("paper"), the heading's word, title and note beside it
+            print(json.dumps({**whole, **heading_fields(whole, profile)}, indent=2))
+            return EXIT_OK
+        title, note = run_heading(whole, profile)
         print(title)
-        if note:  # the window's title's tooltip: on a terminal, the line below it
+        if note:  # the window's line under its title
             print(note)
         for line in whole["orders"]:
             print(order_text(line, report.base_currency, report.trade_date))

@@ -46,6 +46,15 @@ def run_heading(report: Mapping[str, Any], profile: str | None) -> tuple[str, st
     return title, SIMULATED_FILLS if mode_word(mode, profile) != mode else ""
 
 
+def heading_fields(report: Mapping[str, Any], profile: str | None) -> dict[str, Any]:
+    """What ``run_heading`` says, for a JSON beside the report's stored ``mode`` (which its
+    consumers read, "paper" for a demo run too): ``mode_said``, the word the title says the run's
+    mode in ("demo" for a paper run read in the demo's words), the ``title`` and the ``note``
+    (None when there is none). ``tca --json`` and its text say a demo run alike."""
+    title, note = run_heading(report, profile)
+    return {"mode_said": mode_word(str(report["mode"]), profile), "title": title, "note": note or None}
+
+
 def _number(text: str | None) -> Decimal | None:
     return None if text is None else Decimal(text)
 

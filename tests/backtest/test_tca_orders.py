@@ -501,7 +501,7 @@ def test_the_tca_command_heads_a_run_in_the_words_of_a_window_of_its_profile(dat
     """``tca`` said "run N (paper) of DATE" of a demo run, which went to the built-in simulator,
     while the window's TCA said "(demo)": the command heads it with the window's title
     (services.backtest.tca_text.run_heading), its profile's word and, for a demo run, the note the
-    window's title has as its tooltip. The database named with --db-url is the one a window of
+    window's TCA tab says under its title. The database named with --db-url is the one a window of
     the same settings reads, the demo window's too (app.composition.demo_db_url)."""
     from app.cli import main
     from services.backtest.tca_text import SIMULATED_FILLS
@@ -512,6 +512,28 @@ def test_the_tca_command_heads_a_run_in_the_words_of_a_window_of_its_profile(dat
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"Run {run['run']} ({said}) of 2024-03-01"
     assert (lines[1] == SIMULATED_FILLS) is (said == "demo")
+
+
+@pytest.mark.parametrize(("profile", "said"), [("demo", "demo"), ("paper", "paper")])
+def test_the_tca_commands_json_says_a_demo_run_as_its_text_does_keeping_the_stored_mode(
+        database, db_url, capsys, profile, said):
+    """``tca --json`` said "mode": "paper" of a run its text heads "(demo)" with the simulator's
+    note: the JSON keeps the stored mode its readers take ("paper"), and says beside it the word,
+    the title and the note the text and the window's TCA tab say (tca_text.heading_fields)."""
+    from app.cli import main
+    from services.backtest.tca_text import SIMULATED_FILLS
+
+    run = _run(database, [{"symbol": "AAA", "quantity": "10", "fill": "101", "reference": "100"}])
+
+    assert main(["--db-url", db_url, "--profile", profile, "tca", "--run", str(run["run"])]) == 0
+    text = capsys.readouterr().out.splitlines()
+    assert main(["--db-url", db_url, "--profile", profile, "tca", "--run", str(run["run"]), "--json"]) == 0
+    whole = json.loads(capsys.readouterr().out)
+
+    assert whole["mode"] == "paper"
+    assert (whole["mode_said"], whole["title"]) == (said, f"Run {run['run']} ({said}) of 2024-03-01") and whole["title"] == text[0]
+    assert whole["note"] == (SIMULATED_FILLS if said == "demo" else None)
+    assert (whole["note"] == text[1]) is (said == "demo")
 
 
 def test_a_command_says_runs_demo_only_given_the_demo_profile_and_reading_the_demo_windows_database(tmp_path):
