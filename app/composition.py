@@ -255,6 +255,7 @@ def ensure_settings_row(db: Database) -> None:
 
 
 DEMO_CAPITAL = "100000"
+DEMO_ACTOR = "demo"  # the audit log's author of the demo's sample data
 
 
 def seed_demo_data(db: Database) -> int:
@@ -266,8 +267,8 @@ def seed_demo_data(db: Database) -> int:
     if any(p.name == DEMO_PROJECT for p in projects) and snapshots:
         return 0
     imported = 0
-    for name in DEMO_SNAPSHOTS:
-        outcome = import_snapshot(db, SAMPLES_DIR / name, DEMO_PROJECT, note="sample data")
+    for name in DEMO_SNAPSHOTS:  # audited as every stored snapshot, by the demo as its capital below
+        outcome = import_snapshot(db, SAMPLES_DIR / name, DEMO_PROJECT, note="sample data", actor=DEMO_ACTOR)
         if not outcome.ok:  # shipped data must be valid: a bug, not a user error
             raise RuntimeError(f"sample snapshot {name} is invalid: {outcome.parsed.errors[:3]}")
         imported += int(outcome.created)
@@ -276,8 +277,8 @@ def seed_demo_data(db: Database) -> int:
         # its previews' default portfolio value, changeable in Settings
         from services.books import BooksService
 
-        if BooksService(db, "demo").capitals().get(DEMO_PROJECT) is None:
-            BooksService(db, "demo").set_capitals({DEMO_PROJECT: DEMO_CAPITAL})
+        if BooksService(db, DEMO_ACTOR).capitals().get(DEMO_PROJECT) is None:
+            BooksService(db, DEMO_ACTOR).set_capitals({DEMO_PROJECT: DEMO_CAPITAL})
     return imported
 
 

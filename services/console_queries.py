@@ -147,9 +147,9 @@ def with_note_check(parsed: ParsedSnapshot, note: str | None) -> ParsedSnapshot:
     return replace(parsed, errors=(problem, *parsed.errors))
 
 
-def import_snapshot(db, path: str | Path, project: str, *, max_gross_weight: Decimal = Decimal("1.0"),
-                    allow_short: bool = False, note: str | None = None, actor: str | None = None) -> ImportOutcome:
-    """Validate the whole file; store it only when it has no problem (see store_snapshot)."""
+def import_snapshot(db, path: str | Path, project: str, *, actor: str, max_gross_weight: Decimal = Decimal("1.0"),
+                    allow_short: bool = False, note: str | None = None) -> ImportOutcome:
+    """Validate the whole file; store it only when it has no problem, audited (see store_snapshot)."""
     parsed = parse_for_storage(path, project=project, max_gross_weight=max_gross_weight, allow_short=allow_short)
     return store_snapshot(db, parsed, project, note=note, actor=actor)
 
@@ -157,23 +157,22 @@ def import_snapshot(db, path: str | Path, project: str, *, max_gross_weight: Dec
 # one unit of work of the database alone (the file was parsed before): a deadlock or a lock wait
 # on the audit chain's head ends it whole and it runs again from scratch
 @retry_lock_conflicts
-def store_snapshot(db, parsed: ParsedSnapshot, project: str, *, note: str | None = None,
-                   actor: str | None = None) -> ImportOutcome:
+def store_snapshot(db, parsed: ParsedSnapshot, project: str, *, actor: str, note: str | None = None) -> ImportOutcome:
     """The one way a snapshot file is stored (``snapshot import``, the window's import, ``preview
-    --save`` and ``execute`` of a FILE): all items in one unit of work, or nothing when the parse
-    found any problem. The same file with the same content in the same project returns the stored
-    snapshot instead of a copy (one a backtest stored becomes the trader's). ``actor``: the import
-    is on the audit record (``snapshot.import``), in the same transaction."""
+    --save`` and ``execute`` of a FILE, the demo's sample data): all items in one unit of work, or
+    nothing when the parse found any problem. The same file with the same content in the same
+    project returns the stored snapshot instead of a copy (one a backtest stored becomes the
+    trader's). Every one is on the audit record (``snapshot.import``, ``actor`` its author), in the
+    same transaction: the demo's samples, stored with no actor, were stored unaudited."""
     parsed = with_note_check(with_project_check(parsed, project), note)
     if not parsed.ok:
         return ImportOutcome(parsed)
     project = project_name(project)  # as stored: the audit entry names the project it went into
     with db.unit_of_work() as session:
         outcome = _store(session, parsed, project, note)
-        if actor is not None:
-            AuditLog(db).append(actor, AuditAction.SNAPSHOT_IMPORT, "decision_snapshot", str(outcome.snapshot_id),
-                                {"source": parsed.source_name, "project": project, "items": len(parsed.items),
-                                 "created": outcome.created}, session=session)
+        AuditLog(db).append(actor, AuditAction.SNAPSHOT_IMPORT, "decision_snapshot", str(outcome.snapshot_id),
+                            {"source": parsed.source_name, "project": project, "items": len(parsed.items),
+                             "created": outcome.created}, session=session)
         return outcome
 
 

@@ -563,7 +563,7 @@ def test_from_says_the_first_stored_snapshots_day_of_the_projects_ticked(qloop, 
     for project, day in (("north", "2024-01-08"), ("north", "2024-02-05"), ("south", "2024-03-04")):
         path = tmp_path / f"{project}-{day}.csv"
         path.write_text("symbol,weight\nG00,0.40\n", encoding="utf-8")
-        assert import_snapshot(controller.db, path, project).created
+        assert import_snapshot(controller.db, path, project, actor="tester").created
     read_on: list[threading.Thread] = []
     real_first_stored_day = controller_module.first_stored_day
 
@@ -624,7 +624,7 @@ def test_to_says_the_last_bar_day_of_the_projects_ticked_on_the_brokers_bars(qlo
     view, controller, runner, errors = panel
     path = tmp_path / "south-2024-03-04.csv"
     path.write_text("symbol,weight\nG00,0.40\n", encoding="utf-8")
-    assert import_snapshot(controller.db, path, "south").created
+    assert import_snapshot(controller.db, path, "south", actor="tester").created
     read_on: list[threading.Thread] = []
     real_last_bar = controller_module.last_bar
     clock.time = datetime(2024, 3, 6, 22, 0, tzinfo=UTC)  # a Wednesday evening, after the close
@@ -678,7 +678,7 @@ def test_tos_last_bar_day_is_read_again_when_the_panel_is_shown_and_when_a_run_e
     view, controller, runner, errors = panel
     path = tmp_path / "south-2024-03-04.csv"
     path.write_text("symbol,weight\nG00,0.40\n", encoding="utf-8")
-    assert import_snapshot(controller.db, path, "south").created
+    assert import_snapshot(controller.db, path, "south", actor="tester").created
     clock.time = datetime(2024, 3, 6, 15, 0, tzinfo=UTC)  # a Wednesday, before New York's close
 
     def placeholder() -> str:
@@ -717,7 +717,7 @@ def test_tos_last_bar_day_moves_on_at_the_close_while_the_panel_stays_in_view(ql
     view, controller, runner, errors = panel
     path = tmp_path / "south-2024-03-04.csv"
     path.write_text("symbol,weight\nG00,0.40\n", encoding="utf-8")
-    assert import_snapshot(controller.db, path, "south").created
+    assert import_snapshot(controller.db, path, "south", actor="tester").created
     clock.time = datetime(2024, 3, 6, 15, 0, tzinfo=UTC)  # a Wednesday, before New York's close
     wednesday_close = datetime(2024, 3, 6, 21, 0, tzinfo=UTC)  # 16:00 in New York (EST)
 

@@ -133,14 +133,14 @@ async def test_a_backtests_input_snapshots_stay_out_of_the_traders_list_until_im
             "symbol,weight\n" + "".join(f"{s},0.2\n" for s in symbols), encoding="utf-8")
     live = tmp_path / "live.csv"
     live.write_text("symbol,weight\nT05,0.1\n", encoding="utf-8")
-    assert console_queries.import_snapshot(database, live, "alpha").created
+    assert console_queries.import_snapshot(database, live, "alpha", actor="tester").created
     outcome = await Backtester(database, prices, read_snapshots(folder, ["alpha"]), _spec(start=date(2024, 2, 1))).run()
     assert outcome.projects["alpha"]["orders"] > 0
     _, listed = console_queries.projects_and_snapshots(database)
     assert [s.source_name for s in listed] == ["live.csv"]
     with database.session() as session:
         assert [s.source_file for s in SnapshotRepository(session).list()] == ["live.csv"]  # `snapshot list`
-    again = console_queries.import_snapshot(database, folder / "alpha-2024-03-01.csv", "alpha")
+    again = console_queries.import_snapshot(database, folder / "alpha-2024-03-01.csv", "alpha", actor="tester")
     assert again.snapshot_id is not None and not again.created  # the stored input, now a decision too
     _, listed = console_queries.projects_and_snapshots(database)
     assert sorted(s.source_name for s in listed) == ["alpha-2024-03-01.csv", "live.csv"]
@@ -158,7 +158,7 @@ async def test_a_project_only_a_backtest_made_is_in_none_of_the_traders_lists_un
     assert BooksService(database, "tester").capitals() == {}
     live = tmp_path / "live.csv"
     live.write_text("symbol,weight\nT05,0.1\n", encoding="utf-8")
-    assert console_queries.import_snapshot(database, live, "alpha").created
+    assert console_queries.import_snapshot(database, live, "alpha", actor="tester").created
     projects, _ = console_queries.projects_and_snapshots(database)
     assert [p.name for p in projects] == ["alpha"]
     assert [b.project for b in project_books(database)] == ["alpha"]

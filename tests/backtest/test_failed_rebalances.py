@@ -202,7 +202,7 @@ def _refused_run_backtest(database, tmp_path) -> tuple[Backtester, str]:
 
     other = tmp_path / "beta-2024-02-05.csv"
     other.write_text("symbol,weight\nD,0.5\n", encoding="utf-8")
-    beta_snapshot = import_snapshot(database, other, "beta").snapshot_id
+    beta_snapshot = import_snapshot(database, other, "beta", actor="tester").snapshot_id
     foreign = DatedSnapshot(date(2024, 2, 5), "alpha", other.name, "beta-stored", (SnapshotItem("D", Decimal("0.5"), 2),),
                             snapshot_id=beta_snapshot)
     snapshots = [_snapshot(date(2024, 2, 1), "0.9"), foreign, _snapshot(date(2024, 2, 6), "0.5")]

@@ -36,7 +36,7 @@ def _as_a_backtest_stores_its_inputs(db, project: str, source_file: str, symbol:
 def test_a_backtests_input_files_are_not_replayed_as_the_projects_stored_snapshots(database, tmp_path):
     trader = tmp_path / "alpha-2024-02-01.csv"
     trader.write_text("symbol,weight\nAAA,0.50\n")
-    assert import_snapshot(database, trader, "alpha").created
+    assert import_snapshot(database, trader, "alpha", actor="tester").created
     # an earlier what-if backtest of alpha, from a folder: the same day and a later one
     _as_a_backtest_stores_its_inputs(database, "alpha", "alpha-2024-02-01.csv", "BBB", "0.90")
     _as_a_backtest_stores_its_inputs(database, "alpha", "alpha-2024-03-01.csv", "BBB", "0.10")
@@ -49,7 +49,7 @@ def test_a_backtests_input_files_are_not_replayed_as_the_projects_stored_snapsho
 def test_a_project_a_backtest_made_for_its_inputs_alone_is_not_offered_nor_replayed(database, tmp_path):
     trader = tmp_path / "alpha-2024-02-01.csv"
     trader.write_text("symbol,weight\nAAA,0.50\n")
-    import_snapshot(database, trader, "alpha")
+    import_snapshot(database, trader, "alpha", actor="tester")
     _as_a_backtest_stores_its_inputs(database, "whatif", "weights-2024-02-01.csv", "BBB", "0.90")
 
     assert project_names(database) == ["alpha"]
@@ -62,7 +62,7 @@ def test_the_first_stored_day_is_the_first_snapshot_replayed(database, tmp_path)
     backtest replays (an earlier backtest's inputs left out); none without a backtest to begin."""
     for name in ("alpha-2024-02-01.csv", "alpha-2024-03-01.csv"):
         (tmp_path / name).write_text("symbol,weight\nAAA,0.50\n")
-        import_snapshot(database, tmp_path / name, "alpha")
+        import_snapshot(database, tmp_path / name, "alpha", actor="tester")
     _as_a_backtest_stores_its_inputs(database, "alpha", "alpha-2024-01-02.csv", "BBB", "0.90")
     _as_a_backtest_stores_its_inputs(database, "whatif", "weights-2024-01-02.csv", "BBB", "0.90")
 
@@ -77,7 +77,7 @@ def test_the_last_bar_day_is_the_last_closed_session_of_the_snapshots_listings(d
     to today and the price cache holds them to the last closed session of the snapshots'
     listings, whichever snapshot is the last; none without a backtest to end."""
     (tmp_path / "alpha-2024-02-01.csv").write_text("symbol,weight\nAAA,0.50\n")
-    import_snapshot(database, tmp_path / "alpha-2024-02-01.csv", "alpha")
+    import_snapshot(database, tmp_path / "alpha-2024-02-01.csv", "alpha", actor="tester")
     _as_a_backtest_stores_its_inputs(database, "whatif", "weights-2024-01-02.csv", "BBB", "0.90")
 
     after_the_close = datetime(2024, 3, 6, 22, 0, tzinfo=UTC)  # a Wednesday, NYSE closed at 21:00 UTC
@@ -94,7 +94,7 @@ def test_the_last_bar_day_moves_on_at_the_next_close_of_the_snapshots_listings(d
     regular close by the exchange calendar (weekends, an early close and summer time included),
     not a clock tick of its own."""
     (tmp_path / "alpha-2024-02-01.csv").write_text("symbol,weight\nAAA,0.50\n")
-    import_snapshot(database, tmp_path / "alpha-2024-02-01.csv", "alpha")
+    import_snapshot(database, tmp_path / "alpha-2024-02-01.csv", "alpha", actor="tester")
 
     def moment(*args) -> datetime:
         return datetime(*args, tzinfo=UTC)
@@ -123,7 +123,7 @@ def test_a_stored_snapshot_dated_the_day_it_was_stored_says_why_when_no_snapshot
 
     prices = write_prices_csv(tmp_path / "bars.csv", generated_bars(["AAA"], date(2024, 1, 25), date(2024, 3, 28), seed=3))
     (tmp_path / "mom_20240201.csv").write_text("symbol,weight\nAAA,0.50\n")
-    assert import_snapshot(database, tmp_path / "mom_20240201.csv", "alpha").created
+    assert import_snapshot(database, tmp_path / "mom_20240201.csv", "alpha", actor="tester").created
     today = datetime.now(NEW_YORK).date()
 
     capsys.readouterr()
@@ -153,7 +153,7 @@ def test_a_stored_snapshot_another_of_its_day_replaced_is_named_where_the_backte
     prices = write_prices_csv(tmp_path / "bars.csv", generated_bars(["AAA", "BBB"], date(2024, 1, 25), date(2024, 3, 28), seed=3))
     for name, symbol in (("alpha-2024-02-01.csv", "AAA"), ("alpha-2024-02-01-fix.csv", "BBB")):
         (tmp_path / name).write_text(f"symbol,weight\n{symbol},0.10\n")
-        assert import_snapshot(database, tmp_path / name, "alpha").created
+        assert import_snapshot(database, tmp_path / name, "alpha", actor="tester").created
     said = ("alpha 2024-02-01: alpha-2024-02-01.csv left out, replaced by "
             "alpha-2024-02-01-fix.csv (stored later the same day)")
 
@@ -195,7 +195,7 @@ def test_a_stored_snapshot_without_a_date_in_its_name_left_out_says_why_it_share
 
     for name in ("mom_20240201.csv", "mom_20240205.csv"):
         (tmp_path / name).write_text(f"symbol,weight\n{name[4:12]},0.50\n".replace("2024", "X"))
-        assert import_snapshot(database, tmp_path / name, "alpha").created
+        assert import_snapshot(database, tmp_path / name, "alpha", actor="tester").created
 
     (snap,) = stored_snapshots(database, ["alpha"])
 

@@ -56,7 +56,7 @@ def test_bad_input_is_refused_with_its_line_and_nothing_stored(case, database, t
     _id, name, content, line, words = case
     path = tmp_path / name
     path.write_text(content, encoding="utf-8")
-    outcome = import_snapshot(database, path, "limits")
+    outcome = import_snapshot(database, path, "limits", actor="tester")
     assert not outcome.ok
     messages = [str(p) for p in outcome.parsed.errors]
     assert any(m.startswith(f"line {line}") and words in m for m in messages), messages
@@ -67,10 +67,10 @@ def test_over_long_project_name_is_refused_on_both_databases(database, tmp_path)
     limit = snapshot_limits().project_name_length
     path = tmp_path / "s.csv"
     path.write_text("symbol,weight\nAAPL,0.1\n", encoding="utf-8")
-    outcome = import_snapshot(database, path, "p" * (limit + 1))
+    outcome = import_snapshot(database, path, "p" * (limit + 1), actor="tester")
     assert not outcome.ok and "project name" in str(outcome.parsed.errors[0])
     assert _counts(database) == (0, 0, 0)
-    assert import_snapshot(database, path, "p" * limit).ok  # the longest name that fits is stored
+    assert import_snapshot(database, path, "p" * limit, actor="tester").ok  # the longest name that fits is stored
 
 
 def test_values_at_the_limits_are_stored_exactly_on_both_databases(database, tmp_path):
@@ -78,7 +78,7 @@ def test_values_at_the_limits_are_stored_exactly_on_both_databases(database, tmp
     path.write_text("symbol,weight,price,score,rank\n"
                     "AAPL,0.0000000001,9999999999.99999999,-9999999999.99999999,2147483647\n"
                     "MSFT,0.5,0.00000001,0,-2147483648\n", encoding="utf-8")
-    outcome = import_snapshot(database, path, "edges")
+    outcome = import_snapshot(database, path, "edges", actor="tester")
     assert outcome.ok, outcome.parsed.errors
     items = {i.symbol: i for i in snapshot_items(database, outcome.snapshot_id)}
     assert items["AAPL"].weight == Decimal("1e-10") and items["AAPL"].price == Decimal("9999999999.99999999")
@@ -133,7 +133,7 @@ def test_a_note_longer_than_every_database_keeps_is_refused_and_nothing_stored(d
     assert result.returncode == 2, result.stderr
     assert "the note has 65,536 bytes of UTF-8; at most 65,535 can be stored" in result.stderr, result.stderr
     assert _counts(database) == (0, 0, 0)
-    outcome = import_snapshot(database, path, "noted", note="é" * 32_767 + "a")
+    outcome = import_snapshot(database, path, "noted", note="é" * 32_767 + "a", actor="tester")
     assert outcome.ok
     with database.session() as session:
         assert session.scalar(select(DecisionSnapshot.note)) == "é" * 32_767 + "a"

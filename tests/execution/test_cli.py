@@ -216,25 +216,32 @@ async def test_a_snapshot_file_executed_is_stored_as_an_import_is(database, db_u
     from sqlalchemy import select
 
     from services.audit import AuditLog
-    from services.console_queries import parse_for_storage, projects_and_snapshots, store_snapshot
+    from services.console_queries import parse_for_storage, projects_and_snapshots
     from services.db.models import DecisionSnapshotItem
-    from services.db.repositories.snapshots import BACKTEST_INPUT_NOTE
+    from services.db.repositories import ProjectRepository, SnapshotItemInput, SnapshotRepository
+    from services.db.repositories.snapshots import BACKTEST_INPUT_NOTE, NewSnapshot
 
     path = tmp_path / "listed.csv"
     path.write_text("symbol,weight,primary_exchange\nAAPL,0.01,NASDAQ\nMSFT,0.005,NASDAQ\n")
-    backtest_only = store_snapshot(database, parse_for_storage(path), "listed", note=BACKTEST_INPUT_NOTE)
+    parsed = parse_for_storage(path)
+    with database.unit_of_work() as session:  # as a backtest stores its input files (Backtester._begin): no audit entry
+        project_id = ProjectRepository(session).get_or_create("listed").id
+        [backtest_only_id] = SnapshotRepository(session).store_once([NewSnapshot(
+            project_id, parsed.source_name, parsed.content_hash,
+            [SnapshotItemInput(i.symbol, i.weight, i.score, i.rank, i.price, i.sec_type, i.exchange, i.currency,
+                               i.primary_exchange or None) for i in parsed.items])], note=BACKTEST_INPUT_NOTE)
     assert "listed" not in {p.name for p in projects_and_snapshots(database)[0]}  # a backtest's input only
     done = await run(cli_args(db_url, simulator.port, "execute", "--snapshot", str(path), "--project", "listed", "--mode",
                               "paper", "--portfolio-value", "100000", "--wait-seconds", "10", "--json"))
     assert done.code == 0, done.err
     assert {(o["symbol"], o["status"]) for o in done.json["orders"]} == {("AAPL", "FILLED"), ("MSFT", "FILLED")}
     with database.session() as session:
-        items = session.scalars(select(DecisionSnapshotItem).where(DecisionSnapshotItem.snapshot_id == backtest_only.snapshot_id))
+        items = session.scalars(select(DecisionSnapshotItem).where(DecisionSnapshotItem.snapshot_id == backtest_only_id))
         assert {(i.symbol, i.primary_exchange) for i in items} == {("AAPL", "NASDAQ"), ("MSFT", "NASDAQ")}
     projects, snapshots = projects_and_snapshots(database)
-    assert "listed" in {p.name for p in projects} and backtest_only.snapshot_id in {s.id for s in snapshots}
+    assert "listed" in {p.name for p in projects} and backtest_only_id in {s.id for s in snapshots}
     [entry] = AuditLog(database).list(action="snapshot.import")
-    assert entry.entity_id == str(backtest_only.snapshot_id)
+    assert entry.entity_id == str(backtest_only_id)
     assert entry.payload["project"] == "listed" and entry.payload["created"] is False
 
     fresh = tmp_path / "fresh.csv"  # a file stored by the execute itself

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.timeout(60)
 def _import(db, tmp_path, name: str, text: str):
     path = tmp_path / name
     path.write_text(text)
-    return import_snapshot(db, path, "fx")
+    return import_snapshot(db, path, "fx", actor="tester")
 
 
 async def test_a_eur_row_trades_the_eur_listing_sized_with_the_rate(stack, tmp_path):

@@ -701,7 +701,7 @@ def test_a_project_name_is_stored_and_found_without_the_spaces_around_it(databas
     path.write_text("symbol,weight\nAAPL,0.1\nMSFT,0.1\n")
     parsed = parse_for_storage(path)
     padded = store_snapshot(database, parsed, "desk ", actor="tester")  # as preview --save / execute hand it over
-    plain = store_snapshot(database, parsed, "desk")  # as snapshot import and the window do
+    plain = store_snapshot(database, parsed, "desk", actor="tester")  # as snapshot import and the window do
     assert padded.ok and plain.ok
     assert (plain.project_id, plain.snapshot_id) == (padded.project_id, padded.snapshot_id)
     with database.unit_of_work() as s:
@@ -709,8 +709,9 @@ def test_a_project_name_is_stored_and_found_without_the_spaces_around_it(databas
         assert repos.projects.get_or_create("  desk\t").id == padded.project_id
         assert repos.projects.get_by_name(" desk ").id == padded.project_id
         assert [p.name for p in repos.projects.list()] == ["desk"]
-        # the import's audit entry names the project as stored
-        assert [e.payload["project"] for e in AuditLog(database).list(action="snapshot.import")] == ["desk"]
+        # each store's audit entry names the project as stored (the second found the first's snapshot)
+        assert [(e.payload["project"], e.payload["created"]) for e in AuditLog(database).list(action="snapshot.import")] == [
+            ("desk", True), ("desk", False)]
         with pytest.raises(RepositoryError, match="empty"):
             repos.projects.get_or_create("   ")
 

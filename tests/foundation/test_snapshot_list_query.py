@@ -20,10 +20,10 @@ def _stored(database, tmp_path) -> dict[str, int]:
     for name, project, weight in (("a1.csv", "alpha", "0.1"), ("b1.csv", "beta", "0.2"), ("a2.csv", "alpha", "0.3")):
         path = tmp_path / name
         path.write_text(f"symbol,weight\nAAPL,{weight}\n", encoding="utf-8")
-        ids[name] = import_snapshot(database, path, project, note=f"from {name}").snapshot_id
+        ids[name] = import_snapshot(database, path, project, note=f"from {name}", actor="tester").snapshot_id
     inputs = tmp_path / "inputs.csv"
     inputs.write_text("symbol,weight\nMSFT,0.1\n", encoding="utf-8")
-    store_snapshot(database, parse_for_storage(inputs), "replayed", note=BACKTEST_INPUT_NOTE)  # a backtest's input only
+    store_snapshot(database, parse_for_storage(inputs), "replayed", note=BACKTEST_INPUT_NOTE, actor="tester")  # a backtest's input only
     return ids
 
 

@@ -23,7 +23,7 @@ def test_a_file_naming_another_project_is_refused_with_its_lines(database, tmp_p
     json_file = tmp_path / "weights.json"
     json_file.write_text('{"project": "gamma",\n "items": [\n  {"symbol": "AAPL", "weight": 0.1}\n ]}\n', encoding="utf-8")
     for path, lines in ((csv_file, [2, 4]), (json_file, [3])):
-        outcome = import_snapshot(database, path, "alpha")
+        outcome = import_snapshot(database, path, "alpha", actor="tester")
         assert outcome.snapshot_id is None
         said = [(p.line, p.column, p.code, p.message) for p in outcome.parsed.errors]
         words = ("the file names project 'gamma', not 'alpha', the project it is imported into: import it into "
@@ -33,5 +33,5 @@ def test_a_file_naming_another_project_is_refused_with_its_lines(database, tmp_p
 
     named = tmp_path / "alpha.csv"
     named.write_text("symbol,weight,project\nAAPL,0.1,alpha\n", encoding="utf-8")
-    assert import_snapshot(database, named, " alpha").snapshot_id is not None  # the name as it is stored: stripped
+    assert import_snapshot(database, named, " alpha", actor="tester").snapshot_id is not None  # the name as it is stored: stripped
     assert _stored(database) == (1, ["alpha"])
