@@ -57,7 +57,7 @@ async def test_a_preview_refused_over_an_unknown_symbol_leaves_its_run_explained
     assert AuditLog(stack.db).verify(full=True).ok
     trail = decision_trail(stack.db, run_id=run.id)
     assert trail.title == f"Run {run.id}, no plan: preview refused: {said}"
-    assert render(trail).splitlines()[0] == f"run {run.id}, no plan: preview refused: {said}"
+    assert render(trail).splitlines()[0] == f"Run {run.id}, no plan: preview refused: {said}"  # as the Decisions panel heads it
     assert trail.to_dict()["no_plan"] == f"preview refused: {said}"
     assert stack.sim.orders() == []
 
