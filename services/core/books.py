@@ -117,15 +117,17 @@ def held_unassigned(key: str, project: str, unassigned: Decimal) -> str:
     another client): how to move them into the book, in held_in_other_books' words. "the
     account's AAPL is unassigned, in no project's book (10 held): assign it to manual's book to
     sell it there (`assign --symbol AAPL --quantity 10 --project manual --cost PRICE`, PRICE what
-    each share cost)"; "" with none. The command is named (the window's way is the Positions
-    panel's "Assign to project…" on the unassigned line).
+    each share cost; or the Positions panel's Assign to project… on its unassigned line)"; "" with
+    none. Both ways are named, as held_in_other_books names the ticket's and the command's: the
+    words reach the window's ticket and the `order` command alike.
     The ticket's SELL 5 of 10 AAPL bought in TWS said "selling 5 of 0 held would go short (the
     account holds 10)" and nothing of why nor how."""
     if unassigned <= 0:
         return ""
     return (f"the account's {key} is unassigned, in no project's book ({plain(unassigned)} held): assign it to {project}'s "
             f"book to sell it there (`assign --symbol {_quoted(key)} --quantity {plain(unassigned)} --project "
-            f"{_quoted(project)} --cost PRICE`, PRICE what each share cost)")
+            f"{_quoted(project)} --cost PRICE`, PRICE what each share cost; or the Positions panel's Assign to "
+            f"project… on its unassigned line)")
 
 
 def _quoted(name: str) -> str:

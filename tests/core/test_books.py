@@ -170,4 +170,4 @@ def test_unassigned_shares_are_said_with_the_assign_command_quoted_for_the_shell
     assert held_unassigned("SAP@IBIS:EUR", "my desk", D("1.5")) == (
         "the account's SAP@IBIS:EUR is unassigned, in no project's book (1.5 held): assign it to my desk's "
         "book to sell it there (`assign --symbol SAP@IBIS:EUR --quantity 1.5 --project 'my desk' --cost PRICE`, "
-        "PRICE what each share cost)")
+        "PRICE what each share cost; or the Positions panel's Assign to project… on its unassigned line)")

@@ -281,7 +281,8 @@ async def test_a_sale_of_shares_no_projects_book_holds_says_they_are_unassigned_
 
     hint = ("short_sale: AAPL: selling 5 of 0 held would go short; the account's AAPL is unassigned, in no project's book "
             "(10 held): assign it to manual's book to sell it there (`assign --symbol AAPL --quantity 10 --project manual "
-            "--cost PRICE`, PRICE what each share cost)")
+            "--cost PRICE`, PRICE what each share cost; or the Positions panel's Assign to project… on its "
+            "unassigned line)")
     check = await manual.check(ticket)
     assert check.blocked and check.reasons() == [hint]
     with pytest.raises(RiskBlocked) as refused:
@@ -291,7 +292,8 @@ async def test_a_sale_of_shares_no_projects_book_holds_says_they_are_unassigned_
     # a name with a space quoted for the shell, as the other books' hint does
     [reason] = (await manual.check(Ticket.of("AAPL", "SELL", quantity="5", project="Demo momentum"))).reasons()
     assert reason.endswith("to Demo momentum's book to sell it there (`assign --symbol AAPL --quantity 10 --project "
-                           "'Demo momentum' --cost PRICE`, PRICE what each share cost)"), reason
+                           "'Demo momentum' --cost PRICE`, PRICE what each share cost; or the Positions panel's Assign to "
+                      "project… on its unassigned line)"), reason
 
     # 4 of them assigned to desk: both said, another book's first
     assert (await stack.reconciler.reconcile()).unassigned == {"AAPL": "10"}
@@ -302,7 +304,8 @@ async def test_a_sale_of_shares_no_projects_book_holds_says_they_are_unassigned_
     assert reason == ("short_sale: AAPL: selling 5 of 0 held would go short; the account's AAPL is in project desk's book "
                       "(4 held): sell it as desk's order (the ticket's Project, `order --project desk`); the account's "
                       "AAPL is unassigned, in no project's book (6 held): assign it to manual's book to sell it there "
-                      "(`assign --symbol AAPL --quantity 6 --project manual --cost PRICE`, PRICE what each share cost)"), reason
+                      "(`assign --symbol AAPL --quantity 6 --project manual --cost PRICE`, PRICE what each share cost; or the Positions panel's Assign to "
+                      "project… on its unassigned line)"), reason
     # the rest assigned to manual: its sale passes
     BooksService(stack.db, "tester").assign("AAPL", Decimal(6), "manual", Decimal(100))
     assert (await manual.check(ticket)).may_send
