@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from app.controllers.audit import AuditController
 from app.controllers.context import ConsoleContext
 from services.books import Assignment, BooksError, BooksService
+from services.change_feed import READING_AGAIN
 from services.core.typed_numbers import plain
 from services.domain import PositionRecord
 from widgets.dialogs.assign import AssignDialog
@@ -35,6 +36,11 @@ class BooksController:
         return dialog
 
     async def assign(self, dialog: AssignDialog, fields: dict) -> Assignment | None:
+        if self.ctx.refused_while_reading("Assign"):
+            # the line is the old database's (its account's unassigned shares, the project named):
+            # nothing is moved in the new one until the window has read it (as every sending)
+            dialog.show_refusal(READING_AGAIN.format(what="Assign"))
+            return None
         books = BooksService(self.ctx.stack.db, self.ctx.stack.trade.actor)
         try:
             done = await self.ctx.db(books.assign_typed, fields["symbol"], fields["quantity"], fields["project"],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -99,6 +100,18 @@ def test_a_trading_window_reads_a_database_dropped_and_created_again_and_sends_n
                 from services.db.models import TradeOrder
                 assert {o.client_order_id: str(o.status) for o in session.query(TradeOrder)} == {
                     "NEW-1": "ACCEPTED", "NEW-2": "ACCEPTED"}
+            # an assignment of the old database's unassigned shares is refused too, in its dialog
+            from services.books import BooksService
+            from services.domain import PositionRecord
+            line = PositionRecord(None, "DU1", "AAPL", Decimal(5), Decimal(0), Decimal(0), datetime.now(UTC))
+            dialog = controller.books.open_assign(line)
+            assigned = await controller.books.assign(dialog, {"symbol": "AAPL", "quantity": "5", "project": "desk",
+                                                              "cost": "100", "account": "DU1"})
+            try:
+                assert assigned is None and "Assign not done" in dialog.error_label.text(), dialog.error_label.text()
+            finally:
+                dialog.close()
+            assert BooksService(console.stack.db, "tester").unassigned("DU1") == []
             hold.set()
             await wait_until(lambda: refs() == {"NEW-1", "NEW-2"}, 15, lambda: f"the new database's orders alone: {refs()}")
             await wait_until(lambda: REPLACED_LINE in said(), 10, lambda: f"the replacement said: {said()[-5:]}")
