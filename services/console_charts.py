@@ -51,6 +51,8 @@ class RunChart:
     references: Mapping[str, Decimal]
     notes: Mapping[str, str]  # per symbol: fills and slippage, in words
     said: str | None = None  # what the progress chart says over its plot (None: its line says it)
+    # what the amounts are in (the run's base currency, as the progress line says them); None: not known
+    currency: str | None = None
 
 
 def run_chart(progress: ProgressSnapshot) -> RunChart:
@@ -61,6 +63,7 @@ def run_chart(progress: ProgressSnapshot) -> RunChart:
         progress.references,
         {symbol: slippage.describe() for symbol, slippage in progress.slippage.items()},
         nothing_filled(progress),
+        progress.currency,
     )
 
 

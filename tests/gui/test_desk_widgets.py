@@ -668,3 +668,30 @@ def test_the_run_progress_chart_of_a_one_point_run_ends_its_time_axis_at_the_poi
     charts.show_run_chart(RunChart(((filled, Decimal(0)), (later, Decimal(1000))), Decimal(5000), {}, {}, {}))
     first, last = times(charts.progress_plot)
     assert first <= 0 and 1800 <= last <= 1800 + 5 * 60, (first, last)  # fitted to the run's span
+
+
+def test_the_run_progress_axis_says_the_currency_its_amounts_are_in_as_the_progress_line_does(qtbot):
+    """The progress line says "0 of 1,144 USD filled"; the chart's amount axis said "notional"
+    of no currency, beside the line's USD. Its currency comes with the run's chart
+    (services.console_charts.run_chart: the ProgressSnapshot's); a run whose currency is not known
+    keeps the bare word."""
+    from datetime import UTC, datetime
+
+    from services.console_charts import RunChart
+    from widgets.views.charts import ChartsView
+
+    charts = ChartsView()
+    qtbot.addWidget(charts)
+    filled = datetime(2026, 12, 1, 14, 30, 5, tzinfo=UTC)
+    charts.show_run_chart(RunChart(((filled, Decimal(1000)),), Decimal(5000), {}, {}, {}, currency="EUR"))
+    assert charts.progress_plot.getAxis("left").labelText == "notional EUR"
+    charts.show_run_chart(RunChart(((filled, Decimal(1000)),), Decimal(5000), {}, {}, {}))
+    assert charts.progress_plot.getAxis("left").labelText == "notional"
+
+
+def test_a_runs_chart_carries_the_currency_of_its_progress():
+    from services.console_charts import run_chart
+    from services.run_progress import ProgressSnapshot
+
+    snapshot = ProgressSnapshot(3, Decimal(0), Decimal(1144), 1, (), currency="USD")
+    assert run_chart(snapshot).currency == "USD"

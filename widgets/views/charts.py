@@ -261,12 +261,16 @@ class ChartsView(QWidget):
     def show_run_chart(self, chart: RunChart) -> None:
         """The followed run's progress and its fills' prices (services.console_charts.run_chart),
         as the trading window and the monitor window both draw them."""
-        self.set_run_progress(chart.points, chart.target, chart.said)
+        self.set_run_progress(chart.points, chart.target, chart.said, chart.currency)
         self.set_fill_prices(chart.fill_points, chart.references, chart.notes)
 
-    def set_run_progress(self, points: Sequence[Point], target: Decimal | None, said: str | None = None) -> None:
+    def set_run_progress(self, points: Sequence[Point], target: Decimal | None, said: str | None = None,
+                         currency: str | None = None) -> None:
         """Cumulative filled notional over time, and the run's target notional; ``said``: the
-        caller's words over the plot (a run with nothing filled: its line draws nothing)."""
+        caller's words over the plot (a run with nothing filled: its line draws nothing);
+        ``currency``: what the amounts are in, on the axis as the progress line says them ("0 of
+        1,144 USD filled"): the axis said "notional" of no currency."""
+        self.progress_plot.setLabel("left", f"notional {currency}" if currency else "notional")
         self.filled_curve.setData(_xs(points), _ys(points))
         _show_times(self.progress_plot, _xs(points))
         self._run_said = said
