@@ -36,7 +36,7 @@ from app.controllers.snapshots import SnapshotsController
 from app.controllers.trading import TradingController
 from app.tasks import TaskRunner
 from services.activity_log import Level
-from services.change_feed import ChangeFeed, FeedBatch, NewerOnly
+from services.change_feed import ChangeFeed, FeedBatch
 from services.db import lock_waits
 from services.domain import FillRecord, OrderRecord
 from widgets.dialogs.errors import error_box
@@ -119,10 +119,7 @@ class ConsoleController(QObject):
         self.trading.forget_database()
         self.decisions.forget_database()
         self.desk.forget_database()  # the open ticket's verdict
-        # the versions handed were the old database's rows': the new one's under the same ids
-        # (older ones among them) would be dropped as stale
-        self.monitoring.newer_only = NewerOnly()
-        self.monitoring.history.forget_database()  # the run filter's runs
+        self.monitoring.forget_database()  # the rows' versions handed, the run filter's runs
         await read_again(self.window, self._read_panels)
         # the broker's working orders, fills and positions are the account's: in the new database
         # once reconciled, as at a reconnect (a trader saw no working order that was working)

@@ -209,28 +209,26 @@ def _int(name: str, value: Any) -> int:
     return int(number)
 
 
-def _port(name: str, value: Any) -> int:
-    port = _int(name, value)
-    problem = port_problem(port, typed=value, name=name)
+def _bounded(name: str, value: Any, problem_of) -> int:
+    """A whole number (``_int``) within the bound ``problem_of`` says (services.core.typed_numbers:
+    port_problem, client_id_problem, lines_problem, the Settings dialog's rules too)."""
+    number = _int(name, value)
+    problem = problem_of(number, typed=value, name=name)
     if problem is not None:
         raise SettingsError(problem)
-    return port
+    return number
+
+
+def _port(name: str, value: Any) -> int:
+    return _bounded(name, value, port_problem)
 
 
 def _lines(name: str, value: Any) -> int:
-    lines = _int(name, value)
-    problem = lines_problem(lines, typed=value, name=name)
-    if problem is not None:
-        raise SettingsError(problem)
-    return lines
+    return _bounded(name, value, lines_problem)
 
 
 def _client_id(name: str, value: Any) -> int:
-    client_id = _int(name, value)
-    problem = client_id_problem(client_id, typed=value, name=name)
-    if problem is not None:
-        raise SettingsError(problem)
-    return client_id
+    return _bounded(name, value, client_id_problem)
 
 
 def _float(name: str, value: Any) -> float:

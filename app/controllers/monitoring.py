@@ -155,6 +155,13 @@ class MonitoringController:
         if changes.fills or changes.orders:
             self._on_run_changes(changes.orders, changes.fills)
 
+    def forget_database(self) -> None:
+        """The database was replaced under the window: the row versions handed were the old
+        database's (the new one's rows under the same ids, older ones among them, would be dropped
+        as stale), and the blotter's run filter listed its runs."""
+        self.newer_only = NewerOnly()
+        self.history.forget_database()
+
     async def show_positions_again(self) -> None:
         """The stored positions read again, after the window itself moved shares between books
         (an assignment: no broker event, no writer's change set); the rows it holds already are
