@@ -378,21 +378,12 @@ class OrderTicketDialog(QDialog):
     def _stop_follows_side(self, side: str) -> None:
         """A stop as suggested for the other side moves to this side's suggestion (a SELL's stop
         below the market, a BUY's above); a stop the trader typed stays."""
-        suggested = self._suggested_stops.get(side)
-        shown = self.stop_box.price()
-        if suggested is not None and shown is not None and shown != suggested and \
-                shown in {v for k, v in self._suggested_stops.items() if k != side}:
-            self.stop_box.set_price(suggested)
+        _follow(self.stop_box, self._suggested_stops, side)
 
     def _limit_follows(self, *_args) -> None:
         """A limit as suggested for another side or order type moves to this one's suggestion
         (a STP LMT's beyond its stop, a LMT's at the market); a limit the trader typed stays."""
-        key = self._limit_key()
-        suggested = self._suggested_limits.get(key)
-        shown = self.limit_box.price()
-        if suggested is not None and shown is not None and shown != suggested and \
-                shown in {v for k, v in self._suggested_limits.items() if k != key}:
-            self.limit_box.set_price(suggested)
+        _follow(self.limit_box, self._suggested_limits, self._limit_key())
 
     def show_check(self, fields: dict, may_send: bool, summary: str, reasons: list[str], action: str = "") -> None:
         """The verdict for ``fields``; ignored when the fields changed meanwhile (a newer check
@@ -495,3 +486,12 @@ class OrderTicketDialog(QDialog):
             return
         self.send_button.setEnabled(False)
         self.send_requested.emit(dict(self._checked_fields))
+
+
+def _follow(box: PriceBox, suggested: Mapping, key) -> None:
+    """``box`` showing the suggestion of another key than ``key`` (another side, another order
+    type) takes ``key``'s; a price the trader typed (no suggestion's) stays."""
+    price, shown = suggested.get(key), box.price()
+    if price is not None and shown is not None and shown != price and \
+            shown in {v for k, v in suggested.items() if k != key}:
+        box.set_price(price)
