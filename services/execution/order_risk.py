@@ -157,8 +157,7 @@ def for_project(session: Session, inputs: MarketInputs, project: int | str | Non
     name not stored yet: an empty book); None: the account's view unchanged."""
     if project is None or inputs.account_positions is not None:
         return inputs
-    row = session.get(Project, project) if isinstance(project, int) else \
-        session.scalars(select(Project).where(Project.name == project)).one_or_none()
+    row = _project_row(session, project)
     positions = {} if row is None else {k: q for k, q in project_positions(session, row.id, account).items() if q}
     working = () if row is None else tuple(o for o in working_orders(session, account) if o.project_id == row.id)
     money = project_money(None if row is None else row.capital, inputs.portfolio_value)
@@ -185,8 +184,7 @@ def flatten_in(db, provider, project: int | str, key: str) -> tuple[str, Decimal
     blocks). Blocking: run it as the caller runs its database work."""
     account = provider.account or None
     with db.session() as session:
-        row = session.get(Project, project) if isinstance(project, int) else \
-            session.scalars(select(Project).where(Project.name == project)).one_or_none()
+        row = _project_row(session, project)
         if row is None:
             return None
         working = [o for o in working_orders(session, account) if o.project_id == row.id]
@@ -308,3 +306,10 @@ def block_lines(report: RiskReport) -> tuple[str, ...]:
 def block_reasons(report: RiskReport) -> str:
     """A blocked report's reasons in one line, as every refusal says them."""
     return "; ".join(block_lines(report))
+
+
+def _project_row(session: Session, project: int | str) -> Project | None:
+    """The project by its id or its name (None: no such project)."""
+    if isinstance(project, int):
+        return session.get(Project, project)
+    return session.scalars(select(Project).where(Project.name == project)).one_or_none()
