@@ -59,6 +59,9 @@ class AuditAction(StrEnum):
     PROJECT_CAPITAL = "project.capital"
     POSITION_ASSIGN = "position.assign"
     SNAPSHOT_IMPORT = "snapshot.import"
+    # backtests (services/backtest/runner.py, closing.py)
+    BACKTEST_START = "backtest.start"
+    BACKTEST_END = "backtest.end"
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +217,14 @@ ACTIONS: Mapping[AuditAction, ActionDoc] = MappingProxyType({
     AuditAction.SNAPSHOT_IMPORT: ActionDoc(
         "a decision snapshot file is stored (`created` false: the same file was stored already)",
         "store_snapshot (services/console_queries.py)", "decision_snapshot", ("source", "project", "items", "created")),
+    AuditAction.BACKTEST_START: ActionDoc(
+        "a backtest begins: its parameters, its projects and every input snapshot it replays as `[project, day, "
+        "snapshot id, content hash, source file]` (one given as a file is stored first, as a `backtest input`)",
+        "Backtester._begin (services/backtest/runner.py)", "backtest", ("params", "projects", "snapshots")),
+    AuditAction.BACKTEST_END: ActionDoc(
+        "a backtest is closed: done, canceled or failed (a dead process's, by the next look: `close_abandoned`), "
+        "with its reason and its final equities", "close_backtest (services/backtest/closing.py)", "backtest",
+        ("status", "message", "days", "final_equity")),
 })
 
 # auto-recovery's decision (the payload's ``decision``, the order event ``recovery_<decision>``)

@@ -31,9 +31,12 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select, update
 
+from services.audit import AuditLog
+from services.audit_actions import AuditAction
 from services.db.models import Backtest, TradeOrder, TradeRun
 from services.db.repositories.base import cursor_result
 from services.domain import BACKTEST_ACCOUNT_PREFIX, TERMINAL_ORDER_STATES, RunStatus, TradeMode
+from services.execution.audit import os_user
 from services.execution.process_identity import holder_alive, holder_gone
 from services.execution.writer.events import ReconciledStatus
 from services.execution.writer.projection import EventProjection
@@ -56,17 +59,25 @@ class ClosedBacktest:
     message: str
 
 
-def close_backtest(db, backtest_id: int, status: str, results: dict, message: str | None) -> bool:
+def close_backtest(db, backtest_id: int, status: str, results: dict, message: str | None, *,
+                   actor: str | None = None) -> bool:
     """The backtest's row closed with ``status`` if it is still running (False, nothing done:
     another closer was first); unless it is done, then its open orders canceled and its runs
     still queued or running closed with the same status and reason. Its summary (what the list
-    shows, ``summary.summary_of``) is written with its results: the list reads only that."""
+    shows, ``summary.summary_of``) is written with its results: the list reads only that. The
+    closing is audited (``backtest.end``) by ``actor`` (none: the process's user, a look that
+    found another process's backtest abandoned) in the same transaction."""
     now = datetime.now(UTC)
+    summary = summary_of(results)
     with db.unit_of_work() as session:
         claimed = cursor_result(session.execute(
             update(Backtest).where(Backtest.id == backtest_id, Backtest.status == "running")
-            .values(status=status, results=results, summary=summary_of(results), message=message,
+            .values(status=status, results=results, summary=summary, message=message,
                     finished_at=now))).rowcount
+        if claimed:
+            AuditLog(db).append(actor or os_user(), AuditAction.BACKTEST_END, "backtest", backtest_id,
+                                {"status": status, "message": message, "days": summary["days"],
+                                 "final_equity": summary["final_equity"]}, session=session)
     if not claimed:
         return False
     if status != "done":

@@ -22,6 +22,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from services.audit import AuditLog
+from services.audit_actions import AuditAction
 from services.core.trading_hours import sessions_between
 from services.core.wording import counted
 from services.db.models import Backtest, TradeRun
@@ -245,9 +247,16 @@ class Backtester:
                 (SnapshotItemInput(i.symbol, i.weight, i.score, i.rank, i.price, i.sec_type, i.exchange, i.currency,
                                    i.primary_exchange or None) for i in s.items))  # made only when stored
                 for s in new], note=BACKTEST_INPUT_NOTE))
+            replayed = []
             for snap in snapshots:
                 snapshot_id = snap.snapshot_id if snap.snapshot_id is not None else next(stored)
                 ids[(snap.project, snap.day)] = (project_ids[snap.project], snapshot_id)
+                replayed.append([snap.project, snap.day.isoformat(), snapshot_id, snap.content_hash, snap.source_name])
+            # what it replays is on the record with the backtest, the snapshots it stored among them
+            # (as the trader's imports are: ``snapshot.import``), in the same transaction
+            AuditLog(self.db).append(self.actor, AuditAction.BACKTEST_START, "backtest", row.id,
+                                     {"params": row.params, "projects": sorted(project_ids), "snapshots": replayed},
+                                     session=session)
             return row.id, ids
 
     async def _open_projects(self, ids, clock: SimClock) -> dict[str, _Project]:
@@ -381,7 +390,7 @@ class Backtester:
     def _end(self, status: str, results: dict, message: str | None) -> bool:
         """The row closed; False when another look had closed it first (it judged the process gone)."""
         assert self.backtest_id is not None
-        return close_backtest(self.db, self.backtest_id, status, results, message)
+        return close_backtest(self.db, self.backtest_id, status, results, message, actor=self.actor)
 
 
 def _total(projects: dict[str, _Project], initial: Decimal) -> dict:
