@@ -28,11 +28,13 @@ import logging
 import socket
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import select, update
 
 from services.audit import AuditLog
 from services.audit_actions import AuditAction
+from services.core.typed_numbers import plain
 from services.db.models import Backtest, TradeOrder, TradeRun
 from services.db.repositories.base import cursor_result
 from services.domain import BACKTEST_ACCOUNT_PREFIX, TERMINAL_ORDER_STATES, RunStatus, TradeMode
@@ -77,7 +79,8 @@ def close_backtest(db, backtest_id: int, status: str, results: dict, message: st
         if claimed:
             AuditLog(db).append(actor or os_user(), AuditAction.BACKTEST_END, "backtest", backtest_id,
                                 {"status": status, "message": message, "days": summary["days"],
-                                 "final_equity": summary["final_equity"]}, session=session)
+                                 "final_equity": [[name, plain(Decimal(amount))] for name, amount in summary["final_equity"]]},
+                                session=session)
     if not claimed:
         return False
     if status != "done":

@@ -17,6 +17,7 @@ from services.backtest.closing import close_abandoned
 from services.backtest.costs import FillAt
 from services.backtest.prices import PriceBook
 from services.backtest.runner import Backtester, BacktestSpec
+from services.core.typed_numbers import plain
 from services.db.models import DecisionSnapshot
 from services.execution.audit import os_user
 
@@ -57,7 +58,8 @@ async def test_a_backtest_is_audited_with_every_snapshot_it_replays_and_how_it_e
     [end] = _entries(database, AuditAction.BACKTEST_END)
     assert (end.actor, end.entity_id) == ("trader", str(outcome.backtest_id))
     assert end.payload == {"status": "done", "message": outcome.message, "days": outcome.days,
-                           "final_equity": [["alpha", str(outcome.projects["alpha"]["final_equity"])]]}
+                           "final_equity": [["alpha", plain(Decimal(outcome.projects["alpha"]["final_equity"]))]]}
+    assert not end.payload["final_equity"][0][1].endswith("0")  # as every amount on the record: no trailing zeros
     assert end.id > start.id and AuditLog(database).verify(full=True).ok
 
 
