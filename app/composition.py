@@ -154,7 +154,7 @@ def open_read_only_database(url: str) -> Database:
 
 def open_existing_database(url: str) -> Database:
     """The database of a command that works on what is stored (``positions``, ``tca``, ``trail``,
-    ``audit``, ``bars show``, ``backtest``): ``NoSchema`` for a missing SQLite file (a reader
+    ``audit``, ``bars show``, ``backtests``): ``NoSchema`` for a missing SQLite file (a reader
     never creates one) or a database never migrated; otherwise opened as every command opens
     one (``ensure_schema``: an SQLite file upgrades itself, MySQL/MariaDB must be at the head
     revision, else ``SchemaNotCurrent``)."""

@@ -97,7 +97,7 @@ def register(subparsers) -> None:
 
 
 def _backtest(args: argparse.Namespace, settings) -> int:
-    from app.composition import open_existing_database
+    from app.composition import open_database
     from services.backtest.failures import all_failed
     from services.backtest.requests import (
         BacktestRequest,
@@ -121,7 +121,10 @@ def _backtest(args: argparse.Namespace, settings) -> int:
         return say_failure(args, "bad_input", said, EXIT_BAD_INPUT, problems)
 
     def action() -> int:
-        database = open_existing_database(url)
+        # opened as every command that writes opens it (the backtest stores its rows, its trail and its
+        # input files): a private SQLite file made and upgraded on a first run, as `snapshot import`
+        # makes it; a MySQL/MariaDB one behind head refused, the operator's to upgrade
+        database = open_database(settings)
         try:
             if args.from_broker:  # every other input checked before connecting, then the missing bars fetched
                 try:

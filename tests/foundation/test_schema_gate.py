@@ -120,3 +120,29 @@ def test_a_reader_pointed_at_no_sqlite_file_says_so_and_creates_none(command, tm
     assert result.stderr == f"trading-console: the database at {url} has no schema; run `trading-console db upgrade` first\n"
     assert not path.exists()
 
+
+
+@pytest.mark.slow  # a `python -m app` subprocess
+def test_a_backtest_of_files_on_a_new_machine_makes_its_sqlite_file_as_every_writer_does(tmp_path):
+    """A trader's first command can be a backtest of their own files: it stores its rows, its
+    trail and its input snapshots, and it made nothing, saying "has no schema; run `db upgrade`"
+    where `snapshot import` or `execute` would have made the file."""
+    from datetime import date
+
+    from tests.backtest.data import generated_bars, monthly_snapshots, write_prices_csv, write_snapshots_csv
+
+    symbols = [f"N{i:02d}" for i in range(12)]
+    prices = write_prices_csv(tmp_path / "bars.csv", generated_bars(symbols, date(2024, 1, 25), date(2024, 3, 28)))
+    weights = write_snapshots_csv(tmp_path / "weights.csv",
+                                  monthly_snapshots(symbols, date(2024, 2, 1), date(2024, 3, 28), "first"))
+    path = tmp_path / "new" / "console.sqlite3"
+    path.parent.mkdir()
+    url = f"sqlite:///{path.as_posix()}"
+
+    result = _console(url, "backtest", "--prices", str(prices), "--snapshots", str(weights), "--json", tmp_path=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert migrate.current(url) == migrate.head()
+    listed = _console(url, "backtests", "--json", tmp_path=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert '"status": "done"' in listed.stdout and '"first"' in listed.stdout, listed.stdout
