@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from services.core.replace_rules import stepped_price
+from services.core.replace_rules import stepped_price, suggested_stop_limit
 from services.core.typed_numbers import NotANumber, exponent_said, typed_decimal
 
 from ..common import number_keys
@@ -209,7 +209,9 @@ class OrderTicketDialog(QDialog):
         self.outside_rth_check.toggled.connect(self._on_edited)
         self.side_combo.currentTextChanged.connect(self._show_side)
         self.side_combo.currentTextChanged.connect(self._stop_follows_side)
+        self.side_combo.currentTextChanged.connect(self._stop_limit_follows_stop)
         self.side_combo.currentTextChanged.connect(self._limit_follows)
+        self.stop_box.textChanged.connect(self._stop_limit_follows_stop)
         self.type_combo.currentTextChanged.connect(self._limit_follows)
         self.type_combo.currentTextChanged.connect(self._show_price_fields)
         self.amount_kind.currentTextChanged.connect(lambda kind: self.amount_edit.setPlaceholderText(PLACEHOLDERS[kind]))
@@ -349,7 +351,8 @@ class OrderTicketDialog(QDialog):
         the side a stop guards; at the market, a stop sent as suggested triggered at once), a
         STP LMT's limit at ``stop_limits``' (beyond that stop, away from the market: at the
         market, a SELL's limit sat above its stop and the triggered order waited for a climb
-        back); each follows the side and the order type while the trader leaves it as suggested;
+        back); each follows the side and the order type while the trader leaves it as suggested,
+        and a STP LMT's limit the stop the trader moves (``_stop_limit_follows_stop``);
         ``replace``: every price field starts again there (empty without a price)."""
         if price is None and not replace:
             return
@@ -379,6 +382,21 @@ class OrderTicketDialog(QDialog):
         """A stop as suggested for the other side moves to this side's suggestion (a SELL's stop
         below the market, a BUY's above); a stop the trader typed stays."""
         _follow(self.stop_box, self._suggested_stops, side)
+
+    def _stop_limit_follows_stop(self, *_args) -> None:
+        """The STP LMT suggestion for this side is beyond the stop shown now (the services' rule,
+        ``suggested_stop_limit``), not the one first suggested: a SELL's stop moved down below its
+        limit left the limit above it, and the triggered order waited for a climb back. A STP LMT
+        limit shown as suggested moves with it; a limit the trader typed stays. Nothing was
+        suggested yet (no quote): nothing to follow."""
+        key = (self.side_combo.currentText(), "STP LMT")
+        was = self._suggested_limits.get(key)
+        beyond = suggested_stop_limit(key[0], self.stop_box.price(), self.stop_box.tick)
+        if was is None or beyond is None:  # no suggestion yet, or no stop to be beyond (being typed)
+            return
+        self._suggested_limits[key] = beyond
+        if self.type_combo.currentText() == "STP LMT" and self.limit_box.price() == was:
+            self.limit_box.set_price(beyond)
 
     def _limit_follows(self, *_args) -> None:
         """A limit as suggested for another side or order type moves to this one's suggestion
