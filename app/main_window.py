@@ -30,7 +30,7 @@ from app.window_layout import (
     is_compact_screen,
 )
 from services.activity_log import ActivityEntry, ActivityLog, Level
-from widgets.common import focus_first_control
+from widgets.common import focus_first_control, literal_ampersands, numbered, with_mnemonic
 from widgets.models.audit import AuditModel
 from widgets.models.decisions import OrderDecisionsModel, RuleVerdictsModel
 from widgets.models.fills import FillsModel
@@ -242,7 +242,7 @@ class MainWindow(QMainWindow):
         self.docks["preview"].raise_()
 
     def _add_dock(self, name: str, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
-        dock = QDockWidget(title.replace("&", "&&"), self)  # "P&L": an ampersand, not a mnemonic
+        dock = QDockWidget(literal_ampersands(title), self)  # "P&L": an ampersand, not a mnemonic
         dock.setObjectName(f"dock_{name}")  # saveState needs stable object names
         dock.setWidget(widget)
         freeze_minimum(widget)
@@ -298,6 +298,12 @@ class MainWindow(QMainWindow):
     LAPTOP_HEIGHT = 728
     RESIZE_STEPS = 4
     ROW_PANELS = frozenset({"preview", "snapshots", "risk", "decisions", "backtest", "audit", "activity"})
+    #: Each panel's Alt key in the View menu (a letter of its title), none the key of another View
+    #: item (&Theme, &Reset layout, Save layout &as…, &Layouts, Sou&nd…): the View menu had none,
+    #: and only the arrows reached a panel from the keyboard. In the menu only: a dock's title
+    #: and tab show no mnemonic.
+    PANEL_KEYS = {"snapshots": "s", "preview": "p", "risk": "k", "fills": "f", "positions": "o", "watchlist": "w",
+                  "account": "c", "charts": "h", "audit": "u", "decisions": "d", "backtest": "b", "activity": "i"}
 
     def bring_forward(self, name: str) -> None:
         """Show and raise a panel; docked in a strip too short to read, make the strip taller."""
@@ -311,7 +317,7 @@ class MainWindow(QMainWindow):
         closed, and one closed or behind another panel's tab is brought forward with the focus
         in it: the dock's own toggle hid a panel behind a tab (walked under Xvfb at 1366x768, the
         keyboard's only way to the Backtest or Decisions tab closed it instead)."""
-        action = QAction(dock.windowTitle(), self, checkable=True)
+        action = QAction(with_mnemonic(dock.windowTitle(), self.PANEL_KEYS[name]), self, checkable=True)
         action.setChecked(not dock.isHidden())
         dock.toggleViewAction().toggled.connect(action.setChecked)  # closed by its title bar's button, or shown
 
@@ -497,7 +503,7 @@ class MainWindow(QMainWindow):
         self.ticket_action = self._action(trading, "&New order…", lambda: self.ticket_requested.emit({}), "F2",
                                           tip="the order ticket (risk verdict before sending)")
         self._action(trading, "&Preview orders", self.preview_view.request_preview, "Ctrl+P")
-        self._action(trading, "Preview in a &new run", self.preview_view.request_new_run_preview, "Ctrl+Shift+P",
+        self._action(trading, "Preview in a ne&w run", self.preview_view.request_new_run_preview, "Ctrl+Shift+P",
                      tip="a new run of today for the snapshot: its day's run already executed a plan")
         self._action(trading, "&Execute run…", self.preview_view.request_execute, "Ctrl+E")
         trading.addSeparator()
@@ -519,7 +525,7 @@ class MainWindow(QMainWindow):
         self.theme_group.setExclusive(True)
         self.theme_actions: dict[str, QAction] = {}
         for name in THEMES:
-            action = self._action(theme_menu, name.capitalize(), lambda n=name: self.theme_requested.emit(n))
+            action = self._action(theme_menu, f"&{name.capitalize()}", lambda n=name: self.theme_requested.emit(n))
             action.setCheckable(True)
             self.theme_group.addAction(action)
             self.theme_actions[name] = action
@@ -531,7 +537,7 @@ class MainWindow(QMainWindow):
         self.layouts_menu = view.addMenu("&Layouts")
         self.layouts_menu.aboutToShow.connect(self._fill_layouts_menu)
         view.addSeparator()
-        self.sound_action = QAction("Sound on fills and rejects", self, checkable=True)
+        self.sound_action = QAction("Sou&nd on fills and rejects", self, checkable=True)
         self.sound_action.setChecked(self.activity_sound.enabled)
         self.sound_action.toggled.connect(self.set_sound_on_fills)
         view.addAction(self.sound_action)
@@ -654,16 +660,17 @@ class MainWindow(QMainWindow):
         menu.clear()
         current = self.layouts.current_name()
         names = self.layouts.names()
-        for name in names:
-            action = menu.addAction(name)
+        for number, name in enumerate(names, 1):
+            action = menu.addAction(numbered(number, name))
             action.setCheckable(True)
             action.setChecked(name == current)
             action.triggered.connect(lambda _checked=False, n=name: self.switch_layout(n))
         if names:
             menu.addSeparator()
-            delete = menu.addMenu("Delete")
-            for name in names:
-                delete.addAction(name).triggered.connect(lambda _checked=False, n=name: self.layouts.delete_named(n))
+            delete = menu.addMenu("&Delete")
+            for number, name in enumerate(names, 1):
+                delete.addAction(numbered(number, name)).triggered.connect(
+                    lambda _checked=False, n=name: self.layouts.delete_named(n))
         else:
             menu.addAction("(no saved layouts)").setEnabled(False)
         return menu

@@ -72,6 +72,25 @@ CHOSEN_WIDTHS = "chosenWidths"
 DEFAULT_ORDER = "defaultColumnOrder"
 
 
+def literal_ampersands(text: str) -> str:
+    """``text`` for a menu item, a tab or a dock's title, shown as written: Qt reads a single "&"
+    as the mnemonic of the character after it ("P&L" read "PL", Alt+L its key)."""
+    return text.replace("&", "&&")
+
+
+def with_mnemonic(text: str, key: str) -> str:
+    """A menu item's ``text`` (its ampersands literal already, "P&&L") with the first ``key``
+    (a letter, either case) of it marked as its Alt key."""
+    at = next(i for i, c in enumerate(text) if c.lower() == key.lower() and text[max(0, i - 1)] != "&")
+    return f"{text[:at]}&{text[at:]}"
+
+
+def numbered(number: int, name: str) -> str:
+    """A menu item of a name the trader chose (a saved layout): its number is its Alt key, 1 to 9
+    (a letter of the name could be another item's), the name shown as typed."""
+    return f"&{number} {literal_ampersands(name)}" if number < 10 else literal_ampersands(name)
+
+
 def plain_label(text: str = "", parent: QWidget | None = None) -> QLabel:
     """A label that shows ``text`` as written. A QLabel guesses whether its text is rich text
     (Qt.mightBeRichText): a project, snapshot, file or symbol name such as ``<b>alpha</b> & co``

@@ -112,7 +112,7 @@ def test_named_layouts_save_switch_and_delete(qtbot, tmp_path):
     assert window.layouts.current_name() == "Trading day"
     menu = window._fill_layouts_menu()
     checked = [a.text() for a in menu.actions() if a.isCheckable() and a.isChecked()]
-    assert checked == ["Trading day"]
+    assert checked == ["&1 Trading day"]  # numbered: its Alt key (tests/app/test_menu_mnemonics.py)
 
     assert window.switch_layout("Review/evening")
     assert window.dockWidgetArea(window.docks["fills"]) == Qt.DockWidgetArea.LeftDockWidgetArea
@@ -583,7 +583,7 @@ def test_the_view_menu_brings_a_panel_behind_a_tab_forward_with_the_focus_and_cl
     backtest = window.docks["backtest"]
     assert backtest in window.tabifiedDockWidgets(window.docks["preview"]) and backtest.visibleRegion().isEmpty()
     view_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
-    action = next(a for a in view_menu.actions() if a.text() == "Backtest")
+    action = next(a for a in view_menu.actions() if a.text() == "&Backtest")
     assert action.isChecked()
 
     action.trigger()

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QApplication, QComboBox, QHBoxLayout, QLabel, QTab
 from services.console_charts import RunChart, pnl_sides
 from services.core.wording import counted
 
-from ..common import plain_label
+from ..common import literal_ampersands, plain_label
 from ..models.positions import GAIN, LOSS
 from ..plots import PLOT_COLOURS, theme_plot, title_when_tall
 from ..theme import follow_theme
@@ -252,7 +252,7 @@ class ChartsView(QWidget):
         title in a short dock); None: the tab says "Run progress" alone."""
         index = self.tabs.indexOf(self.progress_plot)
         # a tab's "&" marks its mnemonic: a project named "R&D" read "RD", its D underlined
-        text = "Run progress" + (f" · {caption.replace('&', '&&')}" if caption else "")
+        text = "Run progress" + (f" · {literal_ampersands(caption)}" if caption else "")
         if self.tabs.tabText(index) == text:
             return  # the trading window says it at every redraw: the tab bar is not laid out again for nothing
         self.tabs.setTabText(index, text)
