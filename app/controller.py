@@ -132,6 +132,7 @@ class ConsoleController(QObject):
     async def _read_panels(self) -> None:
         """Every panel that shows what the database holds, as at start (load_initial)."""
         await self.snapshots.load()
+        self.desk.show_projects()  # the open ticket's list: the new database's projects
         await self.audit.load()
         await self.monitoring.load()
         await self.orders.load()
@@ -147,8 +148,10 @@ class ConsoleController(QObject):
         self.decisions.take_changes(orders, fills)
 
     def _on_snapshot_imported(self) -> None:
-        # the import may have created a project: the Backtest panel lists it without a restart
+        # the import may have created a project: the Backtest panel and the open ticket list it
+        # without a restart
         self.runner.run(self.backtest.refresh_projects(), what="Backtest projects")
+        self.desk.show_projects()
 
     def _use_trade_settings(self, values: dict) -> None:
         """The trade settings now in force (after the Settings dialog): project capital shows in

@@ -137,10 +137,9 @@ class DeskController:
             # window shortcut) was the main window's alone, and F2 in the ticket did nothing
             dialog.addAction(self.ctx.window.ticket_action)
         dialog = self.ticket
-        names = self.project_names()
+        listed, shown = self._projects()
         # a prefilled project (a position's), else the one selected in the snapshots panel
-        current = (prefill or {}).get("project") or names.get(self.ctx.window.snapshots_view.current_project_id() or -1)
-        dialog.set_projects(sorted(set(names.values())), current)
+        dialog.set_projects(listed, (prefill or {}).get("project") or shown)
         if prefill:
             if not dialog.isVisible():
                 dialog.forget_sent()
@@ -152,6 +151,24 @@ class DeskController:
             dialog.check_again()  # the fields it shows show their verdict (it kept none, or an old one)
         dialog.present()  # already open: raised, and the typing where an opening puts it
         return dialog
+
+    def _projects(self) -> tuple[list[str], str | None]:
+        """The projects the ticket offers (the database's, as the snapshots panel read them last)
+        and the one the snapshots panel shows (None: none selected)."""
+        names = self.project_names()
+        return sorted(set(names.values())), names.get(self.ctx.window.snapshots_view.current_project_id() or -1)
+
+    def show_projects(self) -> None:
+        """The ticket's project list read again with the snapshots panel's (the database replaced
+        under the window, a project made by an import): it kept the list of its opening, so a
+        replaced database's projects stayed offered, and a project chosen from them was made anew
+        by the send. A project chosen that is no longer listed gives way to the one the snapshots
+        panel shows, as at the opening."""
+        if self.ticket is None:
+            return
+        listed, shown = self._projects()
+        chosen = self.ticket.project_combo.currentText().strip()
+        self.ticket.set_projects(listed, chosen if chosen in listed else shown)
 
     async def show_quote(self, symbol: str) -> None:
         """The ticket's listing, its quote and its stream. Two of these can overlap (the symbol

@@ -402,3 +402,57 @@ def test_the_timers_passes_say_calmly_once_that_a_database_being_created_again_d
             await console.close()
 
     run(qloop, scenario(), timeout=120)
+
+
+def test_the_order_tickets_project_list_is_read_again_with_the_database(qloop, open_console, recreated_db, tmp_path):
+    """Before, the open ticket kept the old database's projects in its list after the
+    replacement (the snapshots panel and the rest were the new one's): the trader chose a
+    project the database no longer held, and sending made it anew. The list is the new
+    database's; a project chosen that is gone gives way to the one the snapshots panel shows, as
+    at the ticket's opening."""
+    from services.change_feed import REPLACED_LINE
+    from services.console_queries import import_snapshot
+    from services.db import Database
+
+    name, url = recreated_db
+    targets = tmp_path / "targets.csv"
+    targets.write_text("symbol,weight\nAAPL,0.05\n")
+
+    def stored(project: str) -> None:
+        db = Database(url)
+        try:
+            assert import_snapshot(db, targets, project, actor="tester").created
+        finally:
+            db.dispose()
+
+    stored("Old desk")
+
+    async def scenario():
+        console = await open_console()
+        w = console.window
+
+        def said() -> list[str]:
+            return [entry.text for entry in w.activity_log.entries()]
+
+        try:
+            w.ticket_action.trigger()  # F2
+            dialog = console.controller.desk.ticket
+            combo = dialog.project_combo
+
+            def listed() -> list[str]:
+                return [combo.itemText(i) for i in range(combo.count())]
+
+            assert "Old desk" in listed(), listed()
+            combo.setCurrentText("Old desk")
+
+            def recreate():
+                _recreate(name, url, ["NEW-1"])
+                stored("New desk")
+            await asyncio.to_thread(recreate)
+            await wait_until(lambda: REPLACED_LINE in said(), 20, lambda: f"the replacement said: {said()[-5:]}")
+            assert listed() == ["New desk"]
+            assert combo.currentText() == "New desk"  # the project shown in the snapshots panel
+        finally:
+            await console.close()
+
+    run(qloop, scenario(), timeout=120)

@@ -112,6 +112,32 @@ def test_a_reopened_ticket_shows_the_verdict_of_the_fields_it_kept(qloop, open_c
     run(qloop, scenario())
 
 
+def test_the_open_tickets_projects_include_one_an_import_made(qloop, open_console, tmp_path):
+    """The ticket's project list was read at its opening only: a snapshot imported into a new
+    project while it was open (this window's import, or one elsewhere that the change feed
+    lists) left the project out of it until the ticket was opened again. The project chosen
+    stays."""
+    targets = tmp_path / "hedges.csv"
+    targets.write_text("symbol,weight\nAAPL,0.05\n")
+
+    async def scenario():
+        console = await open_console()
+        w = console.window
+        try:
+            w.ticket_action.trigger()  # F2
+            dialog = console.controller.desk.ticket
+            combo = dialog.project_combo
+            chosen = combo.currentText()
+            assert chosen and "Hedges" not in [combo.itemText(i) for i in range(combo.count())]
+            assert (await console.controller.import_snapshot(str(targets), "Hedges")).created
+            assert "Hedges" in [combo.itemText(i) for i in range(combo.count())]
+            assert combo.currentText() == chosen
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
+
+
 def test_the_tickets_quote_follows_the_stream_while_it_is_open(qloop, open_console):
     """The ticket showed its listing's price of the moment the symbol was typed and never again
     (seen under Xvfb: the demo simulator moved AAPL, the ticket stayed at 229.24). Now the
