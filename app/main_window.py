@@ -5,6 +5,7 @@ out through the panels' signals (or the few window-level signals below) to the c
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from PySide6.QtCore import QByteArray, QEvent, QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
@@ -302,7 +303,7 @@ class MainWindow(QMainWindow):
     #: item (&Theme, &Reset layout, Save layout &as…, &Layouts, Sou&nd…): the View menu had none,
     #: and only the arrows reached a panel from the keyboard. In the menu only: a dock's title
     #: and tab show no mnemonic.
-    PANEL_KEYS = {"snapshots": "s", "preview": "p", "risk": "k", "fills": "f", "positions": "o", "watchlist": "w",
+    PANEL_KEYS: ClassVar[dict[str, str]] = {"snapshots": "s", "preview": "p", "risk": "k", "fills": "f", "positions": "o", "watchlist": "w",
                   "account": "c", "charts": "h", "audit": "u", "decisions": "d", "backtest": "b", "activity": "i"}
 
     def bring_forward(self, name: str) -> None:
