@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from services.audit import AuditLog
 from services.audit_actions import AuditAction
+from services.backtest.inputs import stored_day
 from services.console_charts import run_name
 from services.core.books import UNASSIGNED, BookLine, unassigned_lines
 from services.core.positions_book import PositionState
@@ -207,28 +208,34 @@ def _store(session, parsed: ParsedSnapshot, project: str, note: str | None) -> I
     return ImportOutcome(parsed, created.id, project_row.id, True)
 
 
+def snapshot_recency(snapshot: SnapshotInfo) -> tuple[date, datetime, int]:
+    """How new a stored snapshot is, for "newest first" and the snapshot the window opens on:
+    by its date, the YYYY-MM-DD date in its name, else the New York day it was stored (the date a
+    backtest gives it: ``services.backtest.inputs.stored_day``); of two of one day the one stored
+    later (a backtest trades that one too). By the time stored alone, a file backfilled after the
+    others (momentum_2026-11-19.csv imported after momentum_2026-11-21.json) was the newest."""
+    return stored_day(snapshot.source_name, snapshot.created_at), snapshot.created_at, snapshot.id
+
+
 def projects_and_snapshots(db, *, project: str | None = None,
                            limit: int | None = None) -> tuple[tuple[ProjectInfo, ...], tuple[SnapshotInfo, ...]]:
-    """The trader's projects and snapshots, newest first (a backtest's inputs left out): the
-    window's Snapshots list and ``snapshot list``. ``project``: only that project's snapshots
-    (``NoSuchProject`` when the trader has none of that name); ``limit``: only the newest."""
+    """The trader's projects and snapshots, newest first by ``snapshot_recency`` (a backtest's
+    inputs left out): the window's Snapshots list and ``snapshot list``. ``project``: only that
+    project's snapshots (``NoSuchProject`` when the trader has none of that name); ``limit``:
+    only the newest (all are read: a name's date is not the database's to sort by)."""
     with db.session() as session:
         projects = tuple(ProjectInfo(p.id, p.name) for p in ProjectRepository(session).list(with_backtest_only=False))
-        query = (select(DecisionSnapshot).where(decisions_only(DecisionSnapshot.note))
-                 .order_by(DecisionSnapshot.created_at.desc(), DecisionSnapshot.id.desc()))
+        query = select(DecisionSnapshot).where(decisions_only(DecisionSnapshot.note))
         if project is not None:
             wanted = project_name(project)  # as the repository stores it
             project_id = next((p.id for p in projects if p.name == wanted), None)
             if project_id is None:
                 raise NoSuchProject(project, (p.name for p in projects))
             query = query.where(DecisionSnapshot.project_id == project_id)
-        if limit is not None:
-            query = query.limit(limit)
-        snapshots = tuple(
-            SnapshotInfo(s.id, s.project_id, s.source_file, s.item_count, s.created_at, s.content_hash, s.note)
-            for s in session.scalars(query)
-        )
-    return projects, snapshots
+        snapshots = sorted(
+            (SnapshotInfo(s.id, s.project_id, s.source_file, s.item_count, s.created_at, s.content_hash, s.note)
+             for s in session.scalars(query)), key=snapshot_recency, reverse=True)
+    return projects, tuple(snapshots[:limit] if limit is not None else snapshots)
 
 
 def snapshot_items(db, snapshot_id: int) -> tuple[SnapshotItem, ...]:

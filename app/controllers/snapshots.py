@@ -71,7 +71,8 @@ class SnapshotsController:
             return True
 
     async def _show_first(self) -> None:
-        """The demo project's first snapshot (or the first one) selected and shown."""
+        """The demo project's newest snapshot (or the newest of all) selected and shown: the
+        first listed, newest first by the services' rule (console_queries.snapshot_recency)."""
         snapshots = self._snapshots
         if snapshots:
             demo = next((pid for pid, name in self.project_names.items() if name == DEMO_PROJECT), None)

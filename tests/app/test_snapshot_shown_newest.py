@@ -96,3 +96,46 @@ def test_an_import_returns_with_its_snapshot_shown_whatever_another_read_is_doin
             await console.close()
 
     run(qloop, scenario(), timeout=100)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
+def test_the_window_opens_on_the_newest_snapshot_by_its_date_and_lists_it_first(qloop, open_console, tmp_path):
+    """The demo window opened on (and its Preview previewed) the snapshot stored last, a file
+    backfilled after the others (momentum_2026-11-19.csv, imported after the demo's
+    momentum_2026-11-21.json) included, and listed it first. It opens now on the newest by the
+    date in its name; a file named without a date counts by the day it was stored
+    (services.console_queries.snapshot_recency)."""
+    from services.console_queries import import_snapshot
+
+    backfill, undated = tmp_path / "momentum_2026-11-19.csv", tmp_path / "weights.csv"
+    backfill.write_text("symbol,weight\nIBM,0.05\n")
+    undated.write_text("symbol,weight\nMSFT,0.05\nAAPL,0.05\n")
+
+    async def scenario():
+        console = await open_console()
+        w, controller = console.window, console.controller
+        tree, items = w.snapshots_view, w.snapshot_items_model
+
+        def listed() -> list[str]:
+            demo = next(tree.tree.topLevelItem(i) for i in range(tree.tree.topLevelItemCount())
+                        if tree.tree.topLevelItem(i).text(0) == DEMO_PROJECT)
+            return [demo.child(i).text(0) for i in range(demo.childCount())]
+
+        try:
+            await wait_for(lambda: items.rowCount() > 2, 10, "the demo snapshot")
+            # stored by another process (a terminal's `snapshot import`), then the window opened
+            import_snapshot(console.stack.db, backfill, DEMO_PROJECT, actor="tester")
+            tree.tree.setCurrentItem(None)
+            await controller.snapshots.load()  # what the window's start does
+            assert listed() == ["momentum_2026-11-21.json", "momentum_2026-11-20.csv", "momentum_2026-11-19.csv"]
+            assert tree.current_snapshot_id() == controller.snapshots._snapshots[0].id
+            assert items.rowCount() == 12  # the 2026-11-21 snapshot's targets, not the backfill's one
+            later = import_snapshot(console.stack.db, undated, DEMO_PROJECT, actor="tester").snapshot_id
+            await controller.snapshots.load()
+            assert listed()[0] == "weights.csv" and tree.current_snapshot_id() == later
+            assert "YYYY-MM-DD date in the file's name" in tree.tree.headerItem().toolTip(0)  # the rule, said
+        finally:
+            await console.close()
+
+    run(qloop, scenario(), timeout=100)

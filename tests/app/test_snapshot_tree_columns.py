@@ -44,12 +44,13 @@ def test_at_1366x768_the_snapshot_tree_shows_name_count_and_import_time(qtbot, q
     view = _shown(window, qapp)
     tree = view.tree
     projects = [SimpleNamespace(id=1, name="Demo momentum")]
-    view.set_projects(projects, [_snapshot(1, "momentum_2026-11-20.csv", 0), _snapshot(2, "momentum_2026-11-21.json", 1)])
+    # newest first, as the services list them (console_queries.snapshot_recency): the view keeps the order
+    view.set_projects(projects, [_snapshot(2, "momentum_2026-11-21.json", 1), _snapshot(1, "momentum_2026-11-20.csv", 0)])
     qapp.processEvents()
     _assert_counts_and_times_whole(tree)
     assert tree.header().sectionSize(0) >= tree.sizeHintForColumn(0)  # the names whole too
 
-    view.set_projects(projects, [_snapshot(1, "momentum_2026-11-20.csv", 0), _snapshot(3, LONG_NAME, 2)])
+    view.set_projects(projects, [_snapshot(3, LONG_NAME, 2), _snapshot(1, "momentum_2026-11-20.csv", 0)])
     qapp.processEvents()
     _assert_counts_and_times_whole(tree)
     assert view.splitter.sizes()[0] <= view.splitter.width() * 2 // 5  # the items keep most of the panel

@@ -129,7 +129,9 @@ def test_snapshot_import_list_and_preview_by_id(capsys, db_url, tmp_path):
     assert [(r["id"], r["items"], r["source"]) for r in rows] == [
         (second["id"], 12, "momentum_2026-11-21.json"), (snapshot_id, 10, "momentum_2026-11-20.csv")]
     code, everything = run_json(capsys, ["--db-url", db_url, "snapshot", "list", "--json"])
-    assert [r["project"] for r in everything] == ["momentum", "other", "momentum"]
+    # newest first by a snapshot's date (console_queries.snapshot_recency): copy_of_nov20.csv, named
+    # without a date, is dated the day it was stored, after momentum's 2026-11-21 and 2026-11-20
+    assert [r["project"] for r in everything] == ["other", "momentum", "momentum"]
     assert main(["--db-url", db_url, "snapshot", "list"]) == EXIT_OK
     table = capsys.readouterr().out.splitlines()
     assert table[0].split() == ["id", "project", "created", "(UTC)", "items", "hash", "source"] and len(table) == 4

@@ -53,3 +53,32 @@ def test_the_command_prints_what_the_query_read(database, db_url, tmp_path, caps
         (ids["a2.csv"], "alpha", "a2.csv", "from a2.csv"), (ids["a1.csv"], "alpha", "a1.csv", "from a1.csv")]
     assert main(["--db-url", db_url, "snapshot", "list", "--project", "gamma"]) == 2
     assert capsys.readouterr().err.strip() == "trading-console: snapshot list: no project named 'gamma' (projects: alpha, beta)"
+
+
+def test_the_newest_snapshot_is_the_newest_by_its_date_an_undated_one_by_when_it_was_stored(database, tmp_path):
+    """"Newest" was the one stored last: a file backfilled after the others (momentum_2026-11-19.csv
+    imported after momentum_2026-11-21.json) came first in the list, and the window opened on it
+    and previewed it. Now a snapshot is dated by the YYYY-MM-DD date in its name, else the New
+    York day it was stored (services.backtest.inputs.stored_day: the date a backtest gives it);
+    of two of a day the one stored later is the newer (the backtest's rule too)."""
+    from services.backtest.inputs import stored_day
+
+    def imported(name: str, weight: str) -> int:
+        path = tmp_path / name
+        path.write_text(f"symbol,weight\nAAPL,{weight}\n", encoding="utf-8")
+        return import_snapshot(database, path, "alpha", actor="tester").snapshot_id
+
+    dated = imported("momentum_2026-11-21.csv", "0.1")
+    undated = imported("weights.csv", "0.2")  # dated the day it is stored: after 2026-11-21
+    backfilled = imported("momentum_2026-11-19.csv", "0.3")  # stored last, dated before the others
+    _, listed = projects_and_snapshots(database)
+    today = stored_day("weights.csv", listed[0].created_at)
+    assert today > stored_day("momentum_2026-11-21.csv", listed[0].created_at)  # the test's premise
+    assert [s.id for s in listed] == [undated, dated, backfilled]
+    _, newest = projects_and_snapshots(database, project="alpha", limit=1)  # `snapshot list --limit 1`
+    assert [s.id for s in newest] == [undated]
+    # of one day the one stored later: a file dated today, then an undated one stored after it
+    of_today = imported(f"momentum_{today.isoformat()}.csv", "0.4")
+    after_it = imported("weights-rebalanced.csv", "0.5")
+    _, listed = projects_and_snapshots(database)
+    assert [s.id for s in listed] == [after_it, of_today, undated, dated, backfilled]

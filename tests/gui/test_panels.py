@@ -300,7 +300,8 @@ def test_snapshots_view_import_errors_and_selection(qtbot, monkeypatch, qtmodelt
             self.id, self.project_id, self.source_name = id, project_id, source_name
             self.item_count, self.created_at = item_count, created_at
 
-    view.set_projects([P(1, "momentum")], [S(10, 1, "a.csv", 3, T0), S(11, 1, "b.json", 4, T0 + timedelta(days=1))])
+    # listed as the services list them, newest first (console_queries.snapshot_recency), not re-sorted
+    view.set_projects([P(1, "momentum")], [S(11, 1, "b.json", 4, T0 + timedelta(days=1)), S(10, 1, "a.csv", 3, T0)])
     project = view.tree.topLevelItem(0)
     assert [project.child(i).text(0) for i in range(project.childCount())] == ["b.json", "a.csv"]
     with qtbot.waitSignal(view.snapshot_selected) as sig:

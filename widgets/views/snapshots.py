@@ -54,6 +54,10 @@ def ask_project_name(parent: QWidget, names: list[str], current: str | None) -> 
     return name if ok and name else None
 
 
+NEWEST_RULE = ("Each project's snapshots newest first: by the YYYY-MM-DD date in the file's name, else the day "
+               "it was imported; of one day, the one imported later. The window opens on the newest.")
+
+
 class SnapshotsView(QWidget):
     # a file, into the named project (created when new; "" is the project selected in the tree)
     import_requested = Signal(str, str)
@@ -65,6 +69,8 @@ class SnapshotsView(QWidget):
         self.model = model
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["Project / snapshot", "Items", "Imported"])
+        # which snapshot is "the newest" (listed first, and the one the window opens on to preview)
+        self.tree.headerItem().setToolTip(0, NEWEST_RULE)
         # The count and import time whole, the name the rest, cut in its middle (the full name in
         # its tooltip): a name column fixed at 220 px put "Imported" behind a horizontal scrollbar
         # at 1366x768 and cut "Items" to "Item".
@@ -187,7 +193,9 @@ class SnapshotsView(QWidget):
 
     def set_projects(self, projects: Iterable[Any], snapshots: Iterable[Any]) -> None:
         """projects: objects with id and name; snapshots: objects with id, project_id,
-        source_name, item_count, created_at (newest listed first)."""
+        source_name, item_count, created_at, listed in the order given: newest first by the
+        services' rule (services.console_queries.snapshot_recency: a snapshot's date is the one
+        in its name, else the day it was stored), not re-sorted here by the time stored."""
         selected = self.current_snapshot_id()
         self.tree.blockSignals(True)
         self.tree.clear()
@@ -197,8 +205,7 @@ class SnapshotsView(QWidget):
             item.setData(0, PROJECT_ROLE, project.id)
             self.tree.addTopLevelItem(item)
             by_project[project.id] = item
-        for snapshot in sorted(snapshots, key=lambda s: (getattr(s, "created_at", None) is None,
-                                                           getattr(s, "created_at", None)), reverse=True):
+        for snapshot in snapshots:
             project_id = getattr(snapshot, "project_id", None)
             parent = by_project.get(project_id) if project_id is not None else None
             if parent is None:
