@@ -16,10 +16,10 @@ from sqlalchemy import func, select
 
 from services.audit import AuditLog
 from services.audit_actions import AuditAction
-from services.backtest.inputs import stored_day
 from services.console_charts import run_name
 from services.core.books import UNASSIGNED, BookLine, unassigned_lines
 from services.core.positions_book import PositionState
+from services.core.snapshot_dates import stored_day
 from services.core.snapshots import (
     SNAPSHOT_FILE,
     ParsedSnapshot,
@@ -211,7 +211,7 @@ def _store(session, parsed: ParsedSnapshot, project: str, note: str | None) -> I
 def snapshot_recency(snapshot: SnapshotInfo) -> tuple[date, datetime, int]:
     """How new a stored snapshot is, for "newest first" and the snapshot the window opens on:
     by its date, the YYYY-MM-DD date in its name, else the New York day it was stored (the date a
-    backtest gives it: ``services.backtest.inputs.stored_day``); of two of one day the one stored
+    backtest gives it: ``services.core.snapshot_dates.stored_day``); of two of one day the one stored
     later (a backtest trades that one too). By the time stored alone, a file backfilled after the
     others (momentum_2026-11-19.csv imported after momentum_2026-11-21.json) was the newest."""
     return stored_day(snapshot.source_name, snapshot.created_at), snapshot.created_at, snapshot.id

@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING
 
 from services.core.builder import params_from
 from services.core.risk_limits import RiskParamError, rules_from_params
+from services.core.snapshot_dates import dates_in_name
 from services.core.trading_hours import NEW_YORK, sessions_between
 from services.core.typed_numbers import must_be_said
 
 from .costs import parse_commission, slippage_problem
-from .inputs import DatedSnapshot, dates_in_name
+from .inputs import DatedSnapshot
 from .outcomes import UNDATED_NAME
 from .prices import PriceBook
 
@@ -81,7 +82,7 @@ def check_spec(spec: BacktestSpec, prices: PriceBook, snapshots: list[DatedSnaps
 def _how_dated(snapshots: list[DatedSnapshot], day: date) -> str:
     """Why the snapshots of ``day`` are of it, when their names do not say: a stored snapshot
     whose name holds no YYYY-MM-DD date is dated the New York day it was stored
-    (``inputs.stored_day``). "the first is dated 2026-12-06" of files stored that day as
+    (``services.core.snapshot_dates.stored_day``). "the first is dated 2026-12-06" of files stored that day as
     mom_20261120.csv and mom_20261124.json named a date nothing of the trader's held."""
     undated = [s.source_name for s in snapshots if s.day == day and not dates_in_name(s.source_name)]
     if not undated:

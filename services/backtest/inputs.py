@@ -10,21 +10,17 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 from services.core.bars import day_problem, iso_day
+from services.core.snapshot_dates import dates_in_name
 from services.core.snapshot_rows import cell_count_problem
 from services.core.snapshots import SnapshotItem, parse_snapshot_file, parse_snapshot_text
-from services.core.trading_hours import NEW_YORK
 from services.db.limits import snapshot_limits
 
-# YYYY-MM-DD and nothing else: Python's date.fromisoformat also takes 20240102 and ISO week
-# dates (2024-W01-2), and a date inside a longer run of digits is not one
-ISO_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
 DEFAULT_PROJECT = "backtest"
 
 
@@ -45,26 +41,6 @@ class SnapshotInputError(ValueError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
-
-
-def dates_in_name(name: str) -> list[date]:
-    """The distinct dates (YYYY-MM-DD) a file name holds, in the order they come."""
-    found: list[date] = []
-    for match in ISO_DATE.finditer(name):
-        try:
-            day = date(int(match[1]), int(match[2]), int(match[3]))
-        except ValueError:
-            continue
-        if day not in found:
-            found.append(day)
-    return found
-
-
-def date_in_name(name: str) -> date | None:
-    """The first date of a stored snapshot's name (a dated CSV's groups are stored as
-    ``DAY-STEM-PROJECT.csv``, whose stem may hold a date of its own)."""
-    days = dates_in_name(name)
-    return days[0] if days else None
 
 
 def read_snapshots(path: str | Path, projects: list[str] | None = None) -> list[DatedSnapshot]:
@@ -199,11 +175,6 @@ def _read_dated_csv(path: Path, projects: list[str]) -> list[DatedSnapshot]:
     if problems:
         raise SnapshotInputError(problems)
     return found
-
-
-def stored_day(source_file: str, created_at) -> date:
-    """A stored snapshot's date: the ISO date in its file name, else the New York day it was stored."""
-    return date_in_name(source_file) or created_at.astimezone(NEW_YORK).date()
 
 
 def left_out_entry(snap: DatedSnapshot, traded_on: date | None) -> dict:

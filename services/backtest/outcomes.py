@@ -13,7 +13,7 @@ from typing import Any
 SENT = "sent"  # the stored token of a rebalance whose orders went to the simulated broker
 EXECUTED_IN_BACKTEST = "executed in the backtest"
 NEVER_SENT = f"{EXECUTED_IN_BACKTEST}, never sent to a broker"  # a backtest run's trail heading
-UNDATED_NAME = "no YYYY-MM-DD date in the name, so dated the day it was stored"  # inputs.stored_day
+UNDATED_NAME = "no YYYY-MM-DD date in the name, so dated the day it was stored"  # services.core.snapshot_dates.stored_day
 
 
 def outcome_text(outcome: str) -> str:

@@ -17,6 +17,7 @@ from services.core.bars import DEFAULT_WHAT_TO_SHOW, WHAT_TO_SHOW, iso_day
 from services.core.books import MONEY_WHOLE_DIGITS
 from services.core.cash_buffer import BadCashBuffer, cash_buffer_ratio
 from services.core.contracts import ContractSpec
+from services.core.snapshot_dates import stored_day
 from services.core.typed_numbers import NotANumber, must_be_said, not_a_number_said, typed_decimal
 from services.core.wording import unknown_project
 from services.db.models import Backtest, DecisionSnapshot, Project
@@ -30,7 +31,7 @@ from .closing import close_abandoned
 from .costs import BadSlippage, FillAt, parse_commission, read_slippage_bps
 from .defaults import BACKTEST_DEFAULTS
 from .failures import all_failed, failed_rebalances_of
-from .inputs import DatedSnapshot, SnapshotInputError, read_snapshots, stored_day
+from .inputs import DatedSnapshot, SnapshotInputError, read_snapshots
 from .prices import PriceBook, PriceFileError, read_price_book
 from .runner import Backtester, BacktestOutcome, BacktestSpec
 
@@ -279,7 +280,7 @@ def _spec_and_snapshots(db, request: BacktestRequest, problems: list[str]) -> tu
 
 def stored_snapshots(db, projects: list[str]) -> list[DatedSnapshot]:
     """The snapshots the trader stored for these projects (a backtest's inputs left out), each
-    dated (``inputs.stored_day``); of two of a day the one stored later, naming the one it
+    dated (``services.core.snapshot_dates.stored_day``); of two of a day the one stored later, naming the one it
     replaces (``DatedSnapshot.left_out``: the backtest says it, ``inputs.left_out_line``)."""
     from services.core.snapshots import SnapshotItem
 

@@ -7,7 +7,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from services.backtest.inputs import SnapshotInputError, read_snapshots, stored_day
+from services.backtest.inputs import SnapshotInputError, read_snapshots
+from services.core.snapshot_dates import stored_day
 
 
 def test_a_dated_csv_whose_name_holds_a_date_stores_each_group_under_a_name_read_back_as_its_day(tmp_path):

@@ -77,8 +77,6 @@ def test_snapshot_with_items_round_trips_exact_values(database):
             ("MSFT", Decimal("0.2500000000"), None, 2, None, "NASDAQ", "STK", "USD"),
         ]
         assert repos.snapshots.find_by_hash(project_id, "ab" * 32).id == snap_id
-        assert repos.snapshots.latest(project_id).id == snap_id
-        assert [x.id for x in repos.snapshots.list(project_id)] == [snap_id]
 
 
 def test_snapshot_is_all_or_nothing(database):

@@ -61,7 +61,7 @@ def test_the_newest_snapshot_is_the_newest_by_its_date_an_undated_one_by_when_it
     and previewed it. Now a snapshot is dated by the YYYY-MM-DD date in its name, else the New
     York day it was stored (services.backtest.inputs.stored_day: the date a backtest gives it);
     of two of a day the one stored later is the newer (the backtest's rule too)."""
-    from services.backtest.inputs import stored_day
+    from services.core.snapshot_dates import stored_day
 
     def imported(name: str, weight: str) -> int:
         path = tmp_path / name

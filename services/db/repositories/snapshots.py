@@ -152,16 +152,3 @@ class SnapshotRepository:
         if source_file is not None:
             query = query.where(DecisionSnapshot.source_file == source_file)
         return self.session.scalars(query.order_by(DecisionSnapshot.id.desc()).limit(1)).first()
-
-    def latest(self, project_id: int) -> DecisionSnapshot | None:
-        query = select(DecisionSnapshot).where(DecisionSnapshot.project_id == project_id)
-        return self.session.scalars(query.order_by(DecisionSnapshot.id.desc()).limit(1)).first()
-
-    def list(self, project_id: int | None = None, *, limit: int | None = None) -> list[DecisionSnapshot]:
-        """The trader's snapshots, newest first (a backtest's inputs left out)."""
-        query = select(DecisionSnapshot).where(decisions_only(DecisionSnapshot.note)).order_by(DecisionSnapshot.id.desc())
-        if project_id is not None:
-            query = query.where(DecisionSnapshot.project_id == project_id)
-        if limit is not None:
-            query = query.limit(limit)
-        return list(self.session.scalars(query))
