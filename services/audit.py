@@ -41,13 +41,13 @@ from enum import Enum
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, func, select, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from services.audit_actions import AuditAction
 from services.db import Database
 from services.db.convert import to_audit_record
-from services.db.errors import describe_db_error, is_server_unreachable
+from services.db.errors import describe_db_error, is_database_gone, is_server_unreachable
 from services.db.lock_conflicts import is_lock_wait_timeout, retry_lock_conflicts
 from services.db.models import CHAIN_HEAD_ROW_ID, GENESIS_HASH, AuditChainHead, AuditCheckpoint
 from services.db.models import AuditLog as AuditLogRow
@@ -241,8 +241,11 @@ class ChainVerdicts:
         if error is None:
             short, cause = "the check did not finish", "the verification did not finish"
         else:
-            short = "the database is unreachable" if is_server_unreachable(error) else "the check failed"
-            cause = describe_db_error(error, url)
+            if isinstance(error, ChainReadInterrupted):
+                short, cause = "the database was dropped or replaced during the check", str(error)
+            else:
+                short = "the database is unreachable" if is_server_unreachable(error) else "the check failed"
+                cause = describe_db_error(error, url)
         if last is None or at is None:
             return ChainVerdict(CHAIN_UNVERIFIED, f"Chain not verified: {short}",
                                 f"audit chain not verified: {cause}; no verification has finished in this window")
@@ -294,6 +297,29 @@ _ENTRY_COLUMNS = ("id", "time", "actor", "action", "entity_type", "entity_id", "
 _MOVE_HEAD = (update(_HEAD).where(_HEAD.c.id == bindparam("head_id"))
               .values(last_id=bindparam("last_id"), last_hash=bindparam("last_hash"), updated_at=bindparam("updated_at")))
 _HEAD_COLUMNS = ("head_id", "last_id", "last_hash", "updated_at")
+
+
+class ChainReadInterrupted(RuntimeError):
+    """The database was dropped, or another created under its name, while its audit chain was
+    read (``AuditLog.verify``): the chain is neither verified nor found broken."""
+
+    def __init__(self) -> None:
+        super().__init__("the audit chain was not verified: the database was dropped or replaced while it was read; "
+                         "verify it again once the database is there")
+
+
+def _first_hash(session: Session) -> str | None:
+    """The chain's first entry's hash: no two databases share it (its time and content)."""
+    return session.scalar(select(AuditLogRow.hash).order_by(AuditLogRow.id).limit(1))
+
+
+def _same_chain(session: Session, first: str | None) -> str | None:
+    """``first`` (the chain's first hash when the walk began), or ChainReadInterrupted when the
+    database read now holds another chain (dropped and created again under the walk)."""
+    now = _first_hash(session)
+    if first is not None and now != first:
+        raise ChainReadInterrupted()
+    return now
 
 
 class AuditLog:
@@ -489,23 +515,45 @@ class AuditLog:
     def verify(self, *, full: bool = False) -> AuditVerification:
         """Walk the chain in id order from the checkpoint (``full``: from the first entry); the
         first entry whose ``prev_hash`` does not match its predecessor or whose ``hash`` does not
-        match its content is reported. An intact walk moves the checkpoint to its last entry."""
+        match its content is reported. An intact walk moves the checkpoint to its last entry.
+
+        Each batch of the walk is a short transaction of its own: on MariaDB a transaction keeps
+        a shared metadata lock on every table it read until it ends, and a DROP DATABASE waits
+        for all of them (``lock_wait_timeout``, a day by default) with every later statement on
+        those tables queued behind it: one transaction over a walk of 100,000 entries held the
+        DROP, and the whole window's database work behind it, for the walk's length, and then
+        failed on a table that no longer existed. Each batch reads the chain's first entry again:
+        a database dropped or created again under the walk raises :class:`ChainReadInterrupted`,
+        never a break (the new database's entries do not link to the old one's). Under READ
+        COMMITTED one transaction saw each statement's own moment anyway: nothing is lost. A
+        table missing before the walk began (not a walk interrupted) fails as it is."""
         with self.database.session() as session:
             # the head first: entries appended while we walk are left to the next verification
             head = session.get(AuditChainHead, CHAIN_HEAD_ROW_ID)
+            first = _first_hash(session)
             checkpoint = None if full else session.get(AuditCheckpoint, CHECKPOINT_ROW_ID)
             if checkpoint is not None:
                 since_id, expected_prev, checked = checkpoint.last_id, checkpoint.last_hash, checkpoint.entries
                 problem = self._checkpoint_problem(session, checkpoint)
             else:
                 since_id, expected_prev, checked, problem = None, GENESIS_HASH, 0, None
+        if problem is not None:
+            result = AuditVerification(False, 0, since_id, problem, 0, since_id)
+            return self._keep_checkpoint(result, 0, GENESIS_HASH)
+        try:
             trails: builtins.list[tuple[int, int, str]] = []
-            if problem is not None:
-                result, last_id, last_hash = AuditVerification(False, 0, since_id, problem, 0, since_id), 0, GENESIS_HASH
-            else:
-                result, last_id, last_hash = self._walk(session, head, since_id, expected_prev, checked, trails)
-            if result.ok:
-                result = self._check_trails(session, trails, result)
+            result, last_id, last_hash = self._walk(head, first, since_id, expected_prev, checked, trails)
+            if result.ok and trails:
+                with self.database.session() as session:
+                    _same_chain(session, first)
+                    result = self._check_trails(session, trails, result)
+            return self._keep_checkpoint(result, last_id, last_hash)
+        except SQLAlchemyError as exc:
+            if is_database_gone(exc):  # dropped (or its tables) under the walk
+                raise ChainReadInterrupted() from exc
+            raise
+
+    def _keep_checkpoint(self, result: AuditVerification, last_id: int, last_hash: str) -> AuditVerification:
         if getattr(self.database, "read_only", False):
             return result  # a monitor verifies, the checkpoint is the trading side's to move
         if not result.ok:
@@ -527,10 +575,11 @@ class AuditLog:
                 raise
             log.warning("audit checkpoint not moved: another connection holds the database's write lock")
 
-    def _walk(self, session: Session, head: AuditChainHead | None, since_id: int | None, expected_prev: str,
+    def _walk(self, head: AuditChainHead | None, first: str | None, since_id: int | None, expected_prev: str,
               checked: int, trails: builtins.list[tuple[int, int, str]]) -> tuple[AuditVerification, int, str]:
         """(result, id and hash of the last intact entry walked); ``trails`` gets (entry id, plan
-        id, trail hash) of every plan entry walked that covers a decision trail."""
+        id, trail hash) of every plan entry walked that covers a decision trail. A batch per
+        transaction, each in the chain whose first entry is ``first`` (``verify``)."""
         last_id = since_id or 0
         walked = 0
         upto = head.last_id if head is not None else None
@@ -538,9 +587,9 @@ class AuditLog:
             query = select(AuditLogRow).where(AuditLogRow.id > last_id)
             if upto is not None:
                 query = query.where(AuditLogRow.id <= upto)
-            rows = list(session.scalars(query.order_by(AuditLogRow.id).limit(VERIFY_BATCH)))
-            if not rows:
-                break
+            with self.database.session() as session:
+                first = _same_chain(session, first)
+                rows = list(session.scalars(query.order_by(AuditLogRow.id).limit(VERIFY_BATCH)))
             for row in rows:
                 walked += 1
                 if row.prev_hash != expected_prev:
@@ -554,7 +603,8 @@ class AuditLog:
                 checked += 1
                 if row.action == AuditAction.PLAN_CREATE and row.entity_id and isinstance(row.payload, dict) and row.payload.get("trail_hash"):
                     trails.append((row.id, int(row.entity_id), str(row.payload["trail_hash"])))
-            session.expunge_all()
+            if len(rows) < VERIFY_BATCH:
+                break
         if head is not None and head.last_hash != expected_prev:
             reason = f"the chain head expects entry {head.last_id}, newest entries are missing or altered"
             return AuditVerification(False, checked, head.last_id, reason, walked, since_id), last_id, expected_prev
@@ -587,6 +637,12 @@ class AuditLog:
 
     def _save_checkpoint(self, last_id: int, last_hash: str, entries: int) -> None:
         with self.database.unit_of_work_if_free() as session:
+            # the entry walked last, in the database written to: one created again under its name
+            # since the walk holds other entries, and a checkpoint naming an entry it does not
+            # hold would make its next verification say entries were removed (tampering)
+            if session.scalar(select(AuditLogRow.hash).where(AuditLogRow.id == last_id)) != last_hash:
+                log.warning("audit checkpoint not moved: entry %s is not the one verified (the database was replaced)", last_id)
+                return
             checkpoint = session.get(AuditCheckpoint, CHECKPOINT_ROW_ID)
             if checkpoint is None:
                 insert_once(session, AuditCheckpoint, {"id": CHECKPOINT_ROW_ID, "last_id": last_id, "last_hash": last_hash,

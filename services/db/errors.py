@@ -15,6 +15,7 @@ _UNKNOWN_HOST = {2005}
 _ACCESS_DENIED = {1045, 1698}
 _DB_ACCESS_DENIED = {1044}
 _UNKNOWN_DATABASE = {1049}
+_NO_SUCH_TABLE = {1146}  # ER_NO_SUCH_TABLE
 _LOCK_WAIT_TIMEOUT = {1205}  # ER_LOCK_WAIT_TIMEOUT (services.db.lock_conflicts retries it first)
 _DEADLOCK = {1213}  # ER_LOCK_DEADLOCK (idem)
 _SQLITE_LOCKED = ("database is locked", "database table is locked")
@@ -156,6 +157,15 @@ def is_server_unreachable(exc: BaseException) -> bool:
     lost): the environment of the moment, which a reader may wait out, unlike a wrong password,
     an unknown database or a schema not upgraded."""
     return _mysql_code(exc)[0] in _CANNOT_CONNECT
+
+
+def is_database_gone(exc: BaseException) -> bool:
+    """``exc`` says the database itself is not there any more (MariaDB's unknown database, a table
+    that does not exist; SQLite's "no such table"): dropped under a reader, or created again and
+    not migrated yet. Unlike an unreachable server, what was read from it before is not what it
+    holds when it answers again (it may be another database under the same name)."""
+    code, text = _mysql_code(exc)
+    return code in _UNKNOWN_DATABASE or code in _NO_SUCH_TABLE or (code is None and "no such table" in text)
 
 
 def describe_db_error(exc: BaseException, url: str | None = None) -> str:
