@@ -36,7 +36,7 @@ from app.controllers.snapshots import SnapshotsController
 from app.controllers.trading import TradingController
 from app.tasks import TaskRunner
 from services.activity_log import Level
-from services.change_feed import ChangeFeed, FeedBatch
+from services.change_feed import DATABASE_GONE, ChangeFeed, FeedBatch
 from services.db import lock_waits
 from services.domain import FillRecord, OrderRecord
 from widgets.dialogs.errors import error_box
@@ -81,7 +81,8 @@ class ConsoleController(QObject):
                                    on_run_sent=self.trading.follow_sent_run)
         # what other processes (`execute`, `halt`, `serve`, another window) write to the database,
         # followed as a monitor window follows it; primed by load_initial before the panels load
-        self.feed = FeedFollower(ChangeFeed(stack.db), self.runner, self._on_feed_batch, interval=FEED_SECONDS)
+        self.feed = FeedFollower(ChangeFeed(stack.db), self.runner, self._on_feed_batch, interval=FEED_SECONDS,
+                                 on_gone=self._on_database_gone)
         self.lock_wait_said.connect(self._show_lock_wait)
         self._unsubscribe_lock_waits = lock_waits.subscribe(self.lock_wait_said.emit)
 
@@ -115,11 +116,7 @@ class ConsoleController(QObject):
         id. The preview, the run followed and the Decisions panel's trail and TCA are forgotten at
         once; a failed reading leaves the sending refused (the error said: what is on screen is
         not the database's)."""
-        self.ctx.reading_again = True
-        self.trading.forget_database()
-        self.decisions.forget_database()
-        self.desk.forget_database()  # the open ticket's verdict
-        self.monitoring.forget_database()  # the rows' versions handed, the run filter's runs
+        self._forget_database()
         await read_again(self.window, self._read_panels)
         # the broker's working orders, fills and positions are the account's: in the new database
         # once reconciled, as at a reconnect (a trader saw no working order that was working)
@@ -128,6 +125,27 @@ class ConsoleController(QObject):
         finally:  # the panels are the new database's: a failed pass is said, as a reconnect's is
             self.ctx.reading_again = False
         self.desk.check_again()  # against the new database's book, reconciled
+
+    def _forget_database(self) -> None:
+        """Sending refused from now (ConsoleContext.refused_while_reading) and what was the old
+        database's forgotten: the preview, the run followed, the Decisions panel's trail and TCA,
+        the open ticket's verdict (its Send off), the rows' versions and the run filter's runs."""
+        self.ctx.reading_again = True
+        self.trading.forget_database()
+        self.decisions.forget_database()
+        self.desk.forget_database()
+        self.monitoring.forget_database()
+
+    def _on_database_gone(self) -> None:
+        """The change feed found the database itself gone (dropped; created again, its tables not
+        made yet): the window refuses sending as soon as it knows, not once a replacement is there
+        to read. Until then an open ticket's Send stayed on over the old database's verdict, and a
+        send failed on the missing tables. Said once; the re-read that follows (the feed reads
+        what answers next as a replaced database) ends it."""
+        if self.ctx.reading_again:
+            return
+        self._forget_database()
+        self.ctx.status(DATABASE_GONE, 0, Level.WARNING)
 
     async def _read_panels(self) -> None:
         """Every panel that shows what the database holds, as at start (load_initial)."""

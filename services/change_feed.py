@@ -40,11 +40,12 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from services.core.typed_numbers import plain
 from services.core.wording import counted, price
 from services.db.convert import to_fill_record, to_order_record, to_position_record
-from services.db.errors import describe_db_error
+from services.db.errors import describe_db_error, is_database_gone
 from services.db.models import (
     SETTINGS_ROW_ID,
     AuditLog,
@@ -315,6 +316,17 @@ class ChangeFeed:
         self.primed = True
 
     def poll(self) -> FeedBatch:
+        try:
+            return self._poll()
+        except SQLAlchemyError as exc:
+            if is_database_gone(exc):
+                # the database followed is not there (dropped; created again, its tables not made
+                # yet): whatever answers under its name next is read whole, as a replaced one (a
+                # database restored with the old one's lineage held other rows meanwhile)
+                self._replaced = True
+            raise
+
+    def _poll(self) -> FeedBatch:
         if not self.primed:
             self.prime()
         now = self._clock()
@@ -427,8 +439,14 @@ REPLACED_LINE = ("The database was dropped and created again (or restored) under
 
 #: What a trading window answers a sending asked between the database found replaced and read again
 #: (its rows on screen are the old database's: under their ids the new one may hold other orders).
-READING_AGAIN = ("{what} not done: the database was dropped and created again (or restored) under this window, "
+READING_AGAIN = ("{what} not done: the database was dropped or replaced under this window, "
                  "whose rows are still the old one's: nothing is sent until it is read again")
+
+#: What a trading window says, once, when its change feed finds the database itself gone (MariaDB's
+#: unknown database or missing tables: dropped, or created again and not migrated yet), before any
+#: replacement is there to read: from then on it refuses sendings as while reading again (READING_AGAIN)
+DATABASE_GONE = ("The database is not there any more (dropped, or created again without its tables yet): "
+                 "nothing is sent until it is back and read again")
 
 #: What a window says, once, of a timer's pass over the database (its position marks, its equity chart)
 #: that found the database not answering: its tables being created again under the window (a reset,
@@ -438,8 +456,8 @@ PASS_NOT_READ = "{what} not refreshed: the database did not answer; the next pas
 #: What an open order ticket says in place of its verdict once the database is found replaced: the
 #: verdict was checked against the old database's book (its positions, working orders, project);
 #: Send waits for the verdict asked again once the new one is read (and reconciled)
-TICKET_READING_AGAIN = ("The database was dropped and created again (or restored) under this window: "
-                        "this order's risk is checked again once it is read")
+TICKET_READING_AGAIN = ("The database was dropped or replaced under this window: "
+                        "this order's risk is checked again once it is read again")
 
 
 #: What a monitor's panels say before the database was first read (a monitor started while the

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from app.tasks import TaskRunner
 from services.activity_log import Level
 from services.change_feed import REPLACED_LINE, ChangeFeed, FeedBatch
+from services.db.errors import is_database_gone
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +48,19 @@ class FeedFollower:
     """``start()`` polls ``feed`` every ``interval`` (at once again after a batch: a run lands in
     bursts) until the runner's tasks are cancelled. A database that cannot be reached is said
     once through ``on_reach(error)``, the poll's error, and followed again after
-    (``on_reach(None)``): services.change_feed.reach_line says either."""
+    (``on_reach(None)``): services.change_feed.reach_line says either. ``on_gone()``: a poll
+    found the database itself gone (dropped, or created again and not migrated yet); the feed
+    reads whatever answers next under its name as a replaced database."""
 
     def __init__(self, feed: ChangeFeed, runner: TaskRunner, on_batch: Callable[[FeedBatch], Awaitable[None]], *,
-                 interval: float, on_reach: Callable[[Exception | None], None] | None = None) -> None:
+                 interval: float, on_reach: Callable[[Exception | None], None] | None = None,
+                 on_gone: Callable[[], None] | None = None) -> None:
         self.feed = feed
         self.runner = runner
         self.interval = interval
         self._on_batch = on_batch
         self._on_reach = on_reach
+        self._on_gone = on_gone  # each poll that found the database itself gone (services.db.errors.is_database_gone)
         self._task: asyncio.Task | None = None
         self.unreachable = False
 
@@ -82,6 +87,8 @@ class FeedFollower:
         try:
             batch = await asyncio.to_thread(self.feed.poll)
         except SQLAlchemyError as exc:  # the server restarting: said once, followed again after
+            if self._on_gone is not None and is_database_gone(exc):  # what the window shows is no database's now
+                self._on_gone()
             if not self.unreachable:
                 log.warning("change feed: database unreachable: %s", exc)
                 if self._on_reach is not None:

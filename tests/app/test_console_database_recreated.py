@@ -125,6 +125,14 @@ def test_a_trading_window_reads_a_database_dropped_and_created_again_and_sends_n
     run(qloop, scenario(), timeout=120)
 
 
+async def _feed_stopped(controller) -> None:
+    """The window's change feed stopped (``controller.feed.start()`` follows again): what the window
+    does before its feed finds the database gone or replaced."""
+    task, controller.feed._task = controller.feed._task, None
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
 def _recreate(name: str, url: str, refs: list[str]) -> None:
     from services.db.migrate import upgrade
 
@@ -378,6 +386,8 @@ def test_the_timers_passes_say_calmly_once_that_a_database_being_created_again_d
         try:
             assert console.stack.provider.is_connected
             await controller.runner.drain()  # the start's audit verification ended (not this test's)
+            # the ticks before the window's feed finds the database gone (which ends them silently)
+            await _feed_stopped(controller)
             before = len(said())
             await asyncio.to_thread(_admin_execute, f"DROP DATABASE `{name}`")
             await asyncio.to_thread(_admin_execute,
@@ -392,6 +402,7 @@ def test_the_timers_passes_say_calmly_once_that_a_database_being_created_again_d
                 notes = [e for e in lines if e.text == PASS_NOT_READ.format(what=what)]
                 assert len(notes) == 1 and notes[0].level is Level.INFO, [e.text for e in lines]
             await asyncio.to_thread(upgrade, url)
+            controller.feed.start()
             await wait_until(lambda: REPLACED_LINE in [e.text for e in said()], 20,
                              lambda: f"the replacement said: {[e.text for e in said()[-5:]]}")
             for _ in range(3):  # read again: the passes read it
@@ -452,6 +463,54 @@ def test_the_order_tickets_project_list_is_read_again_with_the_database(qloop, o
             await wait_until(lambda: REPLACED_LINE in said(), 20, lambda: f"the replacement said: {said()[-5:]}")
             assert listed() == ["New desk"]
             assert combo.currentText() == "New desk"  # the project shown in the snapshots panel
+        finally:
+            await console.close()
+
+    run(qloop, scenario(), timeout=120)
+
+
+def test_an_open_tickets_send_goes_off_as_soon_as_the_window_finds_its_database_gone(qloop, open_console, recreated_db):
+    """Before, a database dropped under the window (not created again yet, or created and still
+    being migrated) left an open ticket's Send on over the old database's verdict until a new
+    database was there to read: a click on it went to the service, which failed on the missing
+    tables ("Order not sent: database error: ..."), and the audit panel's refresh after it failed
+    as an error too. The window's feed finds the database gone at its next poll: from then on the
+    window refuses sending as while it reads a replaced database (ConsoleContext.refused_while_reading)."""
+    from services.activity_log import Level
+    from services.change_feed import DATABASE_GONE, REPLACED_LINE, TICKET_READING_AGAIN
+    from services.db.migrate import upgrade
+
+    name, url = recreated_db
+
+    async def scenario():
+        console = await open_console()
+        w, controller = console.window, console.controller
+        desk = controller.desk
+
+        def said() -> list:
+            return list(w.activity_log.entries())
+
+        try:
+            dialog = desk.open_ticket({"symbol": "AAPL", "side": "BUY", "quantity": Decimal(5)})
+            await wait_until(lambda: dialog.send_button.isEnabled(), 10,
+                             lambda: f"a passed verdict: {dialog.verdict_label.text()}")
+            before = len(said())
+            await asyncio.to_thread(_admin_execute, f"DROP DATABASE `{name}`")
+            await wait_until(lambda: not dialog.send_button.isEnabled(), 10,
+                             lambda: f"Send off once the database is found gone: {[e.text for e in said()[before:]]}")
+            assert dialog.verdict_label.text() == TICKET_READING_AGAIN and controller.ctx.reading_again
+            dialog.send_button.click()  # nothing goes (it is off)
+            await asyncio.to_thread(_admin_execute, f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+            await asyncio.to_thread(upgrade, url)
+            await wait_until(lambda: REPLACED_LINE in [e.text for e in said()], 20,
+                             lambda: f"the replacement said: {[e.text for e in said()[-5:]]}")
+            await wait_until(lambda: dialog.send_button.isEnabled() and dialog.send_button.text() == "Send BUY 5 AAPL",
+                             20, lambda: f"the verdict asked again: {dialog.verdict_label.text()}")
+            lines = said()[before:]
+            assert [e.text for e in lines].count(DATABASE_GONE) == 1, [e.text for e in lines]
+            assert not [e.text for e in lines if e.level is Level.ERROR], [e.text for e in lines]
+            assert controller.last_error is None, controller.last_error
+            assert not any(e.text.startswith(("Sent ", "Order not sent")) for e in lines), [e.text for e in lines]
         finally:
             await console.close()
 
