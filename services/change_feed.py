@@ -448,10 +448,11 @@ READING_AGAIN = ("{what} not done: the database was dropped or replaced under th
 DATABASE_GONE = ("The database is not there any more (dropped, or created again without its tables yet): "
                  "nothing is sent until it is back and read again")
 
-#: What a window says, once, of a timer's pass over the database (its position marks, its equity chart)
-#: that found the database not answering: its tables being created again under the window (a reset,
-#: a restore: the re-read follows, REPLACED_LINE) or the server away; the next pass reads it again
-PASS_NOT_READ = "{what} not refreshed: the database did not answer; the next pass reads it again"
+#: What a window says, once, of a timer's pass over the database (its position marks, its equity chart,
+#: the automatic recovery) or of the audit panel's refresh that found the database not answering: its
+#: tables being created again under the window (a reset, a restore: the re-read follows, REPLACED_LINE)
+#: or the server away; the next pass or refresh reads it again
+PASS_NOT_READ = "{what}: the database did not answer; tried again next time"
 
 #: What an open order ticket says in place of its verdict once the database is found replaced: the
 #: verdict was checked against the old database's book (its positions, working orders, project);

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from app.controllers.context import ConsoleContext
 from app.controllers.newest import NewestAnswer
 from app.tasks import TaskRunner
-from services.audit import ChainVerdict, ChainVerdicts
+from services.activity_log import Level
+from services.audit import ChainReadInterrupted, ChainVerdict, ChainVerdicts
+from services.db.errors import is_database_gone, is_server_unreachable
 
 if TYPE_CHECKING:
     from services.audit import AuditVerification
     from widgets.views.audit import AuditView
 
+AUDIT_LOG = "Audit log"  # the panel, as a read of it the database did not answer names it
 AUDIT_ROWS = 5_000  # the newest entries loaded into the panel at start, and at most in one refresh
 
 
@@ -40,22 +43,33 @@ class ChainShown:
     refresh's walk from the checkpoint asked meanwhile cannot see an old entry altered, so its
     "verified" would have said the full check done while it ran on (a break it finds is shown)."""
 
-    def __init__(self, view: AuditView, url: str | None) -> None:
+    def __init__(self, view: AuditView, url: str | None, say: Callable[[str], None] | None = None) -> None:
         self.view, self.url = view, url
+        self.say = say  # a calm line for the trader (a verification the database went away under)
         self._asked = NewestAnswer()
         self._verdicts = ChainVerdicts()
         self._full: int | None = None  # the ticket of the newest full walk under way
         self._broken_at = 0  # the ticket of the newest attempt whose break was shown
 
-    async def verify(self, reading: Awaitable[AuditVerification], *, full: bool = False) -> AuditVerification:
+    async def verify(self, reading: Awaitable[AuditVerification], *, full: bool = False) -> AuditVerification | None:
         """``reading``: the verification (in a worker thread), a walk of the whole chain if
-        ``full``; its error, or its cancellation, is shown and raised on."""
+        ``full``; its error, or its cancellation, is shown and raised on; a walk the database was
+        dropped or replaced under (ChainReadInterrupted) is shown and said (``say``): None."""
         ticket = self._asked.ask()
         if full:
             self._full = ticket
             _show(self.view, self._verdicts.verifying())
         try:
             result = await reading
+        except ChainReadInterrupted as exc:
+            # the database dropped or replaced under the walk: neither verified nor broken, said
+            # as such and not as a failure (the window reads the new database's chain itself)
+            if self._shown_when_ended(ticket):
+                _show(self.view, self._verdicts.not_verified(exc, self.url))
+            if self.say is None:
+                raise
+            self.say(str(exc))
+            return None
         except (Exception, asyncio.CancelledError) as exc:
             if self._shown_when_ended(ticket):
                 error = None if isinstance(exc, asyncio.CancelledError) else exc
@@ -88,23 +102,36 @@ class AuditShown:
     terminal, which changes no trading state, left the panel without its entry and its
     "Chain verified (N entries)" one behind."""
 
-    def __init__(self, model, view: AuditView, audit, runner: TaskRunner, url: str | None) -> None:
+    def __init__(self, model, view: AuditView, audit, runner: TaskRunner, url: str | None, *,
+                 say: Callable[[str], None] | None = None,
+                 not_read: Callable[[Exception | None], None] | None = None) -> None:
         self.model, self.audit, self.runner = model, audit, runner
-        self.chain = ChainShown(view, url)
+        self.chain = ChainShown(view, url, say)
+        # a refresh the database did not answer (dropped, being created again, the server away):
+        # handed to ``not_read`` (said calmly, read again after) instead of failing as an error;
+        # ``not_read(None)`` after a refresh it answered
+        self.not_read = not_read
         self._last_id = 0  # the newest entry the panel shows: refreshes load only newer ones
+        self._loads = 0  # counts the loads: a refresh read before the newest load is dropped
         self._refreshing = False
         self._again = False  # a refresh asked while one ran: one more after it, not one each
 
     async def load(self) -> None:
+        self._loads += 1
         records = await asyncio.to_thread(self.audit.list, limit=AUDIT_ROWS, newest_first=True)
         self.model.reset(records)
         self._last_id = max((r.id for r in records), default=0)
 
-    async def verify(self, *, full: bool = False) -> AuditVerification:
+    async def verify(self, *, full: bool = False) -> AuditVerification | None:
         return await self.chain.verify(asyncio.to_thread(self.audit.verify, full=full), full=full)
 
     async def refresh(self) -> None:
+        loads = self._loads
         records = await asyncio.to_thread(self.audit.entries_after, self._last_id, limit=AUDIT_ROWS)
+        if loads != self._loads:
+            # the panel was loaded again meanwhile (a database read again): these were read after
+            # another database's newest entry, perhaps from that database
+            return
         if records:
             self.model.upsert(records)
             self._last_id = max(self._last_id, records[-1].id)
@@ -127,11 +154,21 @@ class AuditShown:
         self.runner.run(self._refresh_until_current(), what="Refresh audit log")
 
     async def _refresh_until_current(self) -> None:
+        from sqlalchemy.exc import SQLAlchemyError
+
         try:
             again = True
             while again:
                 self._again = False
-                await self.refresh()
+                try:
+                    await self.refresh()
+                except SQLAlchemyError as exc:
+                    if self.not_read is None or not (is_database_gone(exc) or is_server_unreachable(exc)):
+                        raise
+                    self.not_read(exc)
+                    return
+                if self.not_read is not None:
+                    self.not_read(None)
                 again = self._again
         finally:
             self._refreshing = False
@@ -143,12 +180,21 @@ class AuditController:
     def __init__(self, ctx: ConsoleContext) -> None:
         self.ctx = ctx
         view = ctx.window.audit_view
-        self.shown = AuditShown(ctx.window.audit_model, view, ctx.stack.audit, ctx.runner, ctx.stack.db.url)
+        self.shown = AuditShown(ctx.window.audit_model, view, ctx.stack.audit, ctx.runner, ctx.stack.db.url,
+                                say=lambda text: ctx.status(text, 15_000, Level.WARNING),
+                                not_read=self._not_read)
         self.chain = self.shown.chain
         view.full_verify_requested.connect(self._on_full_verify_requested)
 
     async def load(self) -> None:
         await self.shown.load()
+
+    def _not_read(self, exc: Exception | None) -> None:
+        """A refresh the database did not answer said calmly once, as a timer's pass is."""
+        if exc is None:
+            self.ctx.was_read(AUDIT_LOG)
+        else:
+            self.ctx.not_read(AUDIT_LOG, exc)
 
     def _on_full_verify_requested(self) -> None:
         view = self.ctx.window.audit_view

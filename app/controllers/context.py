@@ -4,7 +4,8 @@ session's live word, and the few Qt helpers they all need (status messages, the 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -13,9 +14,11 @@ from PySide6.QtWidgets import QDialog
 from app.composition import ServiceStack
 from app.tasks import TaskRunner
 from services.activity_log import Level
-from services.change_feed import READING_AGAIN
+from services.change_feed import PASS_NOT_READ, READING_AGAIN
 from services.live_word import LiveWord
 from widgets.dialogs.live_confirm import LiveConfirmDialog
+
+log = logging.getLogger(__name__)
 
 
 class ConsoleContext:
@@ -28,6 +31,8 @@ class ConsoleContext:
         # the database was found replaced (dropped and created again, restored) and is not read
         # again yet: the window's rows, preview and run are the old one's (``refused_while_reading``)
         self.reading_again = False
+        # the reads (a timer's pass, the audit panel's refresh) that said the database did not answer
+        self.not_read_said: set[str] = set()
 
     @staticmethod
     async def db(fn, *args, **kwargs):
@@ -38,6 +43,43 @@ class ConsoleContext:
         """A message for the trader: into the window's activity log, which the status bar and
         the activity panel both show (``timeout_ms`` 0: until the next message)."""
         self.window.activity_log.append(text, level, timeout_ms=timeout_ms)
+
+    def not_read(self, what: str, exc: BaseException) -> None:
+        """A read of ``what`` (a timer's pass, the audit panel's refresh) that the database did not
+        answer: its tables being created again under the window (a reset, a restore: the re-read
+        reads every panel again and says so) or the server away (the writer's health says it). Said
+        once, calmly, until ``was_read(what)``: an error box each time ("Position marks failed",
+        "Refresh audit log failed") alarmed the trader for a transient state the next read mends."""
+        if self.reading_again:  # the re-read reads the panels again, and says so
+            log.info("%s: the replaced database not read yet (%s)", what, exc)
+            return
+        log.warning("%s: the database did not answer (%s); read again at the next refresh", what, exc)
+        if what not in self.not_read_said:
+            self.not_read_said.add(what)
+            self.status(PASS_NOT_READ.format(what=what))
+
+    def was_read(self, what: str) -> None:
+        self.not_read_said.discard(what)
+
+    def run_pass(self, work: Callable[[], Awaitable[object]], what: str) -> None:
+        """A timer's pass over the database (the equity chart, the position marks, the automatic
+        recovery): one the database did not answer (its tables being created again under the
+        window, a reset or a restore, which the window's re-read retries; the server away, which
+        the writer's health says) is said once, calmly, until a pass reads it again
+        (``not_read``): the next pass is the retry. An error box each 5 or 15 s ("Position marks
+        failed", "Auto-recovery failed") alarmed the trader for a transient state; any other
+        failure is said as a task's is."""
+        self.runner.run(self._pass(work, what), what=what)
+
+    async def _pass(self, work: Callable[[], Awaitable[object]], what: str) -> None:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            await work()
+        except SQLAlchemyError as exc:
+            self.not_read(what, exc)
+            return
+        self.was_read(what)
 
     def refused_while_reading(self, what: str) -> bool:
         """Whether ``what`` (a sending: a cancel or replace of a row, a preview, an Execute, a

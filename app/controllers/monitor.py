@@ -48,6 +48,11 @@ CHART_MS = 1_000
 READ_ONLY = "Monitor (read-only): {what} is done at the trading workstation"
 
 
+def _audit_not_read(exc: Exception | None) -> None:
+    if exc is not None:
+        log.info("audit log not refreshed: %s", exc)
+
+
 class MonitorController(QObject):
     def __init__(self, window, stack: MonitorStack, *, interval: float = POLL_SECONDS,
                  parent: QObject | None = None) -> None:
@@ -97,7 +102,11 @@ class MonitorController(QObject):
                                     disable=[w.audit_view.full_verify_button]))
         # one way for both windows: the entries read when the feed says the log grew, bounded;
         # the newest verification asked, a break whenever it comes, a failed one said as such
-        self.audit = AuditShown(w.audit_model, w.audit_view, stack.audit, self.runner, stack.db.url)
+        # a refresh the database did not answer is the feed's to say (show_reach), and read again
+        # with the database (a replaced one whole)
+        self.audit = AuditShown(w.audit_model, w.audit_view, stack.audit, self.runner, stack.db.url,
+                                say=lambda text: w.activity_log.append(text, Level.WARNING, timeout_ms=15_000),
+                                not_read=_audit_not_read)
         self.chain = self.audit.chain
         # the blotter and fills hold a page of the history at a time, not all of it
         self.history = HistoryPager(stack.db, w.blotter_view, w.fills_view, self.runner, profile=stack.settings.profile,

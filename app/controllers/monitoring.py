@@ -20,7 +20,7 @@ from app.controllers.positions import PositionsShown
 from services import console_queries as queries
 from services.activity_log import Level
 from services.books import project_books, stored_rates_by_account
-from services.change_feed import PASS_NOT_READ, NewerOnly, moves_last_event
+from services.change_feed import NewerOnly, moves_last_event
 from services.console_books import rates_shown
 from services.console_charts import equity_points
 from services.domain import ChangeSet, FillRecord, OrderRecord
@@ -62,7 +62,6 @@ class MonitoringController:
         self._fill_marks_timer.setInterval(FILL_MARKS_DELAY_MS)
         self._fill_marks_timer.timeout.connect(self._mark_filled_symbols)
         self._capitals_asked = NewestAnswer()  # each Settings save asks again
-        self._not_read_said: set[str] = set()  # the timer's passes that said the database did not answer
         w, stack = ctx.window, ctx.stack
         # the blotter and fills hold a page of the history at a time, not all of it
         self.history = HistoryPager(stack.db, w.blotter_view, w.fills_view, ctx.runner, profile=stack.profile, parent=parent)
@@ -277,28 +276,8 @@ class MonitoringController:
 
     def _run_pass(self, work: Callable[[], Awaitable[None]], what: str) -> None:
         """A timer's pass over the database (the equity chart, the position marks): one the
-        database did not answer (its tables being created again under the window, a reset or a
-        restore, which the window's re-read retries; the server away, which the writer's health
-        says) is said once, calmly, until a pass reads it again: the next pass is the retry. An
-        error box each 5 or 15 s ("Position marks failed") alarmed the trader for a transient
-        state; any other failure is said as a task's is."""
-        self.ctx.runner.run(self._pass(work, what), what=what)
-
-    async def _pass(self, work: Callable[[], Awaitable[None]], what: str) -> None:
-        from sqlalchemy.exc import SQLAlchemyError
-
-        try:
-            await work()
-        except SQLAlchemyError as exc:
-            if self.ctx.reading_again:  # the re-read reads the panels again, and says so
-                log.info("%s: the replaced database not read yet (%s)", what, exc)
-                return
-            log.warning("%s: the database did not answer (%s); the next pass reads it again", what, exc)
-            if what not in self._not_read_said:
-                self._not_read_said.add(what)
-                self.ctx.status(PASS_NOT_READ.format(what=what))
-            return
-        self._not_read_said.discard(what)
+        database did not answer is said once, calmly (ConsoleContext.run_pass)."""
+        self.ctx.run_pass(work, what)
 
     async def show_equity(self) -> None:
         """The stored equity snapshots of the account (P&L against the first one shown)."""

@@ -280,7 +280,9 @@ class OrdersController:
         if self.ctx.reading_again:  # the new database's tables may still be being created
             return
         if self.ctx.stack.provider.is_connected and not {"Auto-recovery", "Recover now"} & set(self.ctx.runner.running()):
-            self.ctx.runner.run(self.recover(), what="Auto-recovery")
+            # a pass the database did not answer (dropped under the window before it noticed, the
+            # server away) is said calmly once, as the other timers' passes are
+            self.ctx.run_pass(self.recover, "Auto-recovery")
 
     def _on_recover_requested(self) -> None:
         if self.ctx.refused_while_reading("Recover now"):

@@ -368,7 +368,9 @@ def test_the_timers_passes_say_calmly_once_that_a_database_being_created_again_d
         qloop, open_console, recreated_db):
     """Before, the equity and marks timer's passes that ran while the new database had no tables
     yet failed as errors ("Position marks failed", its traceback, an error box and an ERROR line
-    each pass): an alarm for a state the window's re-read retries and the next pass reads again."""
+    each pass): an alarm for a state the window's re-read retries and the next pass reads again.
+    The automatic recovery's pass too ("Auto-recovery failed": "Table ... trade_settings doesn't
+    exist"), until the window's feed finds the database gone."""
     from services.activity_log import Level
     from services.change_feed import PASS_NOT_READ, REPLACED_LINE
     from services.db.migrate import upgrade
@@ -392,23 +394,26 @@ def test_the_timers_passes_say_calmly_once_that_a_database_being_created_again_d
             await asyncio.to_thread(_admin_execute, f"DROP DATABASE `{name}`")
             await asyncio.to_thread(_admin_execute,
                                     f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-            for _ in range(6):  # the timer's ticks while the new database's tables are not there yet
+            for _ in range(6):  # the timers' ticks while the new database's tables are not there yet
                 monitoring._sample_equity()
+                controller.orders._on_recovery_tick()
                 await controller.runner.drain()
             lines = said()[before:]
             assert controller.last_error is None, controller.last_error
             assert not [e.text for e in lines if e.level is Level.ERROR], [e.text for e in lines]
-            for what in ("Position marks", "Account value"):  # once each, as a note
+            for what in ("Position marks", "Account value", "Auto-recovery"):  # once each, as a note
                 notes = [e for e in lines if e.text == PASS_NOT_READ.format(what=what)]
                 assert len(notes) == 1 and notes[0].level is Level.INFO, [e.text for e in lines]
             await asyncio.to_thread(upgrade, url)
             controller.feed.start()
             await wait_until(lambda: REPLACED_LINE in [e.text for e in said()], 20,
                              lambda: f"the replacement said: {[e.text for e in said()[-5:]]}")
+            await wait_until(lambda: not controller.ctx.reading_again, 20, "the re-read (and its reconciliation) ended")
             for _ in range(3):  # read again: the passes read it
                 monitoring._sample_equity()
+                controller.orders._on_recovery_tick()
                 await controller.runner.drain()
-            assert controller.last_error is None and monitoring._not_read_said == set()
+            assert controller.last_error is None and controller.ctx.not_read_said == set()
         finally:
             await console.close()
 
@@ -512,6 +517,79 @@ def test_an_open_tickets_send_goes_off_as_soon_as_the_window_finds_its_database_
             assert controller.last_error is None, controller.last_error
             assert not any(e.text.startswith(("Sent ", "Order not sent")) for e in lines), [e.text for e in lines]
         finally:
+            await console.close()
+
+    run(qloop, scenario(), timeout=120)
+
+
+def test_the_audit_panel_says_calmly_a_database_gone_under_it_and_shows_the_new_ones_log(
+        qloop, open_console, recreated_db, monkeypatch):
+    """Before, a refresh of the audit panel (after an action: a send the missing tables refused, a
+    reconciliation) that ran while the database was dropped, or created again without its tables
+    yet, failed as an error ("Refresh audit log failed", an error box), where the other panels'
+    reads say calmly that the database did not answer or say nothing while the window reads it
+    again; and a full verification the database was dropped under ended in "Table ...
+    audit_checkpoint doesn't exist", an error too."""
+    import threading
+
+    import services.audit as audit_module
+    from services.activity_log import Level
+    from services.audit import AuditEntry, AuditLog
+    from services.change_feed import REPLACED_LINE
+    from services.db import Database
+
+    name, url = recreated_db
+    db = Database(url)
+    AuditLog(db).append_many([AuditEntry("tester", "trading.halt", "x", n, {"n": n}) for n in range(2_500)])
+    db.dispose()
+
+    async def scenario():
+        console = await open_console()
+        w, controller = console.window, console.controller
+        view = w.audit_view
+
+        def said() -> list:
+            return list(w.activity_log.entries())
+
+        paused, resume = threading.Event(), threading.Event()
+        row_hash = audit_module._row_hash
+
+        def held_row_hash(row):  # the full walk held at one entry, as a long walk is busy there
+            if row.id == 100 and not paused.is_set():
+                paused.set()
+                resume.wait(30)
+            return row_hash(row)
+        try:
+            await controller.runner.drain()  # the start's verification ended (not this test's)
+            before = len(said())
+            monkeypatch.setattr(audit_module, "_row_hash", held_row_hash)
+            view.full_verify_requested.emit()  # Verify full chain
+            await wait_until(paused.is_set, 15, "the full walk at entry 100")
+            await asyncio.to_thread(_admin_execute, f"DROP DATABASE `{name}`")
+            resume.set()
+            controller.audit.schedule_refresh()  # as after an action
+            await controller.runner.drain()
+            assert "dropped or replaced during the check" in view.chain_label.text(), view.chain_label.text()
+            def create():  # one audit entry in the new database
+                from services.db.migrate import upgrade
+
+                _admin_execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+                upgrade(url)
+                _orders(url, [], 1)
+            await asyncio.to_thread(create)
+            await wait_until(lambda: REPLACED_LINE in [e.text for e in said()], 20,
+                             lambda: f"the replacement said: {[e.text for e in said()[-5:]]}")
+            await controller.runner.drain()
+            w.audit_model.flush()
+            await wait_until(lambda: len(w.audit_model.records()) == 1 and view.chain_label.text().startswith("Chain verified"),
+                             15, lambda: f"the new database's log: {len(w.audit_model.records())}, {view.chain_label.text()}")
+            lines = said()[before:]
+            assert controller.last_error is None, controller.last_error
+            assert not [e.text for e in lines if e.level is Level.ERROR], [e.text for e in lines]
+            assert any("dropped or replaced while it was read" in e.text and e.level is Level.WARNING for e in lines), \
+                [e.text for e in lines]
+        finally:
+            resume.set()
             await console.close()
 
     run(qloop, scenario(), timeout=120)
