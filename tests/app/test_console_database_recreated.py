@@ -227,6 +227,16 @@ def test_the_brokers_working_orders_are_reconciled_into_the_new_database_as_at_a
             assert shown == {order.client_order_id: OrderState.ACCEPTED, filled.client_order_id: OrderState.FILLED}, shown
             fills = w.fills_model.records()
             assert {f.client_order_id for f in fills} == {filled.client_order_id} and sum(f.quantity for f in fills) == 3
+            # each row's Time the broker's for the order where it gives one (the filled order's
+            # execution), and saying what it is: IB never gives the time an order was placed (the
+            # reconciliation's moment made the filled order newer than its own fill)
+            from PySide6.QtCore import Qt
+
+            times = {o.client_order_id: o.created_at for o in w.orders_model.records()}
+            assert times[filled.client_order_id] == min(f.fill_time for f in fills), (times, fills)
+            model = w.orders_model
+            tips = [model.data(model.index(row, model.TIME), Qt.ItemDataRole.ToolTipRole) for row in range(model.rowCount())]
+            assert len(tips) == 2 and all("recorded from the broker's report" in tip for tip in tips), tips
         finally:
             await console.close()
 

@@ -17,6 +17,7 @@ from .base import (
     fmt_day_seconds,
     fmt_price,
     fmt_quantity,
+    fmt_seconds,
     fmt_time,
 )
 from .paged import PagedTableModel
@@ -55,6 +56,23 @@ def status_tooltip(order: OrderRecord) -> str | None:
     return None
 
 
+#: An order recorded from the broker's reports, not placed through this database (OrderRecord.external):
+#: its Time is no placing time, which IB never reports; a reconciliation after the database was replaced
+#: brought this console's own orders back so, and their Time read as if placed then
+RECORDED_FROM_BROKER = ("{time}: recorded from the broker's report, not placed through this database (in TWS, "
+                        "by another client, or before the database was replaced). IB gives no time an order was "
+                        "placed: this is its first execution's time, or, with none reported, when the broker's "
+                        "report of it was read (a reconciliation)")
+
+
+def time_tooltip(order: OrderRecord) -> str:
+    """The whole time; for an order recorded from the broker's report, what that time is (to the
+    second: an execution's time from IB has no fraction, ".000" would claim one)."""
+    if order.external:
+        return RECORDED_FROM_BROKER.format(time=fmt_seconds(order.created_at))
+    return fmt_time(order.created_at)
+
+
 class OrderBlotterModel(SharedPricePlaces[OrderRecord], PagedTableModel[OrderRecord]):
     # (Stop came last, that a layout saved before it keeps its columns: shown after Limit)
     TIME, CLIENT_ID, SYMBOL, SIDE, QUANTITY, FILLED, AVG_PRICE, STATUS, TYPE, LIMIT, RUN, STOP = range(12)
@@ -64,7 +82,7 @@ class OrderBlotterModel(SharedPricePlaces[OrderRecord], PagedTableModel[OrderRec
         # export's as before, the same second's orders in their order by the sort): with the year
         # and the milliseconds its 165 px left no room for the Stop column at 1366x768
         Column("Time", lambda o: o.created_at, fmt=fmt_day_seconds, mutable=False, width=100,
-               tooltip=lambda o: fmt_time(o.created_at)),
+               tooltip=time_tooltip),
         # Its end tells the orders apart (sequence, side, symbol, digest), its head is the same
         # on every row (TC, the installation, the run): cut at the left, whole in its tooltip,
         # in the room the columns before it leave (at least about "…MSFT-C43F52")

@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import replace
-from datetime import UTC
+from datetime import UTC, datetime
 from decimal import Decimal
 from operator import attrgetter
 from typing import cast
@@ -288,8 +288,12 @@ class EventProjection:
 
     def _external(self, session, batch: Batch, *, order_ref: str, perm_id: int, ib_order_id: int, client_id: int,
                   account: str, symbol: str, side: str, quantity: Decimal, order_type: str = "MKT",
-                  limit_price: Decimal | None = None, raw: dict | None = None) -> OrderRow:
-        """An order IB knows and we do not (TWS by hand, another client): recorded, never dropped."""
+                  limit_price: Decimal | None = None, raw: dict | None = None,
+                  seen_at: datetime | None = None) -> OrderRow:
+        """An order IB knows and we do not (TWS by hand, another client, this console's own under a
+        database replaced since): recorded, never dropped. ``seen_at``: the broker's time for it
+        (an execution's), its ``created_at``: IB gives no time an order was placed, and a
+        reconciliation's moment made a filled order newer than its own fills."""
         client_order_id = order_ref or f"EXT-{perm_id or ib_order_id}"
         stored, created = OrderRepository(session).insert_once(
             client_order_id, symbol, Side(side), quantity,
@@ -297,7 +301,7 @@ class EventProjection:
             limit_price=limit_price, status=OrderState.SUBMITTED, is_external=True,
             ib_order_id=ib_order_id or None, ib_perm_id=perm_id or None,
             ib_client_id=client_id if client_id is not None and client_id >= 0 else None,
-            account=account or None,
+            account=account or None, **({"created_at": seen_at} if seen_at is not None else {}),
         )
         order = OrderRow.of(stored)
         if created:
@@ -330,7 +334,7 @@ class EventProjection:
         if order is None:
             order = self._external(session, batch, order_ref=ev.order_ref, perm_id=ev.perm_id, ib_order_id=ev.ib_order_id,
                                    client_id=ev.client_id, account=ev.account, symbol=ev.symbol, side=ev.side,
-                                   quantity=ev.cum_qty or ev.shares, raw=ev.raw)
+                                   quantity=ev.cum_qty or ev.shares, raw=ev.raw, seen_at=ev.time)
         if ev.shares != exact:  # said on the order (IB's exact figure stays in the fill's raw payload)
             note = (f"execution {ev.exec_id}: IB's {exact} shares kept as {ev.shares} "
                     f"(the database keeps {_FILL_QUANTITY.scale} decimal places)")
