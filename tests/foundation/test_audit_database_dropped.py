@@ -61,7 +61,7 @@ def test_a_verification_the_database_is_dropped_under_lets_the_drop_through_and_
     def verify():
         try:
             ended["result"] = log.verify()
-        except Exception as exc:  # noqa: BLE001 - what it ended with is the test's to read
+        except Exception as exc:  # what it ended with is the test's to read
             ended["error"] = exc
 
     walker = threading.Thread(target=verify, daemon=True)
