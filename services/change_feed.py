@@ -454,6 +454,11 @@ DATABASE_GONE = ("The database is not there any more (dropped, or created again 
 #: or the server away; the next pass or refresh reads it again
 PASS_NOT_READ = "{what}: the database did not answer; tried again next time"
 
+#: What a trading window says of a verification of the audit chain asked while it knows its database
+#: gone (DATABASE_GONE): the label says "not verified"; the re-read verifies the new database's chain
+CHAIN_NOT_READ = ("Audit chain not verified: the database is not there any more (dropped, or created again "
+                  "without its tables yet); its chain is verified once it is back and read again")
+
 #: What an open order ticket says in place of its verdict once the database is found replaced: the
 #: verdict was checked against the old database's book (its positions, working orders, project);
 #: Send waits for the verdict asked again once the new one is read (and reconciled)

@@ -11,6 +11,7 @@ from app.controllers.newest import NewestAnswer
 from app.tasks import TaskRunner
 from services.activity_log import Level
 from services.audit import ChainReadInterrupted, ChainVerdict, ChainVerdicts
+from services.change_feed import CHAIN_NOT_READ
 from services.db.errors import is_database_gone, is_server_unreachable
 
 if TYPE_CHECKING:
@@ -202,7 +203,19 @@ class AuditController:
                             disable=[view.full_verify_button])
 
     async def verify(self, *, full: bool = False):
-        return await self.shown.verify(full=full)
+        """The chain verified (``full``: from the first entry). Asked while the window knows its
+        database gone (ConsoleContext.reading_again: dropped, or created again without its tables),
+        a check that finds no table is said calmly (the panel's label says it was not verified):
+        the re-read verifies the new database's chain. It was an error box for a known state."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            return await self.shown.verify(full=full)
+        except SQLAlchemyError as exc:
+            if not (self.ctx.reading_again and is_database_gone(exc)):
+                raise
+            self.ctx.status(CHAIN_NOT_READ, 15_000, Level.WARNING)
+            return None
 
     def follow(self, newest: int | None) -> None:
         self.shown.follow(newest)

@@ -545,7 +545,7 @@ def test_the_audit_panel_says_calmly_a_database_gone_under_it_and_shows_the_new_
     import services.audit as audit_module
     from services.activity_log import Level
     from services.audit import AuditEntry, AuditLog
-    from services.change_feed import REPLACED_LINE
+    from services.change_feed import CHAIN_NOT_READ, REPLACED_LINE
     from services.db import Database
 
     name, url = recreated_db
@@ -580,6 +580,12 @@ def test_the_audit_panel_says_calmly_a_database_gone_under_it_and_shows_the_new_
             controller.audit.schedule_refresh()  # as after an action
             await controller.runner.drain()
             assert "dropped or replaced during the check" in view.chain_label.text(), view.chain_label.text()
+            # Verify full chain clicked once the window knows the database gone: said, not an error
+            await wait_until(lambda: controller.ctx.reading_again, 10, "the window finding its database gone")
+            view.full_verify_requested.emit()
+            await controller.runner.drain()
+            assert CHAIN_NOT_READ in [e.text for e in said()], [e.text for e in said()[before:]]
+            assert view.chain_label.text().startswith("Chain not verified"), view.chain_label.text()
             def create():  # one audit entry in the new database
                 from services.db.migrate import upgrade
 
