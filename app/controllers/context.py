@@ -83,10 +83,11 @@ class ConsoleContext:
 
     def refused_while_reading(self, what: str) -> bool:
         """Whether ``what`` (a sending: a cancel or replace of a row, a preview, an Execute, a
-        ticket, a recovery, an assignment of shares) is refused, said, because the window has not read its replaced
-        database again yet: the row's id, the preview's run, the ticket's project are the old
-        database's, and the new one may hold another order, run or project under them. Halt and
-        Cancel All are not refused: they act on what the database holds when they run, and stop."""
+        ticket, a recovery, an assignment of shares; a reconciliation, which the re-read ends with)
+        is refused, said, because the window has not read its replaced database again yet: the
+        row's id, the preview's run, the ticket's project are the old database's, and the new one
+        may hold another order, run or project under them. Halt and Cancel All are not refused:
+        they act on what the database holds when they run, and stop."""
         if not self.reading_again:
             return False
         self.status(READING_AGAIN.format(what=what), 10_000, Level.WARNING)

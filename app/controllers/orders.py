@@ -267,6 +267,10 @@ class OrdersController:
 
     # ------------------------------------------------------------------ reconcile
     def _on_reconcile_requested(self) -> None:
+        # the database gone or not read again yet: the re-read ends with its own reconciliation,
+        # and one now failed on the missing tables as an error box
+        if self.ctx.refused_while_reading("Reconcile"):
+            return
         self.ctx.runner.run(self.reconcile(), what="Reconcile")
 
     async def reconcile(self):

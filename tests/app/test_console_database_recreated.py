@@ -515,6 +515,9 @@ def test_an_open_tickets_send_goes_off_as_soon_as_the_window_finds_its_database_
                              lambda: f"Send off once the database is found gone: {[e.text for e in said()[before:]]}")
             assert dialog.verdict_label.text() == TICKET_READING_AGAIN and controller.ctx.reading_again
             dialog.send_button.click()  # nothing goes (it is off)
+            w.reconcile_requested.emit()  # Trading > Reconcile: the re-read ends with one
+            await controller.runner.drain()
+            assert any(e.text.startswith("Reconcile not done: ") for e in said()[before:]), [e.text for e in said()[before:]]
             await asyncio.to_thread(_admin_execute, f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
             await asyncio.to_thread(upgrade, url)
             await wait_until(lambda: REPLACED_LINE in [e.text for e in said()], 20,
