@@ -426,10 +426,14 @@ def reach_line(lost: BaseException | None, url: str | None = None) -> str:
     the monitor keeps trying", without the why, and ``watch`` "database unreachable, still
     watching: ..."; then both the driver's own repr, "(pymysql.err.OperationalError) (2013, 'Lost
     connection to MySQL server during ...", cut off in the window's status bar, where the same
-    window's other errors said "database server unreachable at 127.0.0.1:3306 (...)"."""
+    window's other errors said "database server unreachable at 127.0.0.1:3306 (...)". A database
+    dropped under the follower (the server answering) is said so, not "unreachable"."""
     if lost is None:
         return "Database reachable again"
-    return f"Database unreachable, still watching: {describe_db_error(lost, url)}"
+    why = describe_db_error(lost, url)
+    if is_database_gone(lost):  # the server answers: the database itself is not there (dropped, being created again)
+        return f"Database not there any more (dropped, or created again without its tables yet), still watching: {why}"
+    return f"Database unreachable, still watching: {why}"
 
 
 #: What a follower says when the database it follows turned out to be another one (FeedBatch.replaced).

@@ -107,6 +107,22 @@ def test_the_why_is_said_in_the_words_of_every_other_database_error():
         "(Connection reset by peer): is MariaDB/MySQL running there?")
 
 
+def test_a_database_dropped_under_the_follower_is_said_so_not_unreachable():
+    """Seen under Xvfb: a monitor whose MariaDB database was dropped (the server answering) said
+    "Database unreachable, still watching: database error: Table '...audit_logs' doesn't exist":
+    the server was there, the database was not."""
+    import pymysql
+    from sqlalchemy.exc import ProgrammingError
+
+    from services.change_feed import reach_line
+
+    gone = ProgrammingError("SELECT 1", {}, pymysql.err.ProgrammingError(
+        1146, "Table 'trading.audit_logs' doesn't exist"))
+    assert reach_line(gone, "mysql+pymysql://reader:secret@db-host:3306/trading") == (
+        "Database not there any more (dropped, or created again without its tables yet), still watching: "
+        "database error: Table 'trading.audit_logs' doesn't exist")
+
+
 def test_the_monitor_keeps_the_loss_in_view_whatever_message_comes_after(qloop, qtbot, db_url, console_settings,
                                                                         monkeypatch):
     """Walked under Xvfb: the database gone, Verify full chain clicked; its error replaced the
