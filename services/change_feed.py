@@ -319,10 +319,11 @@ class ChangeFeed:
         try:
             return self._poll()
         except SQLAlchemyError as exc:
-            if is_database_gone(exc):
+            if self.primed and is_database_gone(exc):
                 # the database followed is not there (dropped; created again, its tables not made
                 # yet): whatever answers under its name next is read whole, as a replaced one (a
-                # database restored with the old one's lineage held other rows meanwhile)
+                # database restored with the old one's lineage held other rows meanwhile). Not
+                # before a first prime: there was no database read yet to replace
                 self._replaced = True
             raise
 
