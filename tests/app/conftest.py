@@ -25,13 +25,14 @@ def _session_qloop(qapp):
 @pytest.fixture
 def qloop(_session_qloop):
     from app.gc_guard import MainThreadGarbageCollector
+    from tests.fixtures.widgets_freed import stop_window_collector
 
     asyncio.set_event_loop(_session_qloop)
     collector = MainThreadGarbageCollector()  # as in the application: Qt objects die on this thread
     try:
         yield _session_qloop
     finally:
-        collector.stop()
+        stop_window_collector(collector)
         asyncio.set_event_loop(None)
 
 

@@ -7,15 +7,18 @@ repolished them (a theme test took 75 s late in a worker, under 1 s alone)."""
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
 
 from PySide6.QtWidgets import QApplication
 
 from tests.fixtures.widgets_freed import (
+    end_of_qt_test,
     free_closed_windows,
     free_deleted_widgets,
     left_alive_message,
     made_since,
+    stop_window_collector,
     top_level_addresses,
 )
 
@@ -91,3 +94,39 @@ def test_a_window_left_shown_is_named_by_the_teardown(qtbot):
     assert left_alive_message(left).startswith("1 top-level widgets this test made are still alive after its end (QWidget x1)")
     left.clear()
     left_open.close()  # closed, the suite's teardown deletes it: this test passes
+
+
+def test_the_end_of_a_console_test_walks_the_workers_heap_once(qtbot):
+    """A console test (tests/app's ``qloop``) runs the console's own collector; its end stopped
+    it, whose complete pass walked the worker's whole heap (0.1-0.3 s of CPU late in a worker),
+    while the window pytest-qt had closed still waited for its deferred delete; the suite's
+    teardown then deleted the window and walked the whole heap again to free its wrappers. One
+    pass, after the delete, frees them all; the survivors stay frozen for the next tests."""
+    from app.gc_guard import MainThreadGarbageCollector
+    from app.main_window import MainWindow
+
+    free_deleted_widgets()
+    alive_before = top_level_addresses()
+    collector = MainThreadGarbageCollector()  # as the qloop fixture starts one for each test
+    window = MainWindow(mode="demo")
+    window.show()
+    QApplication.processEvents()
+    window.close()  # the end of the test, as pytest-qt ends it (pytestqt.qtbot._close_widgets)
+    window.deleteLater()
+    del window
+    complete_passes: list[int] = []
+
+    def count(phase: str, info: dict) -> None:
+        if phase == "start" and info["generation"] == 2:
+            complete_passes.append(1)
+
+    gc.callbacks.append(count)
+    try:
+        stop_window_collector(collector)  # the qloop fixture's end
+        end_of_qt_test(alive_before)  # then the suite's teardown
+    finally:
+        gc.callbacks.remove(count)
+    assert made_since(alive_before) == []
+    assert len(complete_passes) == 1, f"{len(complete_passes)} complete passes over the heap at a console test's end"
+    assert gc.isenabled()
+    assert gc.get_freeze_count() > 0  # the survivors: the next tests' collections skip them
