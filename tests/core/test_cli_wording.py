@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,6 +16,15 @@ from services.db.migrate import head
 
 SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"
 NOV20 = str(SAMPLES / "momentum_2026-11-20.csv")
+
+
+def _at_head(tmp_path: Path, template: Path) -> str:
+    """``tmp_path``'s database at the newest revision, as `db upgrade` leaves a new file: a copy of
+    the session's migrated template (tests/fixtures/db.py), not a migration from nothing in each
+    case (0.3-0.5 s of CPU); the case's own `db upgrade` then finds it at head and exits 0."""
+    path = tmp_path / "x.sqlite3"
+    shutil.copyfile(template, path)
+    return f"sqlite:///{path}"
 
 
 def _said(capsys, argv) -> tuple[int, list[str]]:
@@ -169,12 +179,13 @@ def test_an_unknown_project_is_said_alike_by_every_command_with_the_projects_the
 
 @pytest.mark.parametrize("command", ["orders", "fills"])
 @pytest.mark.parametrize("as_json", [False, True])
-def test_a_run_that_does_not_exist_is_said_by_orders_and_fills_as_by_tca_and_trail(capsys, tmp_path, command, as_json):
+def test_a_run_that_does_not_exist_is_said_by_orders_and_fills_as_by_tca_and_trail(capsys, tmp_path, _sqlite_template,
+                                                                                   command, as_json):
     """From the terminal (the demo's run 1 filled), `fills --run 99` printed the table's header
     alone (`--json` an empty list) and exit 0, as for a run that sent nothing: a mistyped run
     read as a run without fills, where `tca --run 99` and `trail --run 99` say "run 99 does not
     exist", exit 2. `orders --run 99` alike."""
-    url = f"sqlite:///{tmp_path / 'x.sqlite3'}"
+    url = _at_head(tmp_path, _sqlite_template)
     assert main(["--db-url", url, "db", "upgrade"]) == EXIT_OK
     capsys.readouterr()
     code = main(["--db-url", url, command, "--run", "99", *(["--json"] if as_json else [])])
@@ -243,12 +254,14 @@ PRICES = str(SAMPLES / "prices_2026-11-21.csv")
     (["preview", "--snapshot", NOV20, "--portfolio-value", "100000", "--prices", PRICES, "--risk", "max_order_notional=x"],
      "  --risk: max_order_notional: not a number: 'x'"),
 ])
-def test_a_number_a_service_checks_is_said_as_every_number_option_says_it(capsys, tmp_path, argv, expected):
+def test_a_number_a_service_checks_is_said_as_every_number_option_says_it(capsys, tmp_path, _sqlite_template, argv,
+                                                                         expected):
     """`order --quantity x` said "quantity must be a number, got 'x'", `backtest --initial-cash x`
     "--initial-cash 'x' is not a number", `--risk max_order_notional=x` "max_order_notional must be
     a number, got 'x'", where every other number option says "argument --limit: not a number: 'x'"."""
     url = f"sqlite:///{tmp_path / 'x.sqlite3'}"
     if argv[0] == "backtest":
+        assert _at_head(tmp_path, _sqlite_template) == url
         assert main(["--db-url", url, "db", "upgrade"]) == EXIT_OK
         prices = tmp_path / "bars.csv"
         prices.write_text("date,symbol,open,high,low,close\n2026-11-20,D,10,10,10,10\n", encoding="utf-8")
@@ -279,13 +292,13 @@ def test_a_number_a_service_checks_is_said_as_every_number_option_says_it(capsys
     (["backtest", "--initial-cash", "-5"], {}, "trading-console: --initial-cash: must be a number > 0: '-5'"),
     (["backtest", "--lot-size", "1.5"], {}, "trading-console: --lot-size: must be a whole number: '1.5'"),
 ])
-def test_a_number_of_a_setting_or_a_bound_is_said_as_every_number_option_says_it(capsys, tmp_path, monkeypatch, argv, env,
-                                                                                 expected):
+def test_a_number_of_a_setting_or_a_bound_is_said_as_every_number_option_says_it(capsys, tmp_path, _sqlite_template,
+                                                                                 monkeypatch, argv, env, expected):
     """`trade-settings set auto_recovery.max_auto_retries=x` said "'x' is not a number", a project's
     capital "capital 'x' is not a number" (without the comma's reason for '1,5'), TC_IB_PORT=x
     "TC_IB_PORT must be a whole number, got 'x'", `backtest --initial-cash -5` "--initial-cash
     '-5' must be > 0", where the options say "not a number: 'x'" and "must be a number > 0: '-5'"."""
-    url = f"sqlite:///{tmp_path / 'x.sqlite3'}"
+    url = _at_head(tmp_path, _sqlite_template)
     assert main(["--db-url", url, "db", "upgrade"]) == EXIT_OK
     monkeypatch.setenv("TC_CONFIG_FILE", str(tmp_path / "none.toml"))
     for name, value in env.items():
@@ -336,8 +349,8 @@ def test_a_value_that_is_no_number_is_said_in_one_way_by_the_reading_itself():
     (["backtest", "--initial-cash", "1e12"], {},
      "trading-console: --initial-cash: must be a number below 1e10 (the database keeps no larger amount): '1e12'"),
 ])
-def test_a_number_beyond_its_bound_is_said_as_every_number_option_says_it(capsys, tmp_path, monkeypatch, argv, env,
-                                                                         expected):
+def test_a_number_beyond_its_bound_is_said_as_every_number_option_says_it(capsys, tmp_path, _sqlite_template,
+                                                                          monkeypatch, argv, env, expected):
     """The bounds said their own ways: a port "TC_IB_PORT must be 1-65535, got '0'" and "argument
     --ib-port: port must be 1-65535: '0'", TC_LEASE_TTL=0 "TC_LEASE_TTL must be between 3 and 3600
     seconds, got '0'", `watch --interval 9` "must be between 0.05 and 5 seconds: '9'", `sim
@@ -345,7 +358,7 @@ def test_a_number_beyond_its_bound_is_said_as_every_number_option_says_it(capsys
     must be a percent from 0 to below 100", `backtest --slippage-bps -5` "--slippage-bps '-5' must
     be >= 0 and < 10000", `--initial-cash 1e12` "--initial-cash '1e12' is too large: ...", where
     every other bound says "must be a number > 0: '-5'" (``must_be_said``)."""
-    url = f"sqlite:///{tmp_path / 'x.sqlite3'}"
+    url = _at_head(tmp_path, _sqlite_template)
     assert main(["--db-url", url, "db", "upgrade"]) == EXIT_OK
     monkeypatch.setenv("TC_CONFIG_FILE", str(tmp_path / "none.toml"))
     for name, value in env.items():
