@@ -223,18 +223,26 @@ def projects_and_snapshots(db, *, project: str | None = None,
     inputs left out): the window's Snapshots list and ``snapshot list``. ``project``: only that
     project's snapshots (``NoSuchProject`` when the trader has none of that name); ``limit``:
     only the newest (all are read: a name's date is not the database's to sort by)."""
+    def listed_projects(session) -> tuple[ProjectInfo, ...]:
+        return tuple(ProjectInfo(p.id, p.name) for p in ProjectRepository(session).list(with_backtest_only=False))
+
     with db.session() as session:
-        projects = tuple(ProjectInfo(p.id, p.name) for p in ProjectRepository(session).list(with_backtest_only=False))
         query = select(DecisionSnapshot).where(decisions_only(DecisionSnapshot.note))
         if project is not None:
+            known = listed_projects(session)
             wanted = project_name(project)  # as the repository stores it
-            project_id = next((p.id for p in projects if p.name == wanted), None)
+            project_id = next((p.id for p in known if p.name == wanted), None)
             if project_id is None:
-                raise NoSuchProject(project, (p.name for p in projects))
+                raise NoSuchProject(project, (p.name for p in known))
             query = query.where(DecisionSnapshot.project_id == project_id)
         snapshots = sorted(
             (SnapshotInfo(s.id, s.project_id, s.source_file, s.item_count, s.created_at, s.content_hash, s.note)
              for s in session.scalars(query)), key=snapshot_recency, reverse=True)
+        # the projects read after the snapshots: under READ COMMITTED (MariaDB) each statement sees its
+        # own moment, and an import committed between two reads, projects first, gave a snapshot whose
+        # new project was not listed (the tree leaves such a snapshot out, and the window's import then
+        # found nothing to select: "Select a snapshot first"); a project is stored before its snapshots
+        projects = listed_projects(session)
     return projects, tuple(snapshots[:limit] if limit is not None else snapshots)
 
 
