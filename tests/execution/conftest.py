@@ -54,9 +54,15 @@ async def build_stack(db, sim, *, client_id: int = 1, mode: TradeMode = TradeMod
                       clock=None, **provider_kwargs) -> Stack:
     """The composition the console uses (``ExecutionEngine``) on the simulator's port (or on
     ``port``: a proxy in front of it)."""
+    from app.composition import ensure_settings_row
     from services.execution.engine import ExecutionEngine
     from services.execution.ib_provider import IbExecutionProvider
 
+    # as every command and the window open their database (app.composition.open_database): the
+    # settings row made before anything reads it, so that no read has to upgrade to a write, which
+    # SQLite refuses at once while the writer writes ("database is locked": once in a fresh-clone
+    # run, test_reconnect.py's manual_order reading the trading state)
+    ensure_settings_row(db)
     provider = IbExecutionProvider(host="127.0.0.1", port=port or sim.port, client_id=client_id, mode=mode, live_token=live_token,
                                    account=account, connect_timeout=CONNECT_TIMEOUT, request_timeout=5, **provider_kwargs)
     engine = ExecutionEngine(db, provider, actor="tester", ack_timeout=3, reconcile_grace=grace, clock=clock)
