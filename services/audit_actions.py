@@ -166,11 +166,14 @@ ACTIONS: Mapping[AuditAction, ActionDoc] = MappingProxyType({
         "`account`: the connected account; `accounts`: the accounts it acts on, whose markers it sets "
         "(`cancel_all_marks`): the connected one, or for the global cancel every account of the login (empty: "
         "unknown, every account's); of an account it does not act on, the unsent orders are left to its runs, its senders "
-        "go on sending",
+        "go on sending; `recorded_late` (only then): the Cancel All was asked while the database did not answer, its cancel "
+        "went to the broker at once and this entry was written when the database answered (`asked_at`, `not_recorded_then`)",
         "CancelAll._mark_cancel_all (cancel_all.py)", "trade_settings", ("cancel_all_at", "global", "account", "accounts")),
     AuditAction.TRADING_HALT: ActionDoc(
         "trading is set HALTED; `unsent_canceled`: the runs' orders not sent yet, canceled in the same transaction "
-        "(never sent automatically after the resume)", "OrderActions._set_state (services/execution/actions.py)", "trade_settings",
+        "(never sent automatically after the resume); `recorded_late` (only then): the halt was asked while the database did not "
+        "answer, held by its process at once and written when the database answered (`asked_at`, `not_recorded_then`)",
+        "OrderActions._set_state (services/execution/actions.py)", "trade_settings",
         ("from", "to", "cancel_all", "unsent_canceled")),
     AuditAction.TRADING_RESUME: ActionDoc(
         "trading is set ACTIVE again", "OrderActions._set_state (actions.py)", "trade_settings", ("from", "to")),

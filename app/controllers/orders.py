@@ -162,10 +162,10 @@ class OrdersController:
         inside the task (a modal question runs an event loop of its own)."""
         actions, blotter = self.ctx.stack.actions, self.ctx.window.blotter_view
 
-        def count() -> tuple[int, list[str]]:  # blocking: the worker thread's
-            return actions.working_count(), actions.placed_by_other_clients()
+        def count() -> tuple[int | None, list[str]]:  # blocking: the worker thread's; None: the database did not answer
+            return actions.cancel_all_question_counts()
 
-        def ask(working: int, placed_elsewhere: list[str]) -> None:
+        def ask(working: int | None, placed_elsewhere: list[str]) -> None:
             blotter.choose_cancel_all_scope(working, actions.global_cancel_also(), placed_elsewhere)
 
         self.ctx.runner.run(self.ctx.db(count), what="Cancel all",
@@ -201,7 +201,7 @@ class OrdersController:
         """As Cancel All's: the service counts the orders working at the broker, which the halt
         leaves open; the question comes after, from the loop."""
         actions, blotter = self.ctx.stack.actions, self.ctx.window.blotter_view
-        self.ctx.runner.run(self.ctx.db(actions.working_at_broker_count), what="Halt trading",
+        self.ctx.runner.run(self.ctx.db(actions.halt_question_count), what="Halt trading",
                             on_done=lambda working: QTimer.singleShot(0, lambda: blotter.confirm_halt(working)))
 
     def _on_halt_requested(self) -> None:
@@ -214,7 +214,7 @@ class OrdersController:
         if halted is None:
             self._show_trading_state(None)
         else:
-            self._show_trading_state(halted.state, also=halted.unsent_words())
+            self._show_trading_state(halted.state, also=halted.also())
 
     def _on_resume_requested(self) -> None:
         self.ctx.runner.run(self._changing(TradingState.ACTIVE, self.ctx.stack.actions.resume), what="Resume trading",

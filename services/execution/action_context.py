@@ -16,7 +16,7 @@ the operating-system user as actor.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from services.audit_actions import AuditAction
@@ -29,6 +29,7 @@ from .audit import audit
 from .dbcall import db_call, runs_inline
 from .errors import LiveConfirmRequired, Missing, TradingHalted
 from .provider import ExecutionProvider
+from .unrecorded import UnrecordedActions
 from .writer import EventWriter
 
 
@@ -46,6 +47,9 @@ class ActionContext:
     # these actions that waits its turn at the pacing limiter is stopped by one made meanwhile
     stops: int = 0
     last_stop: str = ""
+    # what a halt or Cancel All could not write while the database did not answer, written when
+    # it does (the trade service's, shared with its runs: a halt held here refuses them too)
+    unrecorded: UnrecordedActions = field(default_factory=UnrecordedActions)
 
     def stopping(self, why: str) -> None:
         self.stops += 1
@@ -118,5 +122,5 @@ class ActionPart:
             return SettingsRepository(session).trading_state()
 
     async def _ensure_not_halted(self) -> None:
-        if await self._db(self._trading_state) is TradingState.HALTED:
+        if self.context.unrecorded.halt_pending or await self._db(self._trading_state) is TradingState.HALTED:
             raise TradingHalted("trading is HALTED: new orders and modifications are blocked")

@@ -123,12 +123,20 @@ class Halted:
     state: TradingState
     canceled: CanceledOrders | None = None
     unsent_canceled: tuple[str, ...] = ()
+    # the database did not answer: the halt holds in this process and is written when it answers
+    # (services.execution.unrecorded); the words for the trader, empty once recorded
+    unrecorded: str = ""
 
     def headline(self) -> str:
         """The halt said in one line, the window's activity log's and ``halt``'s alike: "Trading
         HALTED: only cancels go out; 2 orders of runs not sent yet canceled" (the command said
         "trading state: HALTED; ...", without what the state lets out)."""
-        return trading_state_line(self.state, also=self.unsent_words())
+        return trading_state_line(self.state, also=self.also())
+
+    def also(self) -> str:
+        """What the halt did besides, or could not: the orders not sent yet it canceled, and
+        that it is not recorded yet."""
+        return "; ".join(words for words in (self.unsent_words(), self.unrecorded) if words)
 
     def unsent_words(self) -> str:
         """The runs' orders not sent yet that it canceled, as `halt` and the window's Halt both say

@@ -34,6 +34,7 @@ from .market_health import MarketHealth
 from .place_order import PlaceOrder
 from .provider import ExecutionProvider
 from .replace_order import ReplaceOrder
+from .unrecorded import UnrecordedActions, database_unavailable
 from .writer import EventWriter
 
 
@@ -45,7 +46,8 @@ class OrderActions(ActionPart):
     def __init__(self, db, provider: ExecutionProvider, writer: EventWriter, service=None, *, actor: str | None = None,
                  confirm_timeout: float = 10.0, health: MarketHealth | None = None, leases: LeaseManager | None = None,
                  senders_timeout: float = SENDERS_TIMEOUT) -> None:
-        super().__init__(ActionContext(db, provider, writer, service, actor or os_user(), confirm_timeout))
+        super().__init__(ActionContext(db, provider, writer, service, actor or os_user(), confirm_timeout,
+                                       unrecorded=service.unrecorded if service is not None else UnrecordedActions()))
         self.canceling = CancelOrder(self.context)
         self.canceling_all = CancelAll(self.context, leases or (service.leases if service is not None else LeaseManager(db)),
                                        senders_timeout)
@@ -88,6 +90,16 @@ class OrderActions(ActionPart):
         (``CancelAll.placed_by_other_clients``; blocking)."""
         return self.canceling_all.placed_by_other_clients()
 
+    def cancel_all_question_counts(self) -> tuple[int | None, list[str]]:
+        """The window's Cancel All question's counts, None when the database does not answer
+        (``CancelAll.question_counts``; blocking)."""
+        return self.canceling_all.question_counts()
+
+    def halt_question_count(self) -> int | None:
+        """The window's Halt question's count, None when the database does not answer
+        (``CancelAll.halt_question_count``; blocking)."""
+        return self.canceling_all.halt_question_count()
+
     def working_at_broker_count(self) -> int:
         """How many of them are at the broker (``CancelAll.working_at_broker_count``; blocking)."""
         return self.canceling_all.working_at_broker_count()
@@ -119,9 +131,26 @@ class OrderActions(ActionPart):
         self.context.stopping("trading HALTED")  # as a run's sender, a replacement waiting to go stops
         if self.service is not None:
             self.service.stop_sending()  # a run sending right now stops before its next order
-        state, unsent = await self._db(self._set_state, TradingState.HALTED, {"cancel_all": cancel_all})
+        payload = {"cancel_all": cancel_all}
+        unrecorded = ""
+        try:
+            state, unsent = await self._db(self._set_state, TradingState.HALTED, payload)
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            # the database did not answer: the halt holds here (this process sends nothing) and is
+            # written as soon as it answers; the Cancel All still goes to the broker
+            state, unsent = TradingState.HALTED, []
+            unrecorded = self.context.unrecorded.add(
+                "the halt", lambda late: self._set_state(TradingState.HALTED, {**payload, "recorded_late": late}), exc,
+                halt=True)
         canceled = await self.cancel_all(live_token, wait=wait) if cancel_all else None
-        return Halted(state, canceled, tuple(unsent))
+        return Halted(state, canceled, tuple(unsent), unrecorded)
+
+    @property
+    def unrecorded(self) -> UnrecordedActions:
+        """What a halt or Cancel All left to write when the database answers again."""
+        return self.context.unrecorded
 
     async def resume(self) -> TradingState:
         state, _ = await self._db(self._set_state, TradingState.ACTIVE, {})

@@ -30,6 +30,7 @@ from .errors import BrokerError
 from .lease import LeaseManager
 from .process_identity import Holder
 from .sending import CANCEL_ALL, SEND_WATCH_INTERVAL
+from .unrecorded import database_unavailable
 from .writer import LocalOrderEvent
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,12 @@ class CancelAll(ActionPart):
         # first the marker, for every process's sender (services.execution.sending): one that
         # started before it stops before its next order and gives back its claims
         acted_on = self._acted_on(one_by_one)
-        mark = await self._db(self._mark_cancel_all, one_by_one, acted_on)
+        try:
+            mark = await self._db(self._mark_cancel_all, one_by_one, acted_on)
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            return await self._at_the_broker_alone(one_by_one, acted_on, exc)
         stopping: set[int] = set()  # runs of this process whose sender had not stopped within the wait
         stopped_here: frozenset[str] = frozenset()  # their leases: nothing more is written under them
         if self.service is not None:
@@ -241,9 +247,11 @@ class CancelAll(ActionPart):
                 if OrderState(status).is_terminal}
 
     @retry_lock_conflicts  # one unit of work, before any cancel
-    def _mark_cancel_all(self, one_by_one: bool, acted_on: tuple[str, ...] | None = None) -> datetime:
+    def _mark_cancel_all(self, one_by_one: bool, acted_on: tuple[str, ...] | None = None, *,
+                         late: dict | None = None) -> datetime:
         """The marker of a Cancel All (``one_by_one`` or global) set for ``acted_on``, the accounts
-        it acts on (None: those of its form, ``_acted_on``)."""
+        it acts on (None: those of its form, ``_acted_on``); ``late``: written when the database
+        answered again, what its entry records of the delay (services.execution.unrecorded)."""
         if acted_on is None:
             acted_on = self._acted_on(one_by_one)
         with self.db.unit_of_work() as session:
@@ -254,9 +262,39 @@ class CancelAll(ActionPart):
                   # the accounts it acts on: the unsent orders of an account it does not act on
                   # are left to that account's run (services.execution.halt_unsent.stopped_by)
                   {"cancel_all_at": mark.isoformat(), "global": not one_by_one, "account": self.provider.account,
-                   "accounts": list(acted_on)},
+                   "accounts": list(acted_on), **({"recorded_late": late} if late else {})},
                   session=session)
         return mark
+
+    async def _at_the_broker_alone(self, one_by_one: bool, acted_on: tuple[str, ...], exc: BaseException) -> CanceledOrders:
+        """Cancel All while the database does not answer: what needs no database is done now,
+        the rest when it answers (services.execution.unrecorded). This process's senders stop
+        (they write every order to the database before it goes, so none goes meanwhile anyway);
+        the cancel goes to the broker: IB's global cancel, or one cancel for each order the
+        broker holds open for the connected account (what this console knows of its orders is
+        in the database). The marker and the audit entry are written when the database answers,
+        the broker's answers as the writer writes what it keeps meanwhile."""
+        unrecorded = self.context.unrecorded.add(
+            "the Cancel All's marker and audit entry",
+            lambda late: self._mark_cancel_all(one_by_one, acted_on, late=late), exc)
+        if self.service is not None:
+            self.service.stop_sending(CANCEL_ALL)
+        if not one_by_one:
+            await self.provider.cancel_all()
+            return CanceledOrders([], everything=True, login=self.provider.login_accounts(), unrecorded=unrecorded)
+        account = self.provider.account
+        canceled: list[str] = []
+        not_canceled: list[str] = []
+        for order in await self.provider.open_orders():
+            if account and order.account and order.account != account:
+                continue
+            try:
+                await self.provider.cancel_order(order.order_ref, order.ib_order_id)
+            except BrokerError as refused:
+                not_canceled.append(f"{order.order_ref or order.ib_order_id} ({order.symbol}): {refused}")
+                continue
+            canceled.append(order.order_ref)
+        return CanceledOrders([], not_canceled=tuple(not_canceled), unrecorded=unrecorded, at_broker_alone=tuple(canceled))
 
     async def _senders_stopped(self, mark: datetime, stopped_here: frozenset[str], acted_on: tuple[str, ...]) -> list[Holder]:
         """Wait (``senders_timeout`` seconds at most) until no process has a sender at work that
@@ -292,6 +330,31 @@ class CancelAll(ActionPart):
         client = self.provider.placing_client()
         return [why for order in self._working()
                 if (why := placed_by_another_client(order, client, "cancel")) is not None]
+
+    def question_counts(self) -> tuple[int | None, list[str]]:
+        """What the window's Cancel All question says (blocking): ``working_count`` and
+        ``placed_by_other_clients``, read once; (None, []) when the database does not answer,
+        where the question says so and the Cancel All goes to the broker without it
+        (``_at_the_broker_alone``)."""
+        try:
+            working = self._working()
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            return None, []
+        client = self.provider.placing_client()
+        return len(working), [why for order in working
+                              if (why := placed_by_another_client(order, client, "cancel")) is not None]
+
+    def halt_question_count(self) -> int | None:
+        """``working_at_broker_count`` for the window's Halt question (blocking); None when the
+        database does not answer: the halt holds without it (services.execution.unrecorded)."""
+        try:
+            return self.working_at_broker_count()
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            return None
 
     def working_at_broker_count(self) -> int:
         """How many of the orders ``cancel_all`` would cancel are at the broker (or on their way

@@ -102,8 +102,14 @@ class CanceledOrders(list):
 
     def __init__(self, ids, *, not_canceled: tuple[str, ...] = (), senders_not_stopped: tuple[str, ...] = (),
                  other_accounts: tuple[str, ...] = (), everything: bool = False, login: tuple[str, ...] = (),
-                 by_account: dict[str, tuple[int, ...]] | None = None) -> None:
+                 by_account: dict[str, tuple[int, ...]] | None = None, unrecorded: str = "",
+                 at_broker_alone: tuple[str, ...] = ()) -> None:
         super().__init__(ids)
+        # the database did not answer: the cancel went to the broker alone, its marker and audit
+        # entry wait (services.execution.unrecorded), which of this console's orders it canceled
+        # is written as the broker's answers are (the writer keeps them meanwhile)
+        self.unrecorded = unrecorded
+        self.at_broker_alone = at_broker_alone  # one by one without the database: the client order ids canceled
         self.not_canceled = not_canceled
         self.senders_not_stopped = senders_not_stopped
         self.other_accounts = other_accounts
@@ -135,9 +141,15 @@ class CanceledOrders(list):
         """What this Cancel All did, one line, said the same by the window (its status line) and
         ``cancel-all`` / ``halt --cancel-all``: the command said 'cancel requested for N working
         orders' of a global cancel too, which cancels every open order of the login at the broker."""
+        if self.everything and self.unrecorded:
+            return (f"Global cancel sent to the broker: {global_cancel_reach(self.login)} "
+                    "(the database did not answer: which of this console's orders it canceled is written when it does)")
         if self.everything:
             return (f"Global cancel sent to the broker: {global_cancel_reach(self.login)} "
                     f"({len(self)} of this console's among them)")
+        if self.unrecorded:
+            return (f"Cancel sent to the broker for {counted(len(self.at_broker_alone), 'order')} of this account "
+                    "it holds open (the database did not answer: read from the broker)")
         if self:
             return f"Cancel requested for this console's {counted(len(self), 'working order')}"
         if self.not_canceled:
@@ -150,7 +162,7 @@ class CanceledOrders(list):
         orders it could not cancel, each other account's orders it left, the senders still at
         work after the wait. Empty: nothing left. The window said a sender still at work as an
         ordinary line that went with the next message, and each writer had its own words."""
-        notes = []
+        notes = [self.unrecorded] if self.unrecorded else []
         if self.not_canceled:
             notes.append(f"{counted(len(self.not_canceled), 'order')} not canceled: " + "; ".join(self.not_canceled))
         notes += [f"orders of another account: {left}" for left in self.other_accounts]

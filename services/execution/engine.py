@@ -153,8 +153,10 @@ class ExecutionEngine:
             return True
 
     async def stop(self, *, timeout: float = 30.0) -> None:
-        """Write what is queued, then disconnect."""
+        """Write what is queued, then disconnect (a halt or Cancel All the database did not
+        answer and still unwritten is said in the log: services.execution.unrecorded)."""
         try:
+            await self.service.unrecorded.stop()
             await self.writer.stop(drain=True, timeout=timeout)
         finally:
             await self.provider.disconnect()

@@ -53,10 +53,16 @@ HALT_STOPS = ("Halt trading? Every new order and replace is blocked, and a run t
               "Resume; preview again to send them at the prices of then.\n\n")
 
 
-def halt_question(working: int) -> str:
+def halt_question(working: int | None) -> str:
     """The Halt question with the count of this console's orders working at the broker that the
     halt leaves open (the service's count, as Cancel All's): without it a trader could halt
-    believing nothing more could fill."""
+    believing nothing more could fill. None: the database did not answer (the halt holds
+    without it, and is written when it answers)."""
+    if working is None:
+        return HALT_STOPS + (
+            "The database did not answer: how many of this console's orders are working at the broker is not "
+            "known, and they stay open after the halt: they can still fill. Cancel All goes to the broker "
+            "without the database. The halt holds in this window at once and is recorded when the database answers.")
     one = working == 1
     if working:
         left = (f"{counted(working, 'order')} of this console {'is' if one else 'are'} working at the broker "
@@ -75,7 +81,7 @@ CANCEL_CONSOLE = "console"  # one cancel per working order this console knows
 CANCEL_BROKER = "broker"  # IB's global cancel: every open order of the account, TWS's included
 
 
-def ask_cancel_all_scope(parent: QWidget, working: int, *, global_also: str = "",
+def ask_cancel_all_scope(parent: QWidget, working: int | None, *, global_also: str = "",
                          placed_elsewhere: Sequence[str] = ()) -> str | None:
     """Which Cancel All the trader means, each worded for what it really does; None: neither.
     ``global_also``: what the global cancel does beyond the connected account (the login's other
@@ -86,9 +92,13 @@ def ask_cancel_all_scope(parent: QWidget, working: int, *, global_also: str = ""
     box = QMessageBox(parent)
     box.setIcon(QMessageBox.Icon.Warning)
     box.setWindowTitle("Cancel all orders")
-    box.setText(f"{counted(working, 'order')} of this console {'is' if working == 1 else 'are'} open (working, or not sent yet)."
-                if working else "No order of this console is open. Orders entered elsewhere (TWS, other programs) "
-                "may still be open at the broker.")
+    if working is None:  # the service's None: the database did not answer; both cancels go to the broker without it
+        box.setText("The database did not answer: this console's open orders could not be counted. This console's "
+                    "orders: one cancel for each order the broker holds open for the connected account.")
+    else:
+        box.setText(f"{counted(working, 'order')} of this console {'is' if working == 1 else 'are'} open (working, or not sent yet)."
+                    if working else "No order of this console is open. Orders entered elsewhere (TWS, other programs) "
+                    "may still be open at the broker.")
     box.setInformativeText(
         "This console's orders: one cancel request for each working order this console's database "
         "knows for the connected account. Orders entered in TWS or by other programs stay."
@@ -97,8 +107,9 @@ def ask_cancel_all_scope(parent: QWidget, working: int, *, global_also: str = ""
         "Everything at the broker: IB's global cancel. Every open order of the login is canceled, including "
         "orders entered by hand in TWS and by other API programs." + (f" {global_also}" if global_also else "") + "\n\n"
         "Either way a run that is sending stops, and its orders not sent yet are canceled before they go.")
-    console = box.addButton(f"Cancel this console's orders ({working})", QMessageBox.ButtonRole.AcceptRole)
-    console.setEnabled(working > 0)
+    console = box.addButton(f"Cancel this console's orders ({'?' if working is None else working})",
+                            QMessageBox.ButtonRole.AcceptRole)
+    console.setEnabled(working is None or working > 0)
     broker = box.addButton("Cancel everything at the broker", QMessageBox.ButtonRole.DestructiveRole)
     keep = box.addButton("Keep the orders", QMessageBox.ButtonRole.RejectRole)
     box.setDefaultButton(keep)
@@ -415,7 +426,7 @@ class BlotterView(QWidget):
         if self.cancel_all_button.isEnabled():
             self.cancel_all_clicked.emit()
 
-    def choose_cancel_all_scope(self, working: int, global_also: str = "", placed_elsewhere: Sequence[str] = ()) -> None:
+    def choose_cancel_all_scope(self, working: int | None, global_also: str = "", placed_elsewhere: Sequence[str] = ()) -> None:
         """Ask which Cancel All the trader means, ``working`` being the service's count,
         ``global_also`` its words for what the global cancel does to the login's other accounts
         and ``placed_elsewhere`` why one by one cannot cancel those another client id placed."""
@@ -432,7 +443,7 @@ class BlotterView(QWidget):
         else:  # the controller asks the service how many orders stay working, then confirm_halt
             self.halt_clicked.emit()
 
-    def confirm_halt(self, working: int) -> None:
+    def confirm_halt(self, working: int | None) -> None:
         """Ask whether to halt, ``working`` being the service's count of this console's orders
         at the broker, which the halt leaves open."""
         if confirm(self, "Halt trading", halt_question(working)):

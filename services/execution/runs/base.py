@@ -24,6 +24,7 @@ from ..errors import LiveConfirmRequired, Missing, Refused
 from ..lease import LeaseManager
 from ..market_health import MarketHealth
 from ..provider import ExecutionProvider
+from ..unrecorded import UnrecordedActions
 from ..writer import EventWriter
 from .records import RunInfo, RunView, run_info
 
@@ -79,6 +80,9 @@ class RunServiceBase:
         # the market-health gate before a run sends (None: not checked); a backtest has no market
         # to be healthy (its provider's mode is BACKTEST, and only backtest runs go through it)
         self.health = None if TradeMode(provider.mode).simulated else health
+        # a halt or Cancel All of this process the database did not answer, written when it does
+        # (services.execution.unrecorded); a halt waiting there refuses this process's runs
+        self.unrecorded = UnrecordedActions(inline=runs_inline(provider))
 
     async def _db(self, fn, *args, **kwargs):
         return await db_call(runs_inline(self.provider), fn, *args, **kwargs)

@@ -280,7 +280,7 @@ class RunExecution(RunPlanning):
         trail says why the run sent nothing)."""
         if TradeMode(self.provider.mode).simulated:
             return  # a HALT stops the broker; a backtest replays history with no broker
-        if await self._db(self._trading_state) is TradingState.HALTED:
+        if self.unrecorded.halt_pending or await self._db(self._trading_state) is TradingState.HALTED:
             await self._db(self._audit_sync, AuditAction.RUN_HALTED_REFUSED, run_id, {"trading_state": str(TradingState.HALTED)})
             raise TradingHalted("trading is HALTED: resume before executing")
 

@@ -1,0 +1,92 @@
+"""The window's Halt and Cancel All while its MariaDB server is down (a private ``mariadbd`` the
+test kills and starts again: tests/fixtures/mariadb.py). Both asked the database first how many
+orders were working and, with no answer, showed an error and no question: the trader could
+neither halt nor cancel while orders were working at the broker. Now the question says the
+count is unknown, the halt holds in the window at once (said as not recorded yet), Cancel All
+goes to the broker, and both are recorded when the database answers
+(services/execution/unrecorded.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from decimal import Decimal
+
+import pytest
+
+from services.domain import OrderState, OrderType, Side, TradingState
+from services.execution.errors import TradingHalted
+from tests.app.conftest import run
+from tests.fixtures.ib import wait_for
+
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]  # a private server killed and started again
+
+
+@pytest.fixture
+def console_settings(private_mariadb_url, tmp_path):  # the trading window on the private server
+    from app.settings import load_settings
+
+    settings = load_settings(env={"TC_DATA_DIR": str(tmp_path / "data"), "TC_LOG_DIR": str(tmp_path / "logs"),
+                                  "TC_CONFIG_FILE": str(tmp_path / "settings.toml")})
+    return replace(settings, db_url=private_mariadb_url, profile="demo")
+
+
+def test_halt_and_cancel_all_while_the_database_is_down_go_through_and_are_recorded_when_it_returns(
+        qloop, open_console, private_mariadb, monkeypatch):
+    asked: list[tuple[str, str]] = []
+
+    def confirm(_parent, title, text):
+        asked.append((title, text))
+        return True
+
+    scopes: list[int | None] = []
+
+    def ask_scope(_parent, working, **_kwargs):
+        scopes.append(working)
+        return "broker"
+
+    monkeypatch.setattr("widgets.views.blotter.confirm", confirm)
+    monkeypatch.setattr("widgets.views.blotter.ask_cancel_all_scope", ask_scope)
+
+    async def scenario():
+        console = await open_console()
+        w, sim, actions = console.window, console.sim, console.stack.actions
+        actions.unrecorded.retry_initial = actions.unrecorded.retry_max = 0.1
+
+        def said() -> str:
+            return "\n".join(entry.text for entry in w.activity_log.entries())
+
+        def working_at_broker() -> list[str]:
+            return [o.order_ref for o in sim.orders() if o.status in ("Submitted", "PreSubmitted")]
+
+        try:
+            limit = (sim.price("AAPL") * Decimal("0.98")).quantize(Decimal("0.01"))
+            order = await actions.manual_order("AAPL", Side.BUY, Decimal(10), OrderType.LMT, limit)
+            await wait_for(lambda: (r := w.orders_model.get(order.id)) is not None and r.status is OrderState.ACCEPTED,
+                           10, "the resting order in the blotter")
+            await asyncio.to_thread(private_mariadb.kill)
+
+            w.blotter_view.halt_button.click()
+            await wait_for(lambda: asked, 15, "the halt question")
+            [(title, text)] = asked
+            assert title == "Halt trading" and "The database did not answer" in text, text
+            await wait_for(lambda: w.blotter_view.trading_state is TradingState.HALTED, 15, "the window halted")
+            assert "the halt is not recorded yet: the database did not answer" in said(), said()
+            with pytest.raises(TradingHalted):  # held in this window meanwhile
+                await actions.manual_order("AAPL", Side.BUY, Decimal(1), OrderType.LMT, limit)
+
+            w.blotter_view.cancel_all_button.click()
+            await wait_for(lambda: scopes, 15, "the Cancel All question")
+            assert scopes == [None]  # the count unknown, said so in the question
+            await wait_for(lambda: not working_at_broker(), 15, lambda: f"canceled at the broker: {working_at_broker()}")
+            await wait_for(lambda: "Global cancel sent to the broker" in said(), 15, "the Cancel All said")
+
+            await asyncio.to_thread(private_mariadb.start)
+            assert await actions.unrecorded.wait_written(60), f"still unrecorded: {actions.unrecorded.waiting}"
+            await wait_for(lambda: (r := w.orders_model.get(order.id)) is not None and r.status is OrderState.CANCELED,
+                           60, "the broker's cancel in the blotter once the database answered")
+            assert w.blotter_view.trading_state is TradingState.HALTED
+        finally:
+            await console.close()
+
+    run(qloop, scenario(), timeout=150)

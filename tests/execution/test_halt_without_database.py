@@ -1,0 +1,123 @@
+"""Halt and Cancel All while the database server is down (services/execution/unrecorded.py).
+
+The broker is still there and orders may be working at it: a halt with Cancel All used to fail
+at its first database write, and the orders stayed working. Now what needs no database is done
+at once (this process's senders stop, the cancel goes to the broker), and the halt, the Cancel
+All's marker and their audit entries are written as soon as the database answers again, each
+saying it was recorded late. The server is a private ``mariadbd`` the test kills and restarts
+(tests/fixtures/mariadb.py), never the shared one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from services.audit_actions import AuditAction
+from services.db import Database
+from services.db.models import AuditLog
+from services.db.repositories import SettingsRepository
+from services.domain import OrderState, OrderType, Side, TradingState
+from services.execution.errors import TradingHalted
+from tests.fixtures.waiting import wait_until
+
+from .conftest import build_stack
+from .test_actions import _order, _settle
+
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]  # a private server started and killed
+
+
+@pytest.fixture
+def private_database(private_mariadb_url):
+    db = Database(private_mariadb_url)
+    yield db
+    db.dispose()
+
+
+async def _two_working_orders(stack) -> list[int]:
+    ids = [(await stack.actions.manual_order(symbol, Side.BUY, Decimal(10), OrderType.LMT, Decimal(limit))).id
+           for symbol, limit in (("AAPL", "225"), ("MSFT", "405"))]
+    for order_id in ids:
+        await _settle(stack, order_id, {OrderState.ACCEPTED})
+    return ids
+
+
+def _working_at_simulator(simulator) -> list[str]:
+    return [o.order_ref for o in simulator.orders() if o.status in ("Submitted", "PreSubmitted")]
+
+
+def _entries(db, action: AuditAction) -> list[dict]:
+    with db.session() as session:
+        return [row.payload for row in session.scalars(select(AuditLog).where(AuditLog.action == action.value)
+                                                       .order_by(AuditLog.id))]
+
+
+async def test_a_halt_with_cancel_all_while_the_database_is_down_cancels_at_the_broker_and_is_recorded_when_it_returns(
+        private_mariadb, private_database, simulator):
+    stack = await build_stack(private_database, simulator)
+    stack.actions.unrecorded.retry_initial = stack.actions.unrecorded.retry_max = 0.1
+    try:
+        ids = await _two_working_orders(stack)
+        await asyncio.to_thread(private_mariadb.kill)  # SIGKILL: the server is gone, the broker is not
+
+        halted = await stack.actions.halt(cancel_all=True)
+
+        assert halted.state is TradingState.HALTED
+        assert "the halt is not recorded yet: the database did not answer" in halted.headline()
+        assert halted.canceled is not None and halted.canceled.everything
+        assert "the database did not answer" in halted.canceled.headline()
+        assert any("Cancel All's marker and audit entry is not recorded yet" in line for line in halted.canceled.left_lines())
+        await wait_until(lambda: not _working_at_simulator(simulator), 15, lambda: (
+            f"the broker's orders canceled; still working: {_working_at_simulator(simulator)}"))
+        # held by this process meanwhile: nothing new goes out, asked before any database call
+        assert stack.actions.unrecorded.halt_pending
+        with pytest.raises(TradingHalted):
+            await stack.actions.manual_order("AAPL", Side.BUY, Decimal(1), OrderType.LMT, Decimal("225"))
+
+        await asyncio.to_thread(private_mariadb.start)
+        assert await stack.actions.unrecorded.wait_written(60), f"still unrecorded: {stack.actions.unrecorded.waiting}"
+        assert not stack.actions.unrecorded.halt_pending
+        with private_database.session() as session:
+            assert SettingsRepository(session).trading_state() is TradingState.HALTED
+        halt_entry, = _entries(private_database, AuditAction.TRADING_HALT)
+        assert halt_entry["to"] == "HALTED" and halt_entry["cancel_all"] is True
+        assert "database server unreachable" in halt_entry["recorded_late"]["not_recorded_then"]
+        cancel_entry, = _entries(private_database, AuditAction.TRADING_CANCEL_ALL)
+        assert cancel_entry["global"] is True and "asked_at" in cancel_entry["recorded_late"]
+        # the broker's answers, kept by the writer while the database was down, are written too
+        for order_id in ids:
+            await _settle(stack, order_id, {OrderState.CANCELED}, timeout=60)
+    finally:
+        await stack.close()
+
+
+async def test_cancel_all_one_by_one_while_the_database_is_down_cancels_what_the_broker_holds_open(
+        private_mariadb, private_database, simulator):
+    stack = await build_stack(private_database, simulator)
+    stack.actions.unrecorded.retry_initial = stack.actions.unrecorded.retry_max = 0.1
+    try:
+        ids = await _two_working_orders(stack)
+        refs = sorted(_order(private_database, order_id).client_order_id for order_id in ids)
+        await asyncio.to_thread(private_mariadb.kill)
+
+        canceled = await stack.actions.cancel_all(one_by_one=True)
+
+        assert sorted(canceled.at_broker_alone) == refs and not canceled.not_canceled
+        assert canceled.headline() == ("Cancel sent to the broker for 2 orders of this account it holds open "
+                                       "(the database did not answer: read from the broker)")
+        await wait_until(lambda: not _working_at_simulator(simulator), 15, "the broker's orders canceled")
+        assert not stack.actions.unrecorded.halt_pending  # a Cancel All is no halt: trading stays as it was
+
+        await asyncio.to_thread(private_mariadb.start)
+        assert await stack.actions.unrecorded.wait_written(60), f"still unrecorded: {stack.actions.unrecorded.waiting}"
+        cancel_entry, = _entries(private_database, AuditAction.TRADING_CANCEL_ALL)
+        assert cancel_entry["global"] is False and cancel_entry["recorded_late"]["asked_at"]
+        with private_database.session() as session:
+            assert SettingsRepository(session).trading_state() is TradingState.ACTIVE
+        for order_id in ids:
+            await _settle(stack, order_id, {OrderState.CANCELED}, timeout=60)
+    finally:
+        await stack.close()
