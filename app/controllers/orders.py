@@ -59,9 +59,19 @@ class OrdersController:
         self._recovery_timer.setInterval(round(RECOVERY_INTERVAL_SECONDS * 1000))
         self._recovery_timer.timeout.connect(self._on_recovery_tick)
         self._recovery_timer.start()
+        # a halt or Cancel All the database did not answer, recorded once it does: said, as its
+        # "not recorded yet" was (services.execution.unrecorded)
+        actions = getattr(ctx.stack, "actions", None)
+        self._unsubscribe_recorded = (actions.unrecorded.subscribe(self._on_recorded_late) if actions is not None
+                                      else lambda: None)
 
     def stop(self) -> None:
         self._recovery_timer.stop()
+        self._unsubscribe_recorded()
+
+    def _on_recorded_late(self, words: str) -> None:
+        self.ctx.status(words)  # the service's words
+        self.audit.schedule_refresh()
 
     async def load(self) -> None:
         """The trading state in force."""

@@ -275,8 +275,8 @@ class CancelAll(ActionPart):
         in the database). The marker and the audit entry are written when the database answers,
         the broker's answers as the writer writes what it keeps meanwhile."""
         unrecorded = self.context.unrecorded.add(
-            "the Cancel All's marker and audit entry",
-            lambda late: self._mark_cancel_all(one_by_one, acted_on, late=late), exc)
+            "the Cancel All", lambda late: self._mark_cancel_all(one_by_one, acted_on, late=late), exc,
+            parts="its marker and audit entry")
         if self.service is not None:
             self.service.stop_sending(CANCEL_ALL)
         if not one_by_one:

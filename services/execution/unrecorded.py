@@ -65,6 +65,7 @@ class UnrecordedActions:
         self._task: asyncio.Task | None = None
         self._written: asyncio.Event = asyncio.Event()
         self._written.set()
+        self._listeners: list[Callable[[str], None]] = []
 
     @property
     def halt_pending(self) -> bool:
@@ -75,15 +76,26 @@ class UnrecordedActions:
     def waiting(self) -> tuple[str, ...]:
         return tuple(entry.what for entry in self._waiting)
 
-    def add(self, what: str, write: Callable[[dict], object], exc: BaseException, *, halt: bool = False) -> str:
-        """Leave ``write`` for when the database answers; the words for the trader."""
+    def subscribe(self, listener: Callable[[str], None]) -> Callable[[], None]:
+        """``listener(words)`` each time an action is written late, on the loop ("Recorded now: the
+        halt asked at 09:28:42 UTC ..."); returns the unsubscribe."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def add(self, what: str, write: Callable[[dict], object], exc: BaseException, *, halt: bool = False,
+            parts: str = "") -> str:
+        """Leave ``write`` for when the database answers; the words for the trader. ``what``: the
+        action in words ("the halt"); ``parts``: what of it is not recorded, when not all of it
+        ("its marker and audit entry": said in the plural)."""
+        several = bool(parts)
         why = describe_db_error(exc)
         self._waiting.append(Unrecorded(what, write, datetime.now(UTC), why, halt))
         self._written.clear()
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._write_when_back(), name="unrecorded actions")
-        return (f"{what} is not recorded yet: the database did not answer ({why}); it is written as soon as it "
-                "answers, and until then other processes do not see it")
+        return (f"{parts or what} {'are' if several else 'is'} not recorded yet: the database did not answer ({why}); "
+                f"{'they are' if several else 'it is'} written as soon as it answers, and until then other processes "
+                f"do not see {'them' if several else 'it'}")
 
     async def wait_written(self, timeout: float) -> bool:
         """True once everything waiting is written (at once when nothing waits)."""
@@ -111,6 +123,10 @@ class UnrecordedActions:
             self._waiting.pop(0)
             delay = self.retry_initial
             log.warning("%s recorded late (asked at %s)", entry.what, entry.asked_at.isoformat())
+            words = (f"Recorded now: {entry.what} asked at {entry.asked_at.strftime('%H:%M:%S')} UTC while the database "
+                     "did not answer")
+            for listener in list(self._listeners):
+                listener(words)
         self._written.set()
 
     async def stop(self) -> None:

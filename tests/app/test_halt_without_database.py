@@ -86,6 +86,8 @@ def test_halt_and_cancel_all_while_the_database_is_down_go_through_and_are_recor
             await wait_for(lambda: (r := w.orders_model.get(order.id)) is not None and r.status is OrderState.CANCELED,
                            60, "the broker's cancel in the blotter once the database answered")
             assert w.blotter_view.trading_state is TradingState.HALTED
+            await wait_for(lambda: "Recorded now: the halt asked at" in said() and "Recorded now: the Cancel All asked at" in said(),
+                           15, lambda: f"the late records said: {said()}")
         finally:
             await console.close()
 

@@ -69,7 +69,7 @@ async def test_a_halt_with_cancel_all_while_the_database_is_down_cancels_at_the_
         assert "the halt is not recorded yet: the database did not answer" in halted.headline()
         assert halted.canceled is not None and halted.canceled.everything
         assert "the database did not answer" in halted.canceled.headline()
-        assert any("Cancel All's marker and audit entry is not recorded yet" in line for line in halted.canceled.left_lines())
+        assert any("Cancel All: its marker and audit entry are not recorded yet" in line for line in halted.canceled.left_lines())
         await wait_until(lambda: not _working_at_simulator(simulator), 15, lambda: (
             f"the broker's orders canceled; still working: {_working_at_simulator(simulator)}"))
         # held by this process meanwhile: nothing new goes out, asked before any database call

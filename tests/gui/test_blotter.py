@@ -709,3 +709,29 @@ def test_the_fills_export_dialog_opens_where_the_blotters_export_went(blotter, q
     fills.choose_export_file()
     assert suggested == ["orders.csv", str(folder / "fills.csv")]
     assert (folder / "orders.csv").is_file() and (folder / "fills.csv").is_file()
+
+
+def test_halt_and_cancel_all_questions_say_when_the_database_did_not_answer(blotter, monkeypatch):
+    """The service's None count (services.execution.cancel_all.CancelAll.question_counts): the
+    questions still come, saying the count is unknown and that the cancels go to the broker
+    without the database; the console's Cancel All stays on (it cancels what the broker holds
+    open), "Keep the orders" stays the default."""
+    asked = answer(monkeypatch, QMessageBox.StandardButton.No)
+    blotter.confirm_halt(None)
+    [halt] = asked
+    assert "The database did not answer: how many of this console's orders are working at the broker is not known" in halt
+    assert "Cancel All goes to the broker without the database" in halt
+    shown = []
+
+    def keep(box):
+        shown.append((box.text() + "\n" + box.informativeText(), {b.text(): b.isEnabled() for b in box.buttons()},
+                      box.defaultButton().text()))
+        next(b for b in box.buttons() if b.text() == "Keep the orders").click()
+        return 0
+
+    monkeypatch.setattr(QMessageBox, "exec", keep)
+    blotter.choose_cancel_all_scope(None)
+    [(text, buttons, default)] = shown
+    assert text.startswith("The database did not answer: this console's open orders could not be counted")
+    assert "one cancel request for each order the broker holds open for the connected account" in text
+    assert buttons["Cancel this console's orders (?)"] is True and default == "Keep the orders"

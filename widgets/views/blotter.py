@@ -93,15 +93,18 @@ def ask_cancel_all_scope(parent: QWidget, working: int | None, *, global_also: s
     box.setIcon(QMessageBox.Icon.Warning)
     box.setWindowTitle("Cancel all orders")
     if working is None:  # the service's None: the database did not answer; both cancels go to the broker without it
-        box.setText("The database did not answer: this console's open orders could not be counted. This console's "
-                    "orders: one cancel for each order the broker holds open for the connected account.")
+        box.setText("The database did not answer: this console's open orders could not be counted. Either cancel "
+                    "goes to the broker without it.")
     else:
         box.setText(f"{counted(working, 'order')} of this console {'is' if working == 1 else 'are'} open (working, or not sent yet)."
                     if working else "No order of this console is open. Orders entered elsewhere (TWS, other programs) "
                     "may still be open at the broker.")
+    console_words = ("This console's orders: one cancel request for each working order this console's database "
+                     "knows for the connected account. Orders entered in TWS or by other programs stay." if working is not None
+                     else "This console's orders: while the database does not answer, one cancel request for each order "
+                     "the broker holds open for the connected account (those another API client placed are refused).")
     box.setInformativeText(
-        "This console's orders: one cancel request for each working order this console's database "
-        "knows for the connected account. Orders entered in TWS or by other programs stay."
+        console_words
         + (f" {counted(len(placed_elsewhere), 'of them is', 'of them are')} not canceled that way: "
            + "; ".join(placed_elsewhere) + "." if placed_elsewhere else "") + "\n\n"
         "Everything at the broker: IB's global cancel. Every open order of the login is canceled, including "
