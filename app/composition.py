@@ -201,6 +201,23 @@ def demo_db_url(settings: Settings) -> str:
     return settings.demo_db_url
 
 
+async def connect_broker_alone(settings: Settings, *, live_token: str | None = None,
+                               connect_timeout: float | None = None) -> IbExecutionProvider:
+    """The broker connection of the settings alone, without a database (a command's Cancel All
+    while the database does not answer: services.execution.broker_alone), connected: the
+    account guard runs as for every connection (a paper session refuses a live account). The
+    trade settings' data source cannot be read: the settings' TWS / IB Gateway is the broker."""
+    from services.execution.ib_provider import IbExecutionProvider
+
+    if settings.demo_given:
+        refuse_demo_broker()
+    provider = IbExecutionProvider(host=settings.ib.host, port=settings.ib.port, client_id=settings.ib.client_id,
+                                   account=settings.ib.account, mode=TradeMode(settings.mode), live_token=live_token,
+                                   connect_timeout=connect_timeout or settings.ib.connect_timeout, auto_reconnect=False)
+    await provider.connect()
+    return provider
+
+
 def refuse_demo_broker() -> None:
     """A command given the demo profile opens the demo window's database (Settings.demo_given),
     whose orders went to that window's built-in simulator, which no other process reaches: sent

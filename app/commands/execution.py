@@ -474,9 +474,49 @@ async def cmd_replace(args, settings) -> int:
 
 
 async def cmd_cancel_all(args, settings) -> int:
-    async with connected(args, settings) as s:
-        ids = await s.actions.cancel_all(args.live_token, one_by_one=args.one_by_one, wait=True)
+    opened = False
+    try:
+        async with connected(args, settings) as s:
+            opened = True
+            ids = await s.actions.cancel_all(args.live_token, one_by_one=args.one_by_one, wait=True)
+    except Exception as exc:
+        if opened or not _database_away(exc):
+            raise
+        return await _cancel_all_without_database(args, settings, exc, one_by_one=args.one_by_one, halt=False)
     return _said_canceled(args, ids)
+
+
+def _database_away(exc: BaseException) -> bool:
+    from services.execution.unrecorded import database_unavailable
+
+    return database_unavailable(exc)
+
+
+async def _cancel_all_without_database(args, settings, exc: BaseException, *, one_by_one: bool, halt: bool) -> int:
+    """The database did not answer as the command opened it: the cancel still goes to the
+    broker (services.execution.broker_alone), and the command fails, saying what it did not do
+    (the halt not in force, nothing recorded)."""
+    from app.cli import EXIT_BROKER
+    from app.composition import connect_broker_alone
+    from services.execution.broker_alone import cancel_all_without_database
+
+    provider = await connect_broker_alone(settings, live_token=args.live_token,
+                                          connect_timeout=getattr(args, "connect_timeout", None))
+    try:
+        ids = await cancel_all_without_database(provider, exc, one_by_one=one_by_one, live_token=args.live_token,
+                                                halt=halt)
+    finally:
+        await provider.disconnect()
+    data = {"error": "database_unreachable", "message": ids.unrecorded, "canceled": [],
+            "canceled_at_broker": list(ids.at_broker_alone), "global": ids.everything,
+            "not_canceled": list(ids.not_canceled), **({"trading_state": None} if halt else {})}
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        print(ids.headline())
+    for line in ids.left_lines():  # the outcome's words: the first says what was not done
+        print(f"trading-console: {line}", file=sys.stderr)
+    return EXIT_BROKER
 
 
 def _said_canceled(args, ids, more: dict | None = None, said: str = "") -> int:
@@ -495,8 +535,16 @@ def _said_canceled(args, ids, more: dict | None = None, said: str = "") -> int:
 
 
 async def cmd_halt(args, settings) -> int:
-    async with connected(args, settings, connect=bool(args.cancel_all)) as s:
-        halted = await s.actions.halt(cancel_all=args.cancel_all, live_token=args.live_token, wait=True)
+    opened = False
+    try:
+        async with connected(args, settings, connect=bool(args.cancel_all)) as s:
+            opened = True
+            halted = await s.actions.halt(cancel_all=args.cancel_all, live_token=args.live_token, wait=True)
+    except Exception as exc:
+        # no database: nothing to halt in, but the orders at the broker can still be canceled
+        if opened or not args.cancel_all or not _database_away(exc):
+            raise
+        return await _cancel_all_without_database(args, settings, exc, one_by_one=False, halt=True)
     # a run's orders not sent yet are canceled by the halt: never sent automatically after resume
     unsent = list(halted.unsent_canceled)
     said = halted.headline()  # the window's words (Halted.headline), the orders not sent yet it canceled with them

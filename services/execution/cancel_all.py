@@ -279,22 +279,7 @@ class CancelAll(ActionPart):
             parts="its marker and audit entry")
         if self.service is not None:
             self.service.stop_sending(CANCEL_ALL)
-        if not one_by_one:
-            await self.provider.cancel_all()
-            return CanceledOrders([], everything=True, login=self.provider.login_accounts(), unrecorded=unrecorded)
-        account = self.provider.account
-        canceled: list[str] = []
-        not_canceled: list[str] = []
-        for order in await self.provider.open_orders():
-            if account and order.account and order.account != account:
-                continue
-            try:
-                await self.provider.cancel_order(order.order_ref, order.ib_order_id)
-            except BrokerError as refused:
-                not_canceled.append(f"{order.order_ref or order.ib_order_id} ({order.symbol}): {refused}")
-                continue
-            canceled.append(order.order_ref)
-        return CanceledOrders([], not_canceled=tuple(not_canceled), unrecorded=unrecorded, at_broker_alone=tuple(canceled))
+        return await cancel_at_the_broker(self.provider, one_by_one, unrecorded)
 
     async def _senders_stopped(self, mark: datetime, stopped_here: frozenset[str], acted_on: tuple[str, ...]) -> list[Holder]:
         """Wait (``senders_timeout`` seconds at most) until no process has a sender at work that
@@ -402,3 +387,27 @@ def _claimed_meanwhile(order: OrderRecord) -> str:
     return (f"order {order.id} ({order.client_order_id}) was claimed for sending by its run's sender (one still at work, "
             f"or started after this Cancel All) as it was being canceled: it goes to the broker; cancel it there once "
             f"acknowledged, or cancel everything at the broker (IB's global cancel)")
+
+
+async def cancel_at_the_broker(provider, one_by_one: bool, unrecorded: str) -> CanceledOrders:
+    """The broker's part of a Cancel All, done without the database: IB's global cancel, or one
+    cancel for each order the broker holds open for the connected account (what this console
+    knows of its orders is in the database). ``unrecorded``: what is said of what was not
+    written. The window's and the commands' Cancel All while the database does not answer
+    (``CancelAll._at_the_broker_alone``, ``services.execution.broker_alone``)."""
+    if not one_by_one:
+        await provider.cancel_all()
+        return CanceledOrders([], everything=True, login=provider.login_accounts(), unrecorded=unrecorded)
+    account = provider.account
+    canceled: list[str] = []
+    not_canceled: list[str] = []
+    for order in await provider.open_orders():
+        if account and order.account and order.account != account:
+            continue
+        try:
+            await provider.cancel_order(order.order_ref, order.ib_order_id)
+        except BrokerError as refused:
+            not_canceled.append(f"{order.order_ref or order.ib_order_id} ({order.symbol}): {refused}")
+            continue
+        canceled.append(order.order_ref)
+    return CanceledOrders([], not_canceled=tuple(not_canceled), unrecorded=unrecorded, at_broker_alone=tuple(canceled))

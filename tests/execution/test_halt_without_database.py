@@ -121,3 +121,31 @@ async def test_cancel_all_one_by_one_while_the_database_is_down_cancels_what_the
             await _settle(stack, order_id, {OrderState.CANCELED}, timeout=60)
     finally:
         await stack.close()
+
+
+@pytest.mark.parametrize("command", [("halt", "--cancel-all"), ("cancel-all",)], ids=["halt", "cancel-all"])
+async def test_a_commands_cancel_all_while_the_database_is_down_goes_to_the_broker_and_says_nothing_is_recorded(
+        private_mariadb, private_database, private_mariadb_url, simulator, command):
+    """`halt --cancel-all` and `cancel-all` failed at once with the database down ("database
+    server unreachable"), the orders still working. A command cannot stay to write a halt: the
+    cancel goes to the broker, and it fails (5) saying the halt is not in force and nothing is
+    recorded."""
+    from .cli_helpers import cli_args, run
+
+    stack = await build_stack(private_database, simulator)
+    try:
+        await _two_working_orders(stack)
+        await asyncio.to_thread(private_mariadb.kill)
+        result = await run(cli_args(private_mariadb_url, simulator.port, *command, "--json", client_id=7))
+        assert result.code == 5, result.err
+        said = result.json
+        assert said["error"] == "database_unreachable" and said["global"] is True
+        halt = command[0] == "halt"
+        assert said["message"].startswith("trading is NOT halted and the Cancel All is not recorded" if halt
+                                          else "the Cancel All is not recorded"), said
+        assert f"run `trading-console {command[0]}` again once it answers" in result.err
+        await wait_until(lambda: not _working_at_simulator(simulator), 15, lambda: (
+            f"the global cancel at the broker; still working: {_working_at_simulator(simulator)}"))
+    finally:
+        await asyncio.to_thread(private_mariadb.start)
+        await stack.close()
