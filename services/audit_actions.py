@@ -134,8 +134,10 @@ ACTIONS: Mapping[AuditAction, ActionDoc] = MappingProxyType({
     AuditAction.ORDER_MANUAL: ActionDoc(
         "a manual order is sent", "PlaceOrder.place (services/execution/place_order.py)", "trade_order", _ORDER_SENT),
     AuditAction.ORDER_CANCEL: ActionDoc(
-        "an order is canceled (at the broker, or before it was sent); `[note]` when its sender claimed it meanwhile",
-        "CancelOrder.cancel (services/execution/cancel_order.py)", "trade_order", ("client_order_id", "[note]")),
+        "an order is canceled (at the broker, or before it was sent); `[note]` when its sender claimed it meanwhile; "
+        "`[recorded_late]` when the database did not answer the cancel, which went by the order as the window showed it "
+        "and was recorded once it answered (`asked_at`, `not_recorded_then`)",
+        "CancelOrder.cancel (services/execution/cancel_order.py)", "trade_order", ("client_order_id", "[note]", "[recorded_late]")),
     AuditAction.ORDER_CANCEL_ALL: ActionDoc(
         "Cancel All (or a halt with cancel) has asked every working order's cancel: the order ids canceled and "
         "what was not; `orders`: the connected account's; `accounts`: by account it acted on (the connected one, "
@@ -168,13 +170,14 @@ ACTIONS: Mapping[AuditAction, ActionDoc] = MappingProxyType({
         "unknown, every account's); of an account it does not act on, the unsent orders are left to its runs, its senders "
         "go on sending; `recorded_late` (only then): the Cancel All was asked while the database did not answer, its cancel "
         "went to the broker at once and this entry was written when the database answered (`asked_at`, `not_recorded_then`)",
-        "CancelAll._mark_cancel_all (cancel_all.py)", "trade_settings", ("cancel_all_at", "global", "account", "accounts")),
+        "CancelAll._mark_cancel_all (cancel_all.py)", "trade_settings",
+        ("cancel_all_at", "global", "account", "accounts", "[recorded_late]")),
     AuditAction.TRADING_HALT: ActionDoc(
         "trading is set HALTED; `unsent_canceled`: the runs' orders not sent yet, canceled in the same transaction "
         "(never sent automatically after the resume); `recorded_late` (only then): the halt was asked while the database did not "
         "answer, held by its process at once and written when the database answered (`asked_at`, `not_recorded_then`)",
         "OrderActions._set_state (services/execution/actions.py)", "trade_settings",
-        ("from", "to", "cancel_all", "unsent_canceled")),
+        ("from", "to", "cancel_all", "unsent_canceled", "[recorded_late]")),
     AuditAction.TRADING_RESUME: ActionDoc(
         "trading is set ACTIVE again", "OrderActions._set_state (actions.py)", "trade_settings", ("from", "to")),
     AuditAction.ORDER_RECOVERY_CANCEL: ActionDoc(

@@ -110,7 +110,8 @@ class OrdersController:
         go, token = self.ctx.token_for_action(
             "Cancel the LIVE order", subject=[("Order", describe_order(order))] if order is not None else ())
         if go:
-            self.ctx.runner.run(self.ctx.stack.actions.cancel(order_id, token), what=f"Cancel {self._order_name(order_id)}",
+            # the row as shown: what the cancel goes by if the database does not answer (cancels always go out)
+            self.ctx.runner.run(self.ctx.stack.actions.cancel(order_id, token, shown=order), what=f"Cancel {self._order_name(order_id)}",
                                 on_done=self._cancel_done)
 
     def _cancel_done(self, canceled) -> None:

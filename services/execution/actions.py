@@ -68,9 +68,10 @@ class OrderActions(ActionPart):
         for an id that is none."""
         return await self._db(self._order, order_id)
 
-    async def cancel(self, order_id: int, live_token: str | None = None, *, wait: bool = False) -> Canceled:
-        """One order canceled (``CancelOrder.cancel``)."""
-        return await self.canceling.cancel(order_id, live_token, wait=wait)
+    async def cancel(self, order_id: int, live_token: str | None = None, *, wait: bool = False,
+                     shown: OrderRecord | None = None) -> Canceled:
+        """One order canceled (``CancelOrder.cancel``; ``shown``: as the window shows it)."""
+        return await self.canceling.cancel(order_id, live_token, wait=wait, shown=shown)
 
     async def cancel_all(self, live_token: str | None = None, *, one_by_one: bool = False, wait: bool = False) -> CanceledOrders:
         """Every working order canceled, the senders stopped first (``CancelAll.cancel_all``)."""

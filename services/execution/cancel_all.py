@@ -276,7 +276,7 @@ class CancelAll(ActionPart):
         the broker's answers as the writer writes what it keeps meanwhile."""
         unrecorded = self.context.unrecorded.add(
             "the Cancel All", lambda late: self._mark_cancel_all(one_by_one, acted_on, late=late), exc,
-            parts="its marker and audit entry")
+            parts="its marker and audit entry", plural=True)
         if self.service is not None:
             self.service.stop_sending(CANCEL_ALL)
         return await cancel_at_the_broker(self.provider, one_by_one, unrecorded)

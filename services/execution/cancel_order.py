@@ -20,19 +20,28 @@ from .action_outcomes import Canceled
 from .cancel_all_outcome import reached_the_broker
 from .errors import BadInput, BrokerError
 from .events import BrokerErrorEvent, OrderStatusEvent
+from .unrecorded import database_unavailable
 from .writer import LocalOrderEvent
 
 log = logging.getLogger(__name__)
 
 
 class CancelOrder(ActionPart):
-    async def cancel(self, order_id: int, live_token: str | None = None, *, wait: bool = False) -> Canceled:
+    async def cancel(self, order_id: int, live_token: str | None = None, *, wait: bool = False,
+                     shown: OrderRecord | None = None) -> Canceled:
         """An order not sent yet (NEW) is canceled here, only while it is still NEW; one sent is
         canceled at the broker. Its run's sender may claim a NEW order as it is canceled, and
         send it: the cancel then follows it to the broker (``Canceled.note`` says so), or, not
-        written from this session yet, ``BrokerError`` says it could not be canceled."""
+        written from this session yet, ``BrokerError`` says it could not be canceled.
+        ``shown``: the order as the window shows it, what a cancel goes by when the database
+        does not answer (``_without_database``)."""
         self._check_live(live_token)
-        order = await self._db(self._order, order_id)
+        try:
+            order = await self._db(self._order, order_id)
+        except Exception as exc:
+            if shown is None or shown.id != order_id or not database_unavailable(exc):
+                raise
+            return await self._without_database(shown, exc)
         if not order.status.is_cancelable:
             raise BadInput(f"order {order_id} is already {order.status}")
         note = ""
@@ -52,6 +61,28 @@ class CancelOrder(ActionPart):
                                                                **({"note": note} if note else {})})
         await self.writer.flush()
         return Canceled(await self._db(self._order, order_id), note)
+
+    async def _without_database(self, shown: OrderRecord, exc: BaseException) -> Canceled:
+        """A row's Cancel while the database does not answer, by the order as the window shows it
+        (its client order id and broker id): cancels always go out. One sent is canceled at the
+        broker; one not sent yet cannot go meanwhile (its sender writes each order before it
+        goes), and its cancel is the writer's to write when the database answers, as the
+        broker's answer is. The audit entry waits for the database (services.execution.unrecorded)."""
+        if not shown.status.is_cancelable:
+            raise BadInput(f"order {shown.id} is already {shown.status}")
+        if reached_the_broker(shown):
+            await self._cancel_at_broker(shown, wait=False)
+        else:
+            self.writer.submit(LocalOrderEvent(shown.client_order_id, EventKind.CANCEL_REQUESTED, EventSource.USER,
+                                               message="canceled before sending", unsent_only=True))
+        payload = {"client_order_id": shown.client_order_id}
+        unrecorded = self.context.unrecorded.add(
+            f"the cancel of order {shown.id}",
+            lambda late: self._audit(AuditAction.ORDER_CANCEL, shown.id, {**payload, "recorded_late": late}), exc,
+            parts="its audit entry")
+        where = "requested at the broker" if reached_the_broker(shown) else "canceled before sending"
+        return Canceled(shown, f"{where}; the database did not answer: the order's row shows it once it answers; "
+                               + unrecorded)
 
     async def _cancel_at_broker(self, order: OrderRecord, wait: bool, *, raced: bool = False) -> str:
         """One cancel of ``order`` at the broker (never asked again: a retry repeats only the

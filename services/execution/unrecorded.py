@@ -83,11 +83,11 @@ class UnrecordedActions:
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
     def add(self, what: str, write: Callable[[dict], object], exc: BaseException, *, halt: bool = False,
-            parts: str = "") -> str:
+            parts: str = "", plural: bool = False) -> str:
         """Leave ``write`` for when the database answers; the words for the trader. ``what``: the
         action in words ("the halt"); ``parts``: what of it is not recorded, when not all of it
-        ("its marker and audit entry": said in the plural)."""
-        several = bool(parts)
+        ("its audit entry"; ``plural``: "its marker and audit entry")."""
+        several = plural
         why = describe_db_error(exc)
         self._waiting.append(Unrecorded(what, write, datetime.now(UTC), why, halt))
         self._written.clear()

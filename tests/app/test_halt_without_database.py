@@ -62,9 +62,18 @@ def test_halt_and_cancel_all_while_the_database_is_down_go_through_and_are_recor
         try:
             limit = (sim.price("AAPL") * Decimal("0.98")).quantize(Decimal("0.01"))
             order = await actions.manual_order("AAPL", Side.BUY, Decimal(10), OrderType.LMT, limit)
-            await wait_for(lambda: (r := w.orders_model.get(order.id)) is not None and r.status is OrderState.ACCEPTED,
-                           10, "the resting order in the blotter")
+            row_canceled = await actions.manual_order("AAPL", Side.BUY, Decimal(5), OrderType.LMT, limit)
+            for placed in (order, row_canceled):
+                await wait_for(lambda o=placed: (r := w.orders_model.get(o.id)) is not None and r.status is OrderState.ACCEPTED,
+                               10, "the resting orders in the blotter")
             await asyncio.to_thread(private_mariadb.kill)
+
+            # a row's Cancel (the blotter's intent, as its right-click menu emits it) goes by the row as shown
+            w.blotter_view.cancel_requested.emit(row_canceled.id)
+            await wait_for(lambda: working_at_broker() == [order.client_order_id], 15,
+                           lambda: f"the row's order canceled at the broker: {working_at_broker()}")
+            await wait_for(lambda: "requested at the broker; the database did not answer" in said(), 15,
+                           lambda: f"the row's cancel said: {said()}")
 
             w.blotter_view.halt_button.click()
             await wait_for(lambda: asked, 15, "the halt question")
@@ -83,10 +92,12 @@ def test_halt_and_cancel_all_while_the_database_is_down_go_through_and_are_recor
 
             await asyncio.to_thread(private_mariadb.start)
             assert await actions.unrecorded.wait_written(60), f"still unrecorded: {actions.unrecorded.waiting}"
-            await wait_for(lambda: (r := w.orders_model.get(order.id)) is not None and r.status is OrderState.CANCELED,
-                           60, "the broker's cancel in the blotter once the database answered")
+            for placed in (order, row_canceled):
+                await wait_for(lambda o=placed: (r := w.orders_model.get(o.id)) is not None and r.status is OrderState.CANCELED,
+                               60, "the broker's cancels in the blotter once the database answered")
             assert w.blotter_view.trading_state is TradingState.HALTED
-            await wait_for(lambda: "Recorded now: the halt asked at" in said() and "Recorded now: the Cancel All asked at" in said(),
+            await wait_for(lambda: all(f"Recorded now: the {what} asked at" in said()
+                                       for what in ("halt", "Cancel All", f"cancel of order {row_canceled.id}")),
                            15, lambda: f"the late records said: {said()}")
         finally:
             await console.close()

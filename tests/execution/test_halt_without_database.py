@@ -149,3 +149,37 @@ async def test_a_commands_cancel_all_while_the_database_is_down_goes_to_the_brok
     finally:
         await asyncio.to_thread(private_mariadb.start)
         await stack.close()
+
+
+async def test_a_rows_cancel_while_the_database_is_down_goes_by_the_order_as_shown(private_mariadb, private_database,
+                                                                                  simulator):
+    """A row's Cancel read the order from the database first and failed; it now goes by the
+    order as the window shows it (its client order id and broker id): cancels always go out.
+    Without the row (a command's `cancel ID`) it still fails, saying the database did not answer."""
+    from sqlalchemy.exc import OperationalError
+
+    stack = await build_stack(private_database, simulator)
+    stack.actions.unrecorded.retry_initial = stack.actions.unrecorded.retry_max = 0.1
+    try:
+        first, second = await _two_working_orders(stack)
+        shown = await stack.actions.order(first)
+        other = (await stack.actions.order(second)).client_order_id
+        await asyncio.to_thread(private_mariadb.kill)
+
+        canceled = await stack.actions.cancel(first, shown=shown)
+
+        assert canceled.outcome().startswith("requested at the broker; the database did not answer"), canceled.outcome()
+        assert "its audit entry is not recorded yet" in canceled.outcome()
+        await wait_until(lambda: _working_at_simulator(simulator) == [other], 15,
+                         lambda: f"only the other order still working: {_working_at_simulator(simulator)}")
+        with pytest.raises(OperationalError):
+            await stack.actions.cancel(second)  # no row to go by
+
+        await asyncio.to_thread(private_mariadb.start)
+        assert await stack.actions.unrecorded.wait_written(60), f"still unrecorded: {stack.actions.unrecorded.waiting}"
+        entry, = _entries(private_database, AuditAction.ORDER_CANCEL)
+        assert entry["client_order_id"] == shown.client_order_id and entry["recorded_late"]["asked_at"]
+        await _settle(stack, first, {OrderState.CANCELED}, timeout=60)
+        await _settle(stack, second, {OrderState.ACCEPTED}, timeout=60)
+    finally:
+        await stack.close()
