@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 from PySide6.QtCore import QObject, Qt, Signal
 
@@ -36,7 +37,7 @@ from app.controllers.snapshots import SnapshotsController
 from app.controllers.trading import TradingController
 from app.tasks import TaskRunner
 from services.activity_log import Level
-from services.change_feed import DATABASE_GONE, ChangeFeed, FeedBatch
+from services.change_feed import DATABASE_GONE, ChangeFeed, FeedBatch, reach_line, unreachable_since
 from services.db import lock_waits
 from services.domain import FillRecord, OrderRecord
 from widgets.dialogs.errors import error_box
@@ -82,7 +83,7 @@ class ConsoleController(QObject):
         # what other processes (`execute`, `halt`, `serve`, another window) write to the database,
         # followed as a monitor window follows it; primed by load_initial before the panels load
         self.feed = FeedFollower(ChangeFeed(stack.db), self.runner, self._on_feed_batch, interval=FEED_SECONDS,
-                                 on_gone=self._on_database_gone)
+                                 on_gone=self._on_database_gone, on_reach=self._on_database_reach)
         self.lock_wait_said.connect(self._show_lock_wait)
         self._unsubscribe_lock_waits = lock_waits.subscribe(self.lock_wait_said.emit)
 
@@ -135,6 +136,15 @@ class ConsoleController(QObject):
         self.decisions.forget_database()
         self.desk.forget_database()
         self.monitoring.forget_database()
+
+    def _on_database_reach(self, lost: Exception | None) -> None:
+        """The feed's poll found the database not answering (``lost``) or answering again: said
+        beside its name in the status bar for as long as it lasts (the monitor's words), and once
+        in the activity log."""
+        self.ctx.window.connection_status.set_database_lost(
+            None if lost is None else unreachable_since(datetime.now(UTC)))
+        self.ctx.status(reach_line(lost, self.ctx.stack.db.url, watching=False),
+                        level=Level.INFO if lost is None else Level.WARNING)
 
     def _on_database_gone(self) -> None:
         """The change feed found the database itself gone (dropped; created again, its tables not

@@ -419,7 +419,7 @@ def line_text(line: dict) -> str:
             f"{line['symbol']:<10} {line['quantity']} avg {line['average_cost']} realized {line['realized_pnl']}")
 
 
-def reach_line(lost: BaseException | None, url: str | None = None) -> str:
+def reach_line(lost: BaseException | None, url: str | None = None, *, watching: bool = True) -> str:
     """The followed database lost (``lost``: the poll's error) or reachable again (None), as the
     monitor window's status bar and ``watch``'s stderr say it: "Database unreachable, still
     watching: <why, in the words every other database error is said in (describe_db_error), any
@@ -428,13 +428,15 @@ def reach_line(lost: BaseException | None, url: str | None = None) -> str:
     watching: ..."; then both the driver's own repr, "(pymysql.err.OperationalError) (2013, 'Lost
     connection to MySQL server during ...", cut off in the window's status bar, where the same
     window's other errors said "database server unreachable at 127.0.0.1:3306 (...)". A database
-    dropped under the follower (the server answering) is said so, not "unreachable"."""
+    dropped under the follower (the server answering) is said so, not "unreachable".
+    ``watching``: said by a follower (a monitor, ``watch``); a trading window says it without."""
     if lost is None:
         return "Database reachable again"
     why = describe_db_error(lost, url)
+    still = ", still watching" if watching else ""
     if is_database_gone(lost):  # the server answers: the database itself is not there (dropped, being created again)
-        return f"Database not there any more (dropped, or created again without its tables yet), still watching: {why}"
-    return f"Database unreachable, still watching: {why}"
+        return f"Database not there any more (dropped, or created again without its tables yet){still}: {why}"
+    return f"Database unreachable{still}: {why}"
 
 
 #: What a follower says when the database it follows turned out to be another one (FeedBatch.replaced).
@@ -490,7 +492,13 @@ def monitor_state(lost_at: datetime | None) -> str:
     the bar blank, the window looking current while the database was still gone."""
     if lost_at is None:
         return MONITOR_FOLLOWING
-    return f"disconnected — database unreachable since {lost_at.astimezone(UTC):%H:%M:%S} UTC"
+    return f"disconnected — {unreachable_since(lost_at)}"
+
+
+def unreachable_since(lost_at: datetime) -> str:
+    """A database that stopped answering at ``lost_at``, as the monitor's connection state and the
+    trading window's database label say it."""
+    return f"database unreachable since {lost_at.astimezone(UTC):%H:%M:%S} UTC"
 
 
 def _text(value) -> str | None:

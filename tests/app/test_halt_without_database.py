@@ -67,6 +67,11 @@ def test_halt_and_cancel_all_while_the_database_is_down_go_through_and_are_recor
                 await wait_for(lambda o=placed: (r := w.orders_model.get(o.id)) is not None and r.status is OrderState.ACCEPTED,
                                10, "the resting orders in the blotter")
             await asyncio.to_thread(private_mariadb.kill)
+            # the window's database label says it while it lasts (the status bar's messages come and go)
+            status = w.connection_status
+            await wait_for(lambda: "database unreachable since" in status.database_label.text(), 15,
+                           lambda: f"the database label: {status.database_label.text()}")
+            assert status.database_label.property("state") == "disconnected"
 
             # a row's Cancel (the blotter's intent, as its right-click menu emits it) goes by the row as shown
             w.blotter_view.cancel_requested.emit(row_canceled.id)
@@ -96,6 +101,8 @@ def test_halt_and_cancel_all_while_the_database_is_down_go_through_and_are_recor
                 await wait_for(lambda o=placed: (r := w.orders_model.get(o.id)) is not None and r.status is OrderState.CANCELED,
                                60, "the broker's cancels in the blotter once the database answered")
             assert w.blotter_view.trading_state is TradingState.HALTED
+            await wait_for(lambda: "unreachable" not in status.database_label.text(), 15, "the database label back")
+            assert status.database_label.property("state") == "" and "Database reachable again" in said()
             await wait_for(lambda: all(f"Recorded now: the {what} asked at" in said()
                                        for what in ("halt", "Cancel All", f"cancel of order {row_canceled.id}")),
                            15, lambda: f"the late records said: {said()}")

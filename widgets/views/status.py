@@ -161,6 +161,7 @@ class ConnectionStatusBar(QWidget):
         self.endpoint_label = plain_label()
         self.account_label = plain_label()
         self.database_label = plain_label()
+        self.database_label.setObjectName("databaseState")  # coloured as a lost connection while unreachable
         # nothing until the database is read: "no events yet" over a database holding a day's
         # orders read as nothing having happened
         self.last_event_label = QLabel("")
@@ -215,8 +216,19 @@ class ConnectionStatusBar(QWidget):
         self.account_label.setText(f"account {account}" if account else "no account")
 
     def set_database(self, url: str) -> None:
-        self.database_label.setText(database_name(url))
+        self._database = database_name(url)
+        self.database_label.setText(self._database)
         self.database_label.setToolTip(f"database: {redact_url(url)}")
+
+    def set_database_lost(self, words: str | None) -> None:
+        """The database does not answer (``words``: since when, the service's) or answers again
+        (None): said beside its name, coloured as a lost connection, for as long as it lasts; a
+        status-bar message of it was replaced by the next message while it was still away."""
+        name = getattr(self, "_database", self.database_label.text())
+        self.database_label.setText(f"{name} — {words}" if words else name)
+        self.database_label.setProperty("state", "disconnected" if words else "")
+        self.database_label.style().unpolish(self.database_label)
+        self.database_label.style().polish(self.database_label)
 
     def set_last_event_time(self, when: datetime | None) -> None:
         """An event came at ``when`` (never moves the time back: the stored one read at the start
