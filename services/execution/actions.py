@@ -28,6 +28,7 @@ from .audit import audit, os_user
 from .cancel_all import SENDERS_TIMEOUT, CancelAll
 from .cancel_all_outcome import CanceledOrders
 from .cancel_order import CancelOrder
+from .errors import Refused
 from .halt_unsent import cancel_unsent_of_runs
 from .lease import LeaseManager
 from .market_health import MarketHealth
@@ -154,6 +155,13 @@ class OrderActions(ActionPart):
         return self.context.unrecorded
 
     async def resume(self) -> TradingState:
+        """ACTIVE again. A halt of this process the database did not answer is written first
+        (waited for ``confirm_timeout`` at most): written after the resume, it would undo it.
+        Still not written: refused, the halt holding."""
+        unrecorded = self.context.unrecorded
+        if unrecorded.halt_pending and not await unrecorded.wait_written(self.confirm_timeout):
+            raise Refused("resume refused: the halt asked while the database did not answer is not recorded yet; "
+                          "resume once it is (the window says 'Recorded now')", code="halt_not_recorded")
         state, _ = await self._db(self._set_state, TradingState.ACTIVE, {})
         return state
 

@@ -183,3 +183,30 @@ async def test_a_rows_cancel_while_the_database_is_down_goes_by_the_order_as_sho
         await _settle(stack, second, {OrderState.ACCEPTED}, timeout=60)
     finally:
         await stack.close()
+
+
+async def test_a_resume_waits_for_the_halt_the_database_did_not_answer(private_mariadb, private_database, simulator):
+    """Written after a resume, a halt the database did not answer would undo it: the resume
+    writes it first, and is refused while it cannot (the halt holding)."""
+    from services.execution.errors import Refused
+
+    stack = await build_stack(private_database, simulator, connect=False)
+    stack.actions.unrecorded.retry_initial = stack.actions.unrecorded.retry_max = 0.1
+    stack.actions.confirm_timeout = 0.5
+    try:
+        await asyncio.to_thread(private_mariadb.kill)
+        await stack.actions.halt()
+        with pytest.raises(Refused, match="the halt asked while the database did not answer is not recorded yet"):
+            await stack.actions.resume()
+        assert stack.actions.unrecorded.halt_pending
+
+        await asyncio.to_thread(private_mariadb.start)
+        stack.actions.confirm_timeout = 60  # the deadline of the wait for the halt's write
+        assert await stack.actions.resume() is TradingState.ACTIVE
+        with private_database.session() as session:
+            assert SettingsRepository(session).trading_state() is TradingState.ACTIVE
+            actions = [row.action for row in session.scalars(select(AuditLog).order_by(AuditLog.id))
+                       if row.action in (AuditAction.TRADING_HALT.value, AuditAction.TRADING_RESUME.value)]
+        assert actions == [AuditAction.TRADING_HALT.value, AuditAction.TRADING_RESUME.value]
+    finally:
+        await stack.close()
