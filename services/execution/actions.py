@@ -14,6 +14,7 @@ operating-system user as actor. Cancels are always allowed, HALTED included.
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 from services.audit_actions import AuditAction
@@ -135,8 +136,16 @@ class OrderActions(ActionPart):
             self.service.stop_sending()  # a run sending right now stops before its next order
         payload = {"cancel_all": cancel_all}
         unrecorded = ""
+        waiting = self.context.unrecorded
         try:
-            state, unsent = await self._db(self._set_state, TradingState.HALTED, payload)
+            written = await waiting.within_lock_wait("the halt", self._db(self._set_state, TradingState.HALTED, payload))
+            if isinstance(written, asyncio.Future):  # a lock another connection holds: held here meanwhile
+                state, unsent = TradingState.HALTED, []
+                unrecorded = waiting.hold(
+                    "the halt", written, lambda late: self._set_state(TradingState.HALTED, {**payload, "recorded_late": late}),
+                    halt=True)
+            else:
+                state, unsent = written
         except Exception as exc:
             if not database_unavailable(exc):
                 raise

@@ -74,12 +74,23 @@ class CancelAll(ActionPart):
         # first the marker, for every process's sender (services.execution.sending): one that
         # started before it stops before its next order and gives back its claims
         acted_on = self._acted_on(one_by_one)
+        waiting = self.context.unrecorded
         try:
-            mark = await self._db(self._mark_cancel_all, one_by_one, acted_on)
+            written = await waiting.within_lock_wait("the Cancel All", self._db(self._mark_cancel_all, one_by_one, acted_on))
         except Exception as exc:
             if not database_unavailable(exc):
                 raise
             return await self._at_the_broker_alone(one_by_one, acted_on, exc)
+        if isinstance(written, asyncio.Future):
+            # a lock another connection holds (a process stopped inside its transaction): the cancel
+            # does not wait for it; the marker is written when it can be, as without the database
+            unrecorded = waiting.hold("the Cancel All", written,
+                                      lambda late: self._mark_cancel_all(one_by_one, acted_on, late=late),
+                                      parts="its marker and audit entry", plural=True)
+            if self.service is not None:
+                self.service.stop_sending(CANCEL_ALL)
+            return await cancel_at_the_broker(self.provider, one_by_one, unrecorded)
+        mark = written
         stopping: set[int] = set()  # runs of this process whose sender had not stopped within the wait
         stopped_here: frozenset[str] = frozenset()  # their leases: nothing more is written under them
         if self.service is not None:

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from services.db.errors import describe_db_error, is_database_gone, is_server_unreachable
+from services.db.lock_conflicts import is_lock_conflict
 
 from .dbcall import db_call
 
@@ -30,6 +32,11 @@ log = logging.getLogger(__name__)
 
 RETRY_INITIAL = 0.2  # seconds before the first try again; doubled up to RETRY_MAX
 RETRY_MAX = 2.0
+# how long a halt's or Cancel All's database step may wait (a lock another connection holds)
+# before the cancel goes to the broker without it: a healthy write takes milliseconds, a lock
+# wait gives up only after the server's timeout (50 s by default), three times over
+LOCK_WAIT_LIMIT = 10.0
+T = TypeVar("T")
 
 
 def database_unavailable(exc: BaseException) -> bool:
@@ -38,16 +45,19 @@ def database_unavailable(exc: BaseException) -> bool:
     return is_server_unreachable(exc) or is_database_gone(exc)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Unrecorded:
     """One action left to write: ``what`` in words ("the halt"), ``write(recorded_late)``, the
-    blocking write given what to record of the delay, and whether it is a halt."""
+    blocking write given what to record of the delay, and whether it is a halt. ``running``:
+    its first write, still waiting for a lock another connection holds (``hold``): done when
+    that ends well, else written again as any other."""
 
     what: str
     write: Callable[[dict], object]
     asked_at: datetime
     why: str
     halt: bool = False
+    running: asyncio.Future | None = None
 
     def late(self) -> dict:
         """What the audit entry records of the delay."""
@@ -61,6 +71,7 @@ class UnrecordedActions:
         self.inline = inline  # a backtest's engine calls its database inline (services.execution.dbcall)
         self.retry_initial = retry_initial
         self.retry_max = retry_max
+        self.lock_wait_limit = LOCK_WAIT_LIMIT
         self._waiting: list[Unrecorded] = []
         self._task: asyncio.Task | None = None
         self._written: asyncio.Event = asyncio.Event()
@@ -87,15 +98,24 @@ class UnrecordedActions:
         """Leave ``write`` for when the database answers; the words for the trader. ``what``: the
         action in words ("the halt"); ``parts``: what of it is not recorded, when not all of it
         ("its audit entry"; ``plural``: "its marker and audit entry")."""
-        several = plural
         why = describe_db_error(exc)
-        self._waiting.append(Unrecorded(what, write, datetime.now(UTC), why, halt))
+        self._wait(Unrecorded(what, write, datetime.now(UTC), why, halt))
+        return _not_recorded(parts or what, plural, f"the database did not answer ({why})", "it answers")
+
+    def hold(self, what: str, running: asyncio.Future, write: Callable[[dict], object], *, halt: bool = False,
+             parts: str = "", plural: bool = False) -> str:
+        """``running``, the action's own write, waits for a lock another connection holds (a
+        process stopped inside its transaction): the action goes on without it (the broker's
+        cancel does not wait), and it is waited for here, written again if it fails."""
+        why = f"the database kept a lock it needs for over {LOCK_WAIT_LIMIT:g} s (another connection's transaction)"
+        self._wait(Unrecorded(what, write, datetime.now(UTC), why, halt, running))
+        return _not_recorded(parts or what, plural, why, "the lock is free")
+
+    def _wait(self, entry: Unrecorded) -> None:
+        self._waiting.append(entry)
         self._written.clear()
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._write_when_back(), name="unrecorded actions")
-        return (f"{parts or what} {'are' if several else 'is'} not recorded yet: the database did not answer ({why}); "
-                f"{'they are' if several else 'it is'} written as soon as it answers, and until then other processes "
-                f"do not see {'them' if several else 'it'}")
 
     async def wait_written(self, timeout: float) -> bool:
         """True once everything waiting is written (at once when nothing waits)."""
@@ -111,10 +131,14 @@ class UnrecordedActions:
         while self._waiting:
             entry = self._waiting[0]
             try:
-                await db_call(self.inline, entry.write, entry.late())
+                if entry.running is not None:  # its own write, waiting for a lock: the first to try
+                    running, entry.running = entry.running, None
+                    await running
+                else:
+                    await db_call(self.inline, entry.write, entry.late())
             except Exception as exc:
                 # any failure keeps it waiting (a halt stays held here); one that is no outage is logged once
-                if not database_unavailable(exc) and id(entry) not in logged:
+                if not (database_unavailable(exc) or is_lock_conflict(exc)) and id(entry) not in logged:
                     logged.add(id(entry))
                     log.exception("%s could not be recorded; trying again", entry.what)
                 await asyncio.sleep(delay)  # a back-off between tries, not a synchronisation
@@ -123,11 +147,25 @@ class UnrecordedActions:
             self._waiting.pop(0)
             delay = self.retry_initial
             log.warning("%s recorded late (asked at %s)", entry.what, entry.asked_at.isoformat())
-            words = (f"Recorded now: {entry.what} asked at {entry.asked_at.strftime('%H:%M:%S')} UTC while the database "
-                     "did not answer")
+            words = f"Recorded now: {entry.what} asked at {entry.asked_at.strftime('%H:%M:%S')} UTC ({entry.why})"
             for listener in list(self._listeners):
                 listener(words)
         self._written.set()
+
+    async def within_lock_wait(self, what: str, call: Awaitable[T]) -> T | asyncio.Future:
+        """``call`` (a database step of a halt or Cancel All, a thread's), or, when it has not
+        ended within ``LOCK_WAIT_LIMIT`` seconds (a lock another connection holds: its own wait
+        lasts the server's lock wait timeout, again and again), the future of it still running,
+        for ``hold``. Inline (a backtest's engine) it is simply awaited."""
+        running = asyncio.ensure_future(call)
+        if self.inline:
+            return await running
+        try:
+            return await asyncio.wait_for(asyncio.shield(running), self.lock_wait_limit)
+        except TimeoutError:
+            log.warning("%s: its database step waits for a lock for over %s s; going on without it", what,
+                        self.lock_wait_limit)
+            return running
 
     async def stop(self) -> None:
         """The engine stops: what is still waiting stays unrecorded, said in the log."""
@@ -140,3 +178,8 @@ class UnrecordedActions:
         if self._waiting:
             log.error("not recorded (the database did not answer before the engine stopped): %s",
                       ", ".join(f"{e.what} asked at {e.asked_at.isoformat()}" for e in self._waiting))
+
+
+def _not_recorded(what: str, plural: bool, why: str, until: str) -> str:
+    return (f"{what} {'are' if plural else 'is'} not recorded yet: {why}; {'they are' if plural else 'it is'} "
+            f"written as soon as {until}, and until then other processes do not see {'them' if plural else 'it'}")

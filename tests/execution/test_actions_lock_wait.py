@@ -49,3 +49,33 @@ async def test_a_halt_while_a_frozen_writer_holds_the_audit_chain_is_stored_and_
     with stack.db.session() as session:
         assert SettingsRepository(session).trading_state() is TradingState.HALTED
     assert [e.payload["to"] for e in AuditLog(stack.db).list(entity_type="trade_settings") if e.action == "trading.halt"] == ["HALTED"]
+
+
+async def test_a_halt_with_cancel_all_sends_the_cancel_without_waiting_out_a_frozen_writers_lock(stack):
+    """A lock another connection keeps (a process stopped inside its transaction) made a halt's
+    database step wait the server's lock wait timeout (50 s by default) three times over before
+    its Cancel All even began: the orders stayed working at the broker for minutes. Now the
+    cancel goes to the broker after ``lock_wait_limit``; the halt holds in the process meanwhile
+    and is written once the lock is free (services/execution/unrecorded.py)."""
+    from tests.fixtures.waiting import wait_until
+
+    record = await stack.actions.manual_order("MSFT", Side.BUY, Decimal(5), OrderType.LMT, Decimal("405.00"))
+    await _settle(stack, record.id, {OrderState.ACCEPTED})
+    short_lock_waits(stack.db, 30)  # the frozen writer outlasts the test's wait for the broker's cancel
+    stack.actions.unrecorded.lock_wait_limit = 0.5
+    frozen = FrozenWriter(stack.db.url)
+    try:
+        halted = await stack.actions.halt(cancel_all=True)
+        assert "the halt is not recorded yet: the database kept a lock it needs" in halted.headline()
+        assert halted.canceled is not None and halted.canceled.everything
+        await wait_until(lambda: stack.sim.open_orders() == [], 15, lambda: f"the broker's cancel: {stack.sim.open_orders()}")
+        assert stack.actions.unrecorded.halt_pending  # held while the lock is
+    finally:
+        frozen.close()
+    assert await stack.actions.unrecorded.wait_written(60), f"still unrecorded: {stack.actions.unrecorded.waiting}"
+    with stack.db.session() as session:
+        assert SettingsRepository(session).trading_state() is TradingState.HALTED
+    actions = [e.action for e in AuditLog(stack.db).list(entity_type="trade_settings")]
+    assert sorted(actions) == ["trading.cancel_all", "trading.halt"]  # each once
+    assert AuditLog(stack.db).verify().ok
+    await _settle(stack, record.id, {OrderState.CANCELED}, timeout=30)
