@@ -58,6 +58,7 @@ class Unrecorded:
     why: str
     halt: bool = False
     running: asyncio.Future | None = None
+    during: str = "while the database did not answer"  # what kept it, for "Recorded now: ..."
 
     def late(self) -> dict:
         """What the audit entry records of the delay."""
@@ -108,7 +109,8 @@ class UnrecordedActions:
         process stopped inside its transaction): the action goes on without it (the broker's
         cancel does not wait), and it is waited for here, written again if it fails."""
         why = f"the database kept a lock it needs for over {LOCK_WAIT_LIMIT:g} s (another connection's transaction)"
-        self._wait(Unrecorded(what, write, datetime.now(UTC), why, halt, running))
+        self._wait(Unrecorded(what, write, datetime.now(UTC), why, halt, running,
+                              "while another connection kept a lock it needs"))
         return _not_recorded(parts or what, plural, why, "the lock is free")
 
     def _wait(self, entry: Unrecorded) -> None:
@@ -147,7 +149,7 @@ class UnrecordedActions:
             self._waiting.pop(0)
             delay = self.retry_initial
             log.warning("%s recorded late (asked at %s)", entry.what, entry.asked_at.isoformat())
-            words = f"Recorded now: {entry.what} asked at {entry.asked_at.strftime('%H:%M:%S')} UTC ({entry.why})"
+            words = f"Recorded now: {entry.what} asked at {entry.asked_at.strftime('%H:%M:%S')} UTC {entry.during}"
             for listener in list(self._listeners):
                 listener(words)
         self._written.set()
