@@ -19,7 +19,14 @@ from PySide6.QtCore import (
     Qt,
     QTimer,
 )
-from PySide6.QtGui import QAction, QContextMenuEvent, QKeySequence, QPaintEvent, QRegularExpressionValidator
+from PySide6.QtGui import (
+    QAction,
+    QContextMenuEvent,
+    QKeySequence,
+    QPaintEvent,
+    QRegularExpressionValidator,
+    QValidator,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -50,6 +57,18 @@ def number_keys(parent: QObject, length: int = 40, *, exponent: bool = False) ->
     services.core.typed_numbers.exponent_said: swallowed, a limit typed 1e3 became 13)."""
     keys = r"\d.,\seE" if exponent else r"\d.,\s"
     return QRegularExpressionValidator(QRegularExpression(rf"^-?[{keys}]{{0,{length}}}$"), parent)
+
+
+class SymbolKeys(QValidator):
+    """A symbol field shows what the order or the watchlist is sent: the text upper-cased as it is
+    typed, pasted or set (a listing key, AAPL or SAP@IBIS:EUR, is read upper-cased everywhere), the
+    cursor where the typing left it. Without it "aapl" stayed on screen while the ticket's verdict
+    and Send said AAPL."""
+
+    def validate(self, text: str, pos: int) -> tuple[QValidator.State, str, int]:
+        upper = text.upper()
+        # min: a character whose capital is longer (ß, SS) must not put the cursor past the end
+        return QValidator.State.Acceptable, upper, min(pos, len(upper))
 
 
 #: Sized to content, a column never takes more than this (a payload column would take the panel).

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 from services.core.replace_rules import stepped_price, suggested_stop_limit
 from services.core.typed_numbers import NotANumber, exponent_said, typed_decimal
 
-from ..common import number_keys
+from ..common import SymbolKeys, number_keys
 
 TYPE_AN_ORDER = "Type an order: the risk verdict shows here before anything is sent."
 CHECKING = "Checking the risk of this order…"
@@ -130,6 +130,7 @@ class OrderTicketDialog(QDialog):
 
         self.symbol_edit = QLineEdit()
         self.symbol_edit.setPlaceholderText("AAPL, or SAP@IBIS:EUR")
+        self.symbol_edit.setValidator(SymbolKeys(self.symbol_edit))
         # a bound method, not a lambda: Qt drops it with the dialog (editingFinished also fires
         # when the field loses its focus, as the window closes)
         self.symbol_edit.editingFinished.connect(self._on_symbol_edited)

@@ -8,7 +8,7 @@ from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QMenu, QPushButton, QVBoxLayout, QWidget
 
-from ..common import add_action, make_table, menu_key_opens_current_row, plain_label
+from ..common import SymbolKeys, add_action, make_table, menu_key_opens_current_row, plain_label
 from ..models.quotes import KIND_LABELS, QuotesModel
 
 SYMBOL_PADDING = 16  # px: the cell's margins and a little air
@@ -24,6 +24,7 @@ class WatchlistView(QWidget):
         self.model = model
         self.symbol_edit = QLineEdit()
         self.symbol_edit.setPlaceholderText("Add a symbol (AAPL, SAP@IBIS:EUR) and press Enter")
+        self.symbol_edit.setValidator(SymbolKeys(self.symbol_edit))
         self.symbol_edit.returnPressed.connect(self._on_add)
         add_button = QPushButton("Add")
         add_button.clicked.connect(self._on_add)
