@@ -334,6 +334,17 @@ class MainWindow(QMainWindow):
         menu.addAction(action)
         return action
 
+    def createPopupMenu(self) -> QMenu:
+        """The right-click menu of a panel's title bar or tabs and of the toolbar: View's panel
+        items (their Alt keys, a monitor's hidden ones hidden, a panel behind a tab brought
+        forward rather than closed), then the toolbar. Qt's own listed the docks' toggles, with
+        no Alt key and a panel behind a tab closed by choosing it."""
+        menu = QMenu(self)
+        menu.addActions(list(self.panel_actions.values()))
+        menu.addSeparator()
+        menu.addAction(self.mode_toolbar_action)
+        return menu
+
     def _on_dock_shown(self, name: str, visible: bool) -> None:
         # not while the window is first laid out or a saved layout is restored: their heights stand
         if not visible or not self._laid_out or self._restoring:
@@ -470,6 +481,10 @@ class MainWindow(QMainWindow):
         self.trading_state_action.setVisible(False)  # shown only when trading is not ACTIVE
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, toolbar)
         self.mode_toolbar = toolbar
+        # its item in the title bars' menu (createPopupMenu), "M" no panel's key; Qt names the
+        # toggle after the title and keeps it so only when the title changes, which it never does
+        self.mode_toolbar_action = toolbar.toggleViewAction()
+        self.mode_toolbar_action.setText("&Mode toolbar")
 
     def _action(self, menu, text: str, slot, shortcut: str | None = None, tip: str | None = None) -> QAction:
         action = QAction(text, self)

@@ -104,6 +104,58 @@ def with_mnemonic(text: str, key: str) -> str:
     return f"{text[:at]}&{text[at:]}"
 
 
+def with_free_mnemonics(texts: Sequence[str], taken: Iterable[str] = ()) -> list[str]:
+    """Menu items' ``texts`` (their ampersands literal already) each with an Alt key marked that
+    no other item has, nor ``taken`` (lower case): for items whose words are not ours to choose (a
+    table's columns). Each takes a word's first letter if it can, else another letter or digit,
+    else another character ("#", "%": typed in the open menu, it chooses the item too); an
+    earlier item's key is moved to another of its characters when that frees the only one a
+    later item has (in a table's column menu "Backtest shortfall" found every letter taken by
+    the columns before it). An item left no free character shows as it is."""
+    reserved = {key.lower() for key in taken}
+    choices = [[(i, key) for i, key in _mnemonic_choices(text) if key not in reserved] for text in texts]
+    owner: dict[str, int] = {}  # key -> the item holding it
+
+    def claim(item: int, tried: set[str]) -> bool:
+        free = next((key for _, key in choices[item] if key not in owner), None)
+        if free is not None:
+            owner[free] = item
+            return True
+        for _, key in choices[item]:  # each taken: one whose holder can move to another frees it
+            if key not in tried:
+                tried.add(key)
+                if claim(owner[key], tried):
+                    owner[key] = item
+                    return True
+        return False
+
+    for item in range(len(texts)):
+        claim(item, set())
+    at = {item: next(i for i, k in choices[item] if k == key) for key, item in owner.items()}
+    return [f"{text[:at[n]]}&{text[at[n]:]}" if n in at else text for n, text in enumerate(texts)]
+
+
+def _mnemonic_choices(text: str) -> list[tuple[int, str]]:
+    """The characters of ``text`` that can be its Alt key, as (index, key), the likeliest first:
+    a word's first letter or digit, another letter or digit, any other character but a space (an
+    ampersand pair, "&&", shows one ampersand and is no key)."""
+    at, marks = 0, []
+    while at < len(text):
+        if text[at] == "&":
+            at += 2
+            continue
+        if not text[at].isspace():
+            marks.append(at)
+        at += 1
+    alnum = [i for i in marks if text[i].isalnum()]
+    starts = [i for i in alnum if i == 0 or not text[i - 1].isalnum()]
+    ordered = starts + [i for i in alnum if i not in starts] + [i for i in marks if not text[i].isalnum()]
+    seen: dict[str, int] = {}
+    for i in ordered:
+        seen.setdefault(text[i].lower(), i)
+    return [(i, key) for key, i in seen.items()]
+
+
 def numbered(number: int, name: str) -> str:
     """A menu item of a name the trader chose (a saved layout): its number is its Alt key, 1 to 9
     (a letter of the name could be another item's), the name shown as typed."""
@@ -448,18 +500,20 @@ def column_menu(view: QTableView) -> QMenu:
     menu = QMenu(view)
     menu.setObjectName("columnMenu")
     visible = [i for i in range(header.count()) if not header.isSectionHidden(i)]
-    for visual in range(header.count()):
-        logical = header.logicalIndex(visual)
-        title = str(model.headerData(logical, Qt.Orientation.Horizontal) or f"Column {logical + 1}")
+    columns = [header.logicalIndex(visual) for visual in range(header.count())]
+    titles = [literal_ampersands(str(model.headerData(logical, Qt.Orientation.Horizontal) or f"Column {logical + 1}"))
+              for logical in columns]
+    # the two items below the columns have theirs: Show &all columns, Si&ze columns to content
+    for logical, title in zip(columns, with_free_mnemonics(titles, taken={"a", "z"}), strict=True):
         action = menu.addAction(title)
         action.setCheckable(True)
         action.setChecked(not header.isSectionHidden(logical))
         action.setEnabled(not (len(visible) == 1 and logical in visible))
         action.toggled.connect(lambda shown, column=logical: _show_section(view, column, shown))
     menu.addSeparator()
-    show_all = menu.addAction("Show all columns")
+    show_all = menu.addAction("Show &all columns")
     show_all.triggered.connect(lambda: _show_all_sections(view))
-    fit = menu.addAction("Size columns to content")
+    fit = menu.addAction("Si&ze columns to content")
     fit.triggered.connect(lambda: size_columns_to_content(view))
     return menu
 

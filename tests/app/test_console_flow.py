@@ -15,6 +15,7 @@ from services.core.wording import describe_order
 from services.domain import OrderState, OrderType, Side, TradeMode, TradingState
 from tests.app.conftest import run
 from tests.fixtures.ib import wait_for
+from tests.fixtures.menus import shown_text
 
 SNAPSHOT_CSV = "symbol,weight,price\nAAPL,0.10,230\nMSFT,0.10,418\nSPY,0.15,590\nIBM,0.05,225\n"
 BAD_CSV = "symbol,weight\nAAPL,0.5\nAAPL,abc\nMSFT,0.7\n"
@@ -151,7 +152,7 @@ def test_cancel_replace_and_cancel_all_from_the_blotter_reach_the_simulator(qloo
             # Cancel from the context menu.
             first = w.orders_model.get(resting[0].id)
             menu = w.blotter_view.context_menu_for(first)
-            next(a for a in menu.actions() if a.text() == "Cancel").trigger()
+            next(a for a in menu.actions() if shown_text(a.text()) == "Cancel").trigger()
             await wait_for(lambda: next(o for o in sim.orders() if o.order_ref == first.client_order_id).status == "Cancelled",
                            10, "cancel at the simulator")
             await wait_for(lambda: w.orders_model.get(first.id).status is OrderState.CANCELED, 10, "blotter CANCELED")
@@ -170,7 +171,7 @@ def test_cancel_replace_and_cancel_all_from_the_blotter_reach_the_simulator(qloo
 
             monkeypatch.setattr("widgets.views.blotter.ReplaceDialog.exec", accept_with_values)
             menu = w.blotter_view.context_menu_for(second)
-            next(a for a in menu.actions() if a.text().startswith("Replace")).trigger()
+            next(a for a in menu.actions() if shown_text(a.text()).startswith("Replace")).trigger()
             sim_order = lambda: next(o for o in sim.orders() if o.order_ref == second.client_order_id)  # noqa: E731
             await wait_for(lambda: sim_order().quantity == 15 and sim_order().limit_price == new_limit, 10, "modify at the simulator")
 

@@ -19,6 +19,7 @@ from services.domain import OrderState, PositionRecord, Quote
 from services.execution.account import AccountSummary
 from tests.app.conftest import run
 from tests.fixtures.ib import wait_for
+from tests.fixtures.menus import shown_text
 from widgets.dialogs.order_ticket import TYPE_AN_ORDER
 
 
@@ -456,8 +457,8 @@ def test_flatten_opens_the_ticket_with_what_the_project_holds_once_its_working_o
                                        for r in model.records()), 10, lambda: f"the project's 29 AAPL: {model.records()}")
             [held] = [r for r in model.records() if r.symbol == "AAPL" and r.project_id is not None]
             menu = w.positions_view.context_menu_for(held)
-            flatten = next(a for a in menu.actions() if a.text().startswith("Flatten"))
-            assert flatten.isEnabled() and flatten.text() == f"Flatten: AAPL of {name} (29 held)…"
+            flatten = next(a for a in menu.actions() if shown_text(a.text()).startswith("Flatten"))
+            assert flatten.isEnabled() and shown_text(flatten.text()) == f"Flatten: AAPL of {name} (29 held)…"
             flatten.trigger()
             await wait_for(lambda: dialog.isVisible() and dialog.fields()["quantity"] == "24", 10,
                            lambda: f"the ticket on SELL 24: {dialog.isVisible()} {dialog.fields()}")
@@ -471,8 +472,8 @@ def test_flatten_opens_the_ticket_with_what_the_project_holds_once_its_working_o
             now = datetime.now(UTC)
             account_row = PositionRecord(None, "DU1234567", "AAPL", Decimal(80), Decimal(100), Decimal(0), now)
             menu = w.positions_view.context_menu_for(account_row)
-            assert not next(a for a in menu.actions() if a.text().startswith("Flatten")).isEnabled()
-            [buy] = [a for a in menu.actions() if a.text().startswith("Buy more")]
+            assert not next(a for a in menu.actions() if shown_text(a.text()).startswith("Flatten")).isEnabled()
+            [buy] = [a for a in menu.actions() if shown_text(a.text()).startswith("Buy more")]
             buy.trigger()
             assert dialog.fields()["side"] == "BUY"
         finally:

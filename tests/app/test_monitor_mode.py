@@ -27,6 +27,7 @@ from tests.execution.monitor_helpers import (
     table_fingerprint,
 )
 from tests.fixtures.forked_app import run_sync
+from tests.fixtures.menus import shown_text
 from tests.fixtures.waiting import wait_until
 
 from .conftest import run, until_console
@@ -96,7 +97,7 @@ def _exercise_every_trading_intent(monitor: Monitor, order_id: int) -> None:
     w = monitor.window
     assert w.trading_actions_enabled() == []
     menu = w.blotter_view.context_menu_for(w.orders_model.get(order_id))
-    assert {a.text(): a.isEnabled() for a in menu.actions() if a.text() in ("Cancel", "Replace…")} == {
+    assert {shown_text(a.text()): a.isEnabled() for a in menu.actions() if shown_text(a.text()) in ("Cancel", "Replace…")} == {
         "Cancel": False, "Replace…": False}
     blotter, preview = w.blotter_view, w.preview_view
     blotter.cancel_requested.emit(order_id)

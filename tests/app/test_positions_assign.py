@@ -16,6 +16,7 @@ from services.core.books import UNASSIGNED
 from services.db.models import AuditLog, Position
 from tests.app.conftest import run
 from tests.fixtures.ib import wait_for
+from tests.fixtures.menus import shown_text
 from widgets.dialogs.assign import CHOOSE_PROJECT
 from widgets.views.positions import BOOK
 
@@ -38,7 +39,7 @@ def _menu_of(view, item):
     """The context menu the panel opens on ``item`` (a right click there), and its actions' texts."""
     menu = view.menu_at(view.tree.visualItemRect(item).center())
     assert menu is not None
-    return [a.text() for a in menu.actions() if a.text()], menu
+    return [shown_text(a.text()) for a in menu.actions() if shown_text(a.text())], menu
 
 
 def _stored(db, project_id=None, symbol="AAPL"):
@@ -71,7 +72,7 @@ def test_an_unassigned_line_is_assigned_to_a_projects_book_from_the_positions_pa
             assert "Assign to project…" not in account_texts  # the account's line holds every book's
 
             _, menu = _menu_of(view, _line_item(view.tree, "unassigned", "AAPL"))
-            [assign] = [a for a in menu.actions() if a.text() == "Assign to project…"]
+            [assign] = [a for a in menu.actions() if shown_text(a.text()) == "Assign to project…"]
             assign.trigger()
             dialog = console.controller.books.dialog
             assert dialog is not None and dialog.isVisible()

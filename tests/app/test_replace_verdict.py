@@ -17,6 +17,7 @@ from services.db.repositories import SettingsRepository
 from services.domain import OrderState, OrderType, Side
 from tests.app.conftest import run
 from tests.fixtures.ib import wait_for
+from tests.fixtures.menus import shown_text
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -61,7 +62,7 @@ def test_the_replace_dialog_shows_the_risk_verdict_and_replace_is_off_for_a_bloc
                 settings.set_risk_defaults({**limits, "max_position_ratio": "0.0001"})  # any AAPL position is too big
 
             menu = blotter.context_menu_for(w.orders_model.get(order.id))
-            replace_item = next(a for a in menu.actions() if a.text().startswith("Replace"))
+            replace_item = next(a for a in menu.actions() if shown_text(a.text()).startswith("Replace"))
             QTimer.singleShot(0, replace_item.trigger)  # from the loop, not this task: the dialog's exec() runs its own
             await wait_for(lambda: opened and opened[-1].isVisible(), 10, "the Replace dialog open")
             dialog = opened[-1]

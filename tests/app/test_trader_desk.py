@@ -13,6 +13,7 @@ from services.activity_log import Level
 from services.domain import OrderState, OrderType, Side, TradingState
 from tests.app.conftest import run
 from tests.fixtures.ib import wait_for
+from tests.fixtures.menus import shown_text
 
 SNAPSHOT_CSV = "symbol,weight,price\nAAPL,0.10,230\nMSFT,0.10,418\nSPY,0.15,590\nIBM,0.05,225\n"
 
@@ -333,7 +334,7 @@ def test_replace_shows_the_order_as_the_blotter_does_and_a_risk_refusal_is_audit
 
             monkeypatch.setattr("widgets.views.blotter.ReplaceDialog.exec", exec_)
             menu = w.blotter_view.context_menu_for(w.orders_model.get(order.id))
-            next(a for a in menu.actions() if a.text().startswith("Replace")).trigger()
+            next(a for a in menu.actions() if shown_text(a.text()).startswith("Replace")).trigger()
             assert shown["quantity"] == "100" and shown["limit"] == f"{limit:,.2f}"
             assert shown["client_id"] == order.client_order_id and order.client_order_id in shown["title"]
             assert "Decimal" not in shown["order"] and "BUY 100 AAPL LMT" in shown["order"]
@@ -355,7 +356,7 @@ def test_replace_shows_the_order_as_the_blotter_does_and_a_risk_refusal_is_audit
 
             monkeypatch.setattr("widgets.views.blotter.ReplaceDialog.exec", exec_lower)
             menu = w.blotter_view.context_menu_for(w.orders_model.get(order.id))
-            next(a for a in menu.actions() if a.text().startswith("Replace")).trigger()
+            next(a for a in menu.actions() if shown_text(a.text()).startswith("Replace")).trigger()
             said = f"Replace {order.client_order_id} to 100 @ {new_limit:,.2f}: modified at the broker"
             await wait_for(lambda: any(e.text == said for e in w.activity_log.entries()), 10,
                            lambda: f"{said!r} in {[e.text for e in w.activity_log.entries()]}")
@@ -395,7 +396,7 @@ def test_the_window_replaces_a_stop_orders_stop_and_says_the_new_one(qloop, open
 
             monkeypatch.setattr("widgets.views.blotter.ReplaceDialog.exec", exec_)
             menu = w.blotter_view.context_menu_for(record())
-            next(a for a in menu.actions() if a.text().startswith("Replace")).trigger()
+            next(a for a in menu.actions() if shown_text(a.text()).startswith("Replace")).trigger()
             assert shown["stop"] == f"{stop:,.2f}"
             said = f"Replace {coid} to 5 stop {new_stop:,.2f} limit {stop + 1:,.2f}: modified at the broker"
             await wait_for(lambda: any(e.text == said for e in w.activity_log.entries()), 10,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import QSize, Qt
 
+from tests.fixtures.menus import shown_text
 from tests.gui.factories import fill, order, position
 from widgets.common import column_menu
 from widgets.models.orders import OrderBlotterModel
@@ -23,7 +24,7 @@ def _window(qtbot, state=None, **kwargs):
 
 def _hide_by_menu(view, title: str) -> None:
     menu = column_menu(view)
-    action = next(a for a in menu.actions() if a.text() == title)
+    action = next(a for a in menu.actions() if shown_text(a.text()) == title)
     action.trigger()
 
 
@@ -36,12 +37,12 @@ def test_the_header_menu_hides_and_shows_columns_and_keeps_one(qtbot):
     _hide_by_menu(table, "Price")
     assert header.isSectionHidden(4)
     menu = column_menu(table)
-    assert not next(a for a in menu.actions() if a.text() == "Price").isChecked()
-    next(a for a in menu.actions() if a.text() == "Show all columns").trigger()
+    assert not next(a for a in menu.actions() if shown_text(a.text()) == "Price").isChecked()
+    next(a for a in menu.actions() if shown_text(a.text()) == "Show all columns").trigger()
     assert not any(header.isSectionHidden(i) for i in range(header.count()))
     for i in range(1, header.count()):
         header.hideSection(i)
-    last = next(a for a in column_menu(table).actions() if a.text() == "Time")
+    last = next(a for a in column_menu(table).actions() if shown_text(a.text()) == "Time")
     assert last.isChecked() and not last.isEnabled()  # the last visible column stays
 
 

@@ -13,6 +13,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QMessageBox
 
 from services.domain import OrderState, OrderType, Side, TradingState
+from tests.fixtures.menus import menu_action, shown_text
 from widgets.dialogs.replace import ReplaceDialog
 from widgets.models.orders import OrderBlotterModel
 from widgets.models.proxy import BlotterFilterProxyModel, StatusFilter
@@ -49,10 +50,6 @@ def answer(monkeypatch, button):
 
     monkeypatch.setattr(QMessageBox, "exec", exec_)
     return asked
-
-
-def menu_action(menu, text):
-    return next(a for a in menu.actions() if a.text() == text)
 
 
 def visible_ids(view):
@@ -633,9 +630,9 @@ def test_replace_is_off_while_trading_is_halted_and_says_why(blotter):
     are blocked". Cancel stays on: a halt lets cancels go out."""
     blotter.set_trading_state(TradingState.HALTED)
     menu = blotter.context_menu_for(blotter.model.get(1))
-    replace_item = next(a for a in menu.actions() if a.text().startswith("Replace"))
+    replace_item = next(a for a in menu.actions() if shown_text(a.text()).startswith("Replace"))
     assert not replace_item.isEnabled()
-    assert replace_item.text() == "Replace… (trading is HALTED)"
+    assert shown_text(replace_item.text()) == "Replace… (trading is HALTED)"
     assert menu_action(menu, "Cancel").isEnabled()
     blotter.set_trading_state(TradingState.ACTIVE)
     assert menu_action(blotter.context_menu_for(blotter.model.get(1)), "Replace…").isEnabled()

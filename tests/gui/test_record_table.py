@@ -9,6 +9,7 @@ from decimal import Decimal
 from PySide6.QtGui import QColor, QImage, QStandardItem, QStandardItemModel
 
 from services.domain import OrderState, Side
+from tests.fixtures.menus import shown_text
 from tests.gui.factories import order, replace
 from tests.gui.showing import shown
 from widgets.common import make_table
@@ -201,7 +202,7 @@ def test_the_last_column_shown_takes_the_room_left_only_when_it_is_text(qtbot):
     header.restoreState(saved)
     fit_last_section(preview)
     assert not header.stretchLastSection()
-    [hide_symbol] = [a for a in column_menu(preview).actions() if a.text() == "Symbol"]
+    [hide_symbol] = [a for a in column_menu(preview).actions() if shown_text(a.text()) == "Symbol"]
     header.moveSection(header.visualIndex(0), header.count() - 1)
     hide_symbol.toggle()  # the text column last hidden: a figure is last again
     assert header.isSectionHidden(0) and not header.stretchLastSection()

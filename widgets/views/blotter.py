@@ -75,7 +75,7 @@ def halt_question(working: int | None) -> str:
 
 
 #: The blotter's Replace item while trading is HALTED: off, saying why (cancels still go out).
-REPLACE_WHILE_HALTED = "Replace… (trading is HALTED)"
+REPLACE_WHILE_HALTED = "&Replace… (trading is HALTED)"
 
 CANCEL_CONSOLE = "console"  # one cancel per working order this console knows
 CANCEL_BROKER = "broker"  # IB's global cancel: every open order of the account, TWS's included
@@ -350,22 +350,22 @@ class BlotterView(QWidget):
     def context_menu_for(self, order: OrderRecord) -> QMenu:
         """The right-click menu for one order (tests trigger its actions directly)."""
         menu = QMenu(self)
-        cancel = menu.addAction("Cancel")
+        cancel = menu.addAction("&Cancel")
         cancel.setEnabled(order.status.is_cancelable and not self.read_only)  # an unsent NEW one too
         cancel.triggered.connect(lambda: self.cancel_requested.emit(order.id))
         # a halt refuses every replace (services.execution.replace_order): offered while HALTED, the
         # dialog was filled in for an error; the item says why it is off
         halted = self._trading_state is TradingState.HALTED
-        replace = menu.addAction(REPLACE_WHILE_HALTED if halted else "Replace…")
+        replace = menu.addAction(REPLACE_WHILE_HALTED if halted else "&Replace…")
         replace.setEnabled(order.status.is_working and not self.read_only and not halted)
         replace.triggered.connect(lambda: self.request_replace(order))
         menu.addSeparator()
-        copy = menu.addAction("Copy id")
+        copy = menu.addAction("Copy &id")
         copy.triggered.connect(lambda: QGuiApplication.clipboard().setText(order.client_order_id))
-        details = menu.addAction("Details…")
+        details = menu.addAction("&Details…")
         details.triggered.connect(lambda: self.details_requested.emit(order.id))
         menu.addSeparator()
-        export = menu.addAction("Export CSV…")  # also here: a narrow blotter's toolbar has no room for it
+        export = menu.addAction("E&xport CSV…")  # also here: a narrow blotter's toolbar has no room for it
         export.triggered.connect(lambda: self.choose_export_file())
         return menu
 

@@ -40,7 +40,14 @@ from services.domain import PositionRecord
 from services.execution.ib_contracts import FxRates
 from services.position_marks import mark_said, symbol_said
 
-from ..common import DraggedWidths, chosen_widths, menu_key_opens_current_row, plain_label, set_live_text
+from ..common import (
+    DraggedWidths,
+    chosen_widths,
+    literal_ampersands,
+    menu_key_opens_current_row,
+    plain_label,
+    set_live_text,
+)
 from ..models.base import fmt_money, fmt_price_at, fmt_quantity
 from ..models.positions import ACCOUNT_TOTAL, PositionsModel, pnl_colour
 from ..models.price_columns import ColumnPlaces
@@ -471,27 +478,29 @@ class PositionsView(QWidget):
             project = self.model.project_names().get(position.project_id, str(position.project_id))
         menu = QMenu(self)
         symbol = position.symbol
-        buy = menu.addAction(f"Buy more {symbol}…")
+        # the names as written: a project "R&D" read "RD", its "&" taken for the item's Alt key
+        named, book = literal_ampersands(symbol), literal_ampersands(project or "")
+        buy = menu.addAction(f"&Buy more {named}…")
         buy.triggered.connect(lambda: self.ticket_requested.emit({"symbol": symbol, "side": "BUY", "project": project}))
-        sell = menu.addAction(f"Sell more {symbol}…" if position.quantity > 0 else f"Sell {symbol}…")
+        sell = menu.addAction(f"&Sell more {named}…" if position.quantity > 0 else f"&Sell {named}…")
         sell.triggered.connect(lambda: self.ticket_requested.emit({"symbol": symbol, "side": "SELL", "project": project}))
         menu.addSeparator()
         if project is None:
-            flatten = menu.addAction("Flatten… (on a project's row: only its shares)")
+            flatten = menu.addAction("&Flatten… (on a project's row: only its shares)")
             flatten.setEnabled(False)
         elif flatten_order(position.quantity) is None:
-            flatten = menu.addAction(f"Flatten: {symbol} of {project} is flat")
+            flatten = menu.addAction(f"&Flatten: {named} of {book} is flat")
             flatten.setEnabled(False)
         else:
             # what the book holds now; the ticket opens on what it holds once its working orders
             # in the listing fill, which the services count (29 held and a SELL 5 working: SELL
             # 24, not a SELL 29 that the check read "24 -> -5" and the short-sale rule blocked)
-            flatten = menu.addAction(f"Flatten: {symbol} of {project} ({plain(position.quantity)} held)…")
+            flatten = menu.addAction(f"&Flatten: {named} of {book} ({plain(position.quantity)} held)…")
             flatten.triggered.connect(lambda: self.ticket_requested.emit(
                 {"symbol": symbol, "project": project, "flatten": True}))
         if unassigned:
             menu.addSeparator()
-            assign = menu.addAction("Assign to project…")
+            assign = menu.addAction("&Assign to project…")
             assign.triggered.connect(lambda: self.assign_requested.emit(position))
         return menu
 

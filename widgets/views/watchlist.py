@@ -8,7 +8,14 @@ from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QMenu, QPushButton, QVBoxLayout, QWidget
 
-from ..common import SymbolKeys, add_action, make_table, menu_key_opens_current_row, plain_label
+from ..common import (
+    SymbolKeys,
+    add_action,
+    literal_ampersands,
+    make_table,
+    menu_key_opens_current_row,
+    plain_label,
+)
 from ..models.quotes import KIND_LABELS, QuotesModel
 
 SYMBOL_PADDING = 16  # px: the cell's margins and a little air
@@ -91,12 +98,13 @@ class WatchlistView(QWidget):
 
     def context_menu_for(self, key: str) -> QMenu:
         menu = QMenu(self)
-        buy = menu.addAction(f"Buy {key}…")
+        shown = literal_ampersands(key)
+        buy = menu.addAction(f"&Buy {shown}…")
         buy.triggered.connect(lambda: self.ticket_requested.emit({"symbol": key, "side": "BUY"}))
-        sell = menu.addAction(f"Sell {key}…")
+        sell = menu.addAction(f"&Sell {shown}…")
         sell.triggered.connect(lambda: self.ticket_requested.emit({"symbol": key, "side": "SELL"}))
         menu.addSeparator()
-        remove = menu.addAction("Remove")
+        remove = menu.addAction("&Remove")
         remove.triggered.connect(lambda: self.remove_requested.emit(key))
         return menu
 
