@@ -62,9 +62,19 @@ class BacktestSpec:
 
     def to_dict(self) -> dict:
         return {"initial_cash": str(self.initial_cash), "fill": str(self.fill), "slippage_bps": str(self.slippage_bps),
-                "commission": self.commission, "builder": {k: str(v) for k, v in self.builder.items()},
+                "commission": self.commission, "builder": {k: _as_json(v) for k, v in self.builder.items()},
                 "risk_overrides": list(self.risk_overrides),
                 "from": self.start.isoformat() if self.start else None, "to": self.end.isoformat() if self.end else None}
+
+
+def _as_json(value: Any) -> Any:
+    """A builder value as JSON says it: a flag a boolean, a whole number a number, an amount its
+    exact text (a Decimal), a name its text. Each was its ``str``: the flag "Sell holdings not in
+    the snapshot" was stored as "True", and "False" would read as yes to a reader taking it for
+    a flag."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    return str(getattr(value, "value", value))  # a Decimal's exact text, an enum's (Rounding) value
 
 
 @dataclass
