@@ -52,6 +52,16 @@ class ConsoleHarness:
         await self.stack.close()
         self.window.close()
 
+    async def __aenter__(self) -> ConsoleHarness:  # ``async with await open_console() as console:``
+        return self
+
+    async def __aexit__(self, *_exc) -> None:  # closed whatever the scenario ended with, as its finally did
+        await self.close()
+
+    def said(self) -> list[str]:
+        """The window's activity log, oldest first: each line's text."""
+        return [entry.text for entry in self.window.activity_log.entries()]
+
 
 @pytest.fixture
 def console_settings(db_url, tmp_path):

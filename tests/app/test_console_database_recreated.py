@@ -14,7 +14,7 @@ from decimal import Decimal
 import pytest
 
 from tests.app.test_monitor_database_recreated import _orders
-from tests.fixtures.db import _admin_execute, _create_mysql_database, _drop_mysql_database, _mysql_check
+from tests.fixtures.db import PrivateMysqlDatabase
 from tests.fixtures.waiting import wait_until
 
 from .conftest import run
@@ -23,16 +23,8 @@ pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]  # a migration twice: 
 
 
 @pytest.fixture
-def recreated_db():
-    from services.db.migrate import upgrade
-
-    _mysql_check()
-    name, url = _create_mysql_database("tc_test_console_recreated")
-    try:
-        upgrade(url)
-        yield name, url
-    finally:
-        _drop_mysql_database(name)
+def recreated_db(private_mysql_db) -> PrivateMysqlDatabase:  # the window's database, dropped and created again
+    return private_mysql_db
 
 
 @pytest.fixture
@@ -41,7 +33,7 @@ def console_settings(recreated_db, tmp_path):  # the trading window on that data
 
     settings = load_settings(env={"TC_DATA_DIR": str(tmp_path / "data"), "TC_LOG_DIR": str(tmp_path / "logs"),
                                   "TC_CONFIG_FILE": str(tmp_path / "settings.toml")})
-    return replace(settings, db_url=recreated_db[1], profile="demo")
+    return replace(settings, db_url=recreated_db.url, profile="demo")
 
 
 def test_a_trading_window_reads_a_database_dropped_and_created_again_and_sends_nothing_until_then(
@@ -51,22 +43,19 @@ def test_a_trading_window_reads_a_database_dropped_and_created_again_and_sends_n
     preview's run was the old one's, and a Cancel on a row went to whatever order of the new
     database had that id."""
     from services.change_feed import REPLACED_LINE
-    from services.db.migrate import upgrade
 
-    name, url = recreated_db
+    url = recreated_db.url
     _orders(url, ["OLD-1", "OLD-2", "OLD-3"], 3)
 
     async def scenario():
-        console = await open_console()
-        w, controller = console.window, console.controller
+        async with await open_console() as console:
+            w, controller = console.window, console.controller
 
-        def refs() -> set[str]:
-            return {o.client_order_id for o in w.orders_model.records()}
+            def refs() -> set[str]:
+                return {o.client_order_id for o in w.orders_model.records()}
 
-        def said() -> list[str]:
-            return [entry.text for entry in w.activity_log.entries()]
+            said = console.said
 
-        try:
             await wait_until(lambda: refs() == {"OLD-1", "OLD-2", "OLD-3"}, 10, lambda: f"the old orders: {refs()}")
             await controller.preview(w.preview_view.params())
             assert controller.current_preview is not None and w.preview_view.execute_button.isEnabled()
@@ -81,12 +70,7 @@ def test_a_trading_window_reads_a_database_dropped_and_created_again_and_sends_n
                 await load()
             controller.snapshots.load = held_load
 
-            def recreate():
-                _admin_execute(f"DROP DATABASE `{name}`")
-                _admin_execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-                upgrade(url)
-                _orders(url, ["NEW-1", "NEW-2"], 1)
-            await asyncio.to_thread(recreate)
+            await asyncio.to_thread(_recreate, recreated_db, ["NEW-1", "NEW-2"])
             await wait_until(reading.is_set, 15, "the replacement found")
             # the old run's preview is gone (run 1 of the new database is another run, or none)
             assert controller.current_preview is None and not w.preview_view.execute_button.isEnabled()
@@ -119,8 +103,6 @@ def test_a_trading_window_reads_a_database_dropped_and_created_again_and_sends_n
             await wait_until(lambda: len(w.audit_model.records()) == 1, 15,
                              lambda: f"the new database's audit entry alone: {len(w.audit_model.records())}")
             # (an error said while the database had no tables is the window's honest word: not checked)
-        finally:
-            await console.close()
 
     run(qloop, scenario(), timeout=120)
 
@@ -133,13 +115,10 @@ async def _feed_stopped(controller) -> None:
     await asyncio.gather(task, return_exceptions=True)
 
 
-def _recreate(name: str, url: str, refs: list[str]) -> None:
-    from services.db.migrate import upgrade
-
-    _admin_execute(f"DROP DATABASE `{name}`")
-    _admin_execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-    upgrade(url)
-    _orders(url, refs, 1)
+def _recreate(database: PrivateMysqlDatabase, refs: list[str]) -> None:
+    """``database`` dropped and created again, holding the orders ``refs`` and one audit entry."""
+    database.recreate()
+    _orders(database.url, refs, 1)
 
 
 def test_the_decisions_panel_is_read_again_with_the_database(qloop, open_console, recreated_db):
@@ -148,18 +127,16 @@ def test_the_decisions_panel_is_read_again_with_the_database(qloop, open_console
     number the new database holds for another run, or none at all, shown as the trader's record."""
     from services.change_feed import REPLACED_LINE
 
-    name, url = recreated_db
+    url = recreated_db.url
     _orders(url, ["OLD-1"], 1)
 
     async def scenario():
-        console = await open_console()
-        w, controller = console.window, console.controller
-        trail, tca = w.decisions_view, w.tca_view
+        async with await open_console() as console:
+            w, controller = console.window, console.controller
+            trail, tca = w.decisions_view, w.tca_view
 
-        def said() -> list[str]:
-            return [entry.text for entry in w.activity_log.entries()]
+            said = console.said
 
-        try:
             await wait_until(lambda: {o.client_order_id for o in w.orders_model.records()} == {"OLD-1"}, 10,
                              "the old order")
             preview = await controller.preview(w.preview_view.params())
@@ -167,14 +144,12 @@ def test_the_decisions_panel_is_read_again_with_the_database(qloop, open_console
             await controller.decisions.show_tca(preview.run_id)
             assert controller.decisions.trail_run_id == preview.run_id and trail.orders_model.rowCount() > 0
             assert controller.decisions.tca_run_id == preview.run_id and tca.title_label.text() != "No run selected"
-            await asyncio.to_thread(_recreate, name, url, ["NEW-1"])
+            await asyncio.to_thread(_recreate, recreated_db, ["NEW-1"])
             await wait_until(lambda: REPLACED_LINE in said(), 20, lambda: f"the replacement said: {said()[-5:]}")
             # the new database holds no run: nothing of the old one's is shown as the record
             assert controller.decisions.trail_run_id is None and controller.decisions.tca_run_id is None
             assert trail.title_label.text() == "No run or preview selected" and trail.orders_model.rowCount() == 0
             assert tca.title_label.text() == "No run selected" and tca.model.rowCount() == 0
-        finally:
-            await console.close()
 
     run(qloop, scenario(), timeout=120)
 
@@ -189,16 +164,12 @@ def test_the_brokers_working_orders_are_reconciled_into_the_new_database_as_at_a
     from services.change_feed import REPLACED_LINE
     from services.domain import OrderState, OrderType, Side
 
-    name, url = recreated_db
-
     async def scenario():
-        console = await open_console()
-        w, sim = console.window, console.sim
+        async with await open_console() as console:
+            w, sim = console.window, console.sim
 
-        def said() -> list[str]:
-            return [entry.text for entry in w.activity_log.entries()]
+            said = console.said
 
-        try:
             filled = await console.stack.actions.manual_order("AAPL", Side.BUY, Decimal(3), OrderType.MKT)
             await wait_until(lambda: (r := w.orders_model.get(filled.id)) is not None and r.status is OrderState.FILLED,
                              10, "the filled order in the blotter")
@@ -206,7 +177,7 @@ def test_the_brokers_working_orders_are_reconciled_into_the_new_database_as_at_a
             order = await console.stack.actions.manual_order("AAPL", Side.BUY, Decimal(5), OrderType.LMT, limit)
             await wait_until(lambda: (r := w.orders_model.get(order.id)) is not None and r.status is OrderState.ACCEPTED,
                              10, "the working order in the blotter")
-            await asyncio.to_thread(_recreate, name, url, [])
+            await asyncio.to_thread(_recreate, recreated_db, [])
             await wait_until(lambda: REPLACED_LINE in said(), 20, lambda: f"the replacement said: {said()[-5:]}")
 
             def working() -> list:
@@ -237,8 +208,6 @@ def test_the_brokers_working_orders_are_reconciled_into_the_new_database_as_at_a
             model = w.orders_model
             tips = [model.data(model.index(row, model.TIME), Qt.ItemDataRole.ToolTipRole) for row in range(model.rowCount())]
             assert len(tips) == 2 and all("recorded from the broker's report" in tip for tip in tips), tips
-        finally:
-            await console.close()
 
     run(qloop, scenario(), timeout=120)
 
@@ -269,27 +238,24 @@ def test_the_blotters_run_filter_is_read_again_with_the_database(qloop, open_con
     database's history was read filtered by a run of the old one (under its id, another run of
     the new database, or none)."""
     from services.change_feed import REPLACED_LINE
-    from services.db.migrate import upgrade
 
-    name, url = recreated_db
+    url = recreated_db.url
     _run_orders(url, "alpha", 3)
 
     async def scenario():
-        console = await open_console()
-        w = console.window
-        blotter = w.blotter_view
-        combo = blotter.run_combo
+        async with await open_console() as console:
+            w = console.window
+            blotter = w.blotter_view
+            combo = blotter.run_combo
 
-        def refs() -> set[str]:
-            return {o.client_order_id for o in w.orders_model.records()}
+            def refs() -> set[str]:
+                return {o.client_order_id for o in w.orders_model.records()}
 
-        def listed() -> list[str]:
-            return [combo.itemText(i) for i in range(combo.count())]
+            def listed() -> list[str]:
+                return [combo.itemText(i) for i in range(combo.count())]
 
-        def said() -> list[str]:
-            return [entry.text for entry in w.activity_log.entries()]
+            said = console.said
 
-        try:
             await wait_until(lambda: refs() == {"alpha-1", "alpha-2", "alpha-3"}, 10, lambda: f"the old orders: {refs()}")
             await wait_until(lambda: len(listed()) == 4 and all("alpha" in t for t in listed()[1:]), 10,
                              lambda: f"the old runs named: {listed()}")
@@ -297,9 +263,7 @@ def test_the_blotters_run_filter_is_read_again_with_the_database(qloop, open_con
             await wait_until(lambda: refs() == {"alpha-3"}, 10, lambda: f"run 3's order alone: {refs()}")
 
             def recreate():
-                _admin_execute(f"DROP DATABASE `{name}`")
-                _admin_execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-                upgrade(url)
+                recreated_db.recreate()
                 _run_orders(url, "beta", 1)
             await asyncio.to_thread(recreate)
             await wait_until(lambda: REPLACED_LINE in said(), 20, lambda: f"the replacement said: {said()[-5:]}")
@@ -310,8 +274,6 @@ def test_the_blotters_run_filter_is_read_again_with_the_database(qloop, open_con
             await wait_until(lambda: len(listed()) == 2 and "beta" in listed()[1], 10,
                              lambda: f"the new database's run alone: {listed()}")
             assert [combo.itemData(i) for i in range(combo.count())] == [None, 1]
-        finally:
-            await console.close()
 
     run(qloop, scenario(), timeout=120)
 
@@ -323,24 +285,20 @@ def test_an_open_tickets_verdict_is_dropped_at_a_replacement_and_asked_again_aft
     Send sent on that check until the trader changed a field."""
     from services.change_feed import REPLACED_LINE, TICKET_READING_AGAIN
 
-    name, url = recreated_db
-
     async def scenario():
-        console = await open_console()
-        w, controller = console.window, console.controller
-        desk = controller.desk
+        async with await open_console() as console:
+            controller = console.controller
+            desk = controller.desk
 
-        def said() -> list[str]:
-            return [entry.text for entry in w.activity_log.entries()]
+            said = console.said
 
-        checks: list[bool] = []  # each check the ticket asked the service for: made while reading again?
-        check = desk.manual.check
+            checks: list[bool] = []  # each check the ticket asked the service for: made while reading again?
+            check = desk.manual.check
 
-        async def counted_check(ticket):
-            checks.append(controller.ctx.reading_again)
-            return await check(ticket)
-        desk.manual.check = counted_check
-        try:
+            async def counted_check(ticket):
+                checks.append(controller.ctx.reading_again)
+                return await check(ticket)
+            desk.manual.check = counted_check
             dialog = desk.open_ticket({"symbol": "AAPL", "side": "BUY", "quantity": Decimal(5)})
             await wait_until(lambda: dialog.send_button.text() == "Send BUY 5 AAPL" and dialog.send_button.isEnabled(),
                              10, lambda: f"a passed verdict: {dialog.verdict_label.text()}")
@@ -353,7 +311,7 @@ def test_an_open_tickets_verdict_is_dropped_at_a_replacement_and_asked_again_aft
                 await hold.wait()
                 await load()
             controller.snapshots.load = held_load
-            await asyncio.to_thread(_recreate, name, url, [])
+            await asyncio.to_thread(_recreate, recreated_db, [])
             await wait_until(reading.is_set, 15, "the replacement found")
             # the old database's verdict is gone: Send off, and the ticket says why
             assert not dialog.send_button.isEnabled() and dialog.send_button.text() == "Send"
@@ -368,8 +326,6 @@ def test_an_open_tickets_verdict_is_dropped_at_a_replacement_and_asked_again_aft
             assert checks[before:] and not any(checks[before:]), checks[before:]
             assert desk._last_check is not None and desk._last_check is not old_check
             assert not any(line.startswith("Sent ") for line in said()), said()
-        finally:
-            await console.close()
 
     run(qloop, scenario(), timeout=120)
 
@@ -383,27 +339,22 @@ def test_the_timers_passes_say_calmly_once_that_a_database_being_created_again_d
     exist"), until the window's feed finds the database gone."""
     from services.activity_log import Level
     from services.change_feed import PASS_NOT_READ, REPLACED_LINE
-    from services.db.migrate import upgrade
-
-    name, url = recreated_db
 
     async def scenario():
-        console = await open_console()
-        w, controller = console.window, console.controller
-        monitoring = controller.monitoring
+        async with await open_console() as console:
+            w, controller = console.window, console.controller
+            monitoring = controller.monitoring
 
-        def said() -> list:
-            return list(w.activity_log.entries())
+            def said() -> list:
+                return list(w.activity_log.entries())
 
-        try:
             assert console.stack.provider.is_connected
             await controller.runner.drain()  # the start's audit verification ended (not this test's)
             # the ticks before the window's feed finds the database gone (which ends them silently)
             await _feed_stopped(controller)
             before = len(said())
-            await asyncio.to_thread(_admin_execute, f"DROP DATABASE `{name}`")
-            await asyncio.to_thread(_admin_execute,
-                                    f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+            await asyncio.to_thread(recreated_db.drop)
+            await asyncio.to_thread(recreated_db.create, migrated=False)
             for _ in range(6):  # the timers' ticks while the new database's tables are not there yet
                 monitoring._sample_equity()
                 controller.orders._on_recovery_tick()
@@ -414,7 +365,7 @@ def test_the_timers_passes_say_calmly_once_that_a_database_being_created_again_d
             for what in ("Position marks", "Account value", "Auto-recovery"):  # once each, as a note
                 notes = [e for e in lines if e.text == PASS_NOT_READ.format(what=what)]
                 assert len(notes) == 1 and notes[0].level is Level.INFO, [e.text for e in lines]
-            await asyncio.to_thread(upgrade, url)
+            await asyncio.to_thread(recreated_db.migrate)
             controller.feed.start()
             await wait_until(lambda: REPLACED_LINE in [e.text for e in said()], 20,
                              lambda: f"the replacement said: {[e.text for e in said()[-5:]]}")
@@ -424,8 +375,6 @@ def test_the_timers_passes_say_calmly_once_that_a_database_being_created_again_d
                 controller.orders._on_recovery_tick()
                 await controller.runner.drain()
             assert controller.last_error is None and controller.ctx.not_read_said == set()
-        finally:
-            await console.close()
 
     run(qloop, scenario(), timeout=120)
 
@@ -440,7 +389,7 @@ def test_the_order_tickets_project_list_is_read_again_with_the_database(qloop, o
     from services.console_queries import import_snapshot
     from services.db import Database
 
-    name, url = recreated_db
+    url = recreated_db.url
     targets = tmp_path / "targets.csv"
     targets.write_text("symbol,weight\nAAPL,0.05\n")
 
@@ -454,13 +403,11 @@ def test_the_order_tickets_project_list_is_read_again_with_the_database(qloop, o
     stored("Old desk")
 
     async def scenario():
-        console = await open_console()
-        w = console.window
+        async with await open_console() as console:
+            w = console.window
 
-        def said() -> list[str]:
-            return [entry.text for entry in w.activity_log.entries()]
+            said = console.said
 
-        try:
             w.ticket_action.trigger()  # F2
             dialog = console.controller.desk.ticket
             combo = dialog.project_combo
@@ -472,16 +419,12 @@ def test_the_order_tickets_project_list_is_read_again_with_the_database(qloop, o
             combo.setCurrentText("Old desk")
 
             def recreate():
-                _recreate(name, url, ["NEW-1"])
+                _recreate(recreated_db, ["NEW-1"])
                 stored("New desk")
             await asyncio.to_thread(recreate)
             await wait_until(lambda: REPLACED_LINE in said(), 20, lambda: f"the replacement said: {said()[-5:]}")
-            # the new database is made, then its project stored: the window may read it between the
-            # two (the replacement), then the import as another process's (the change feed)
-            await wait_until(lambda: listed() == ["New desk"] and combo.currentText() == "New desk", 20,
-                             lambda: f"the new database's project listed and shown: {listed()}, {combo.currentText()!r}")
-        finally:
-            await console.close()
+            assert listed() == ["New desk"]
+            assert combo.currentText() == "New desk"  # the project shown in the snapshots panel
 
     run(qloop, scenario(), timeout=120)
 
@@ -495,24 +438,20 @@ def test_an_open_tickets_send_goes_off_as_soon_as_the_window_finds_its_database_
     window refuses sending as while it reads a replaced database (ConsoleContext.refused_while_reading)."""
     from services.activity_log import Level
     from services.change_feed import DATABASE_GONE, REPLACED_LINE, TICKET_READING_AGAIN
-    from services.db.migrate import upgrade
-
-    name, url = recreated_db
 
     async def scenario():
-        console = await open_console()
-        w, controller = console.window, console.controller
-        desk = controller.desk
+        async with await open_console() as console:
+            w, controller = console.window, console.controller
+            desk = controller.desk
 
-        def said() -> list:
-            return list(w.activity_log.entries())
+            def said() -> list:
+                return list(w.activity_log.entries())
 
-        try:
             dialog = desk.open_ticket({"symbol": "AAPL", "side": "BUY", "quantity": Decimal(5)})
             await wait_until(lambda: dialog.send_button.isEnabled(), 10,
                              lambda: f"a passed verdict: {dialog.verdict_label.text()}")
             before = len(said())
-            await asyncio.to_thread(_admin_execute, f"DROP DATABASE `{name}`")
+            await asyncio.to_thread(recreated_db.drop)
             await wait_until(lambda: not dialog.send_button.isEnabled(), 10,
                              lambda: f"Send off once the database is found gone: {[e.text for e in said()[before:]]}")
             assert dialog.verdict_label.text() == TICKET_READING_AGAIN and controller.ctx.reading_again
@@ -520,8 +459,7 @@ def test_an_open_tickets_send_goes_off_as_soon_as_the_window_finds_its_database_
             w.reconcile_requested.emit()  # Trading > Reconcile: the re-read ends with one
             await controller.runner.drain()
             assert any(e.text.startswith("Reconcile not done: ") for e in said()[before:]), [e.text for e in said()[before:]]
-            await asyncio.to_thread(_admin_execute, f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-            await asyncio.to_thread(upgrade, url)
+            await asyncio.to_thread(recreated_db.create)
             await wait_until(lambda: REPLACED_LINE in [e.text for e in said()], 20,
                              lambda: f"the replacement said: {[e.text for e in said()[-5:]]}")
             await wait_until(lambda: dialog.send_button.isEnabled() and dialog.send_button.text() == "Send BUY 5 AAPL",
@@ -531,8 +469,6 @@ def test_an_open_tickets_send_goes_off_as_soon_as_the_window_finds_its_database_
             assert not [e.text for e in lines if e.level is Level.ERROR], [e.text for e in lines]
             assert controller.last_error is None, controller.last_error
             assert not any(e.text.startswith(("Sent ", "Order not sent")) for e in lines), [e.text for e in lines]
-        finally:
-            await console.close()
 
     run(qloop, scenario(), timeout=120)
 
@@ -553,7 +489,7 @@ def test_the_audit_panel_says_calmly_a_database_gone_under_it_and_shows_the_new_
     from services.change_feed import CHAIN_NOT_READ, REPLACED_LINE
     from services.db import Database
 
-    name, url = recreated_db
+    url = recreated_db.url
     db = Database(url)
     AuditLog(db).append_many([AuditEntry("tester", "trading.halt", "x", n, {"n": n}) for n in range(2_500)])
     db.dispose()
@@ -580,7 +516,7 @@ def test_the_audit_panel_says_calmly_a_database_gone_under_it_and_shows_the_new_
             monkeypatch.setattr(audit_module, "_row_hash", held_row_hash)
             view.full_verify_requested.emit()  # Verify full chain
             await wait_until(paused.is_set, 15, "the full walk at entry 100")
-            await asyncio.to_thread(_admin_execute, f"DROP DATABASE `{name}`")
+            await asyncio.to_thread(recreated_db.drop)
             resume.set()
             controller.audit.schedule_refresh()  # as after an action
             await controller.runner.drain()
@@ -592,10 +528,7 @@ def test_the_audit_panel_says_calmly_a_database_gone_under_it_and_shows_the_new_
             assert CHAIN_NOT_READ in [e.text for e in said()], [e.text for e in said()[before:]]
             assert view.chain_label.text().startswith("Chain not verified"), view.chain_label.text()
             def create():  # one audit entry in the new database
-                from services.db.migrate import upgrade
-
-                _admin_execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-                upgrade(url)
+                recreated_db.create()
                 _orders(url, [], 1)
             await asyncio.to_thread(create)
             await wait_until(lambda: REPLACED_LINE in [e.text for e in said()], 20,

@@ -15,7 +15,6 @@ import pytest
 
 from services.audit import AuditEntry, AuditLog, ChainReadInterrupted
 from services.db import Database
-from tests.fixtures.db import _admin_execute, _create_mysql_database, _drop_mysql_database, _mysql_check
 from tests.fixtures.waiting import wait_until_blocking
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.mysql]
@@ -24,26 +23,12 @@ ENTRIES = 2_500  # more than one batch of the walk (services.audit.VERIFY_BATCH)
 PAUSED_AT = 100  # the entry the walk is held at while the database is dropped
 
 
-@pytest.fixture
-def dropped_db():
-    from services.db.migrate import upgrade
-
-    _mysql_check()
-    name, url = _create_mysql_database("tc_test_audit_dropped")
-    try:
-        upgrade(url)
-        yield name, url
-    finally:
-        _drop_mysql_database(name)
-
-
 @pytest.mark.parametrize("created_again", [False, True], ids=["dropped", "created_again"])
-def test_a_verification_the_database_is_dropped_under_lets_the_drop_through_and_says_so(dropped_db, monkeypatch,
+def test_a_verification_the_database_is_dropped_under_lets_the_drop_through_and_says_so(private_mysql_db, monkeypatch,
                                                                                        created_again):
     import services.audit as audit_module
-    from services.db.migrate import upgrade
 
-    name, url = dropped_db
+    url = private_mysql_db.url
     db = Database(url)
     log = AuditLog(db)
     log.append_many([AuditEntry("tester", "trading.halt", "x", n, {"n": n}) for n in range(ENTRIES)])
@@ -68,7 +53,7 @@ def test_a_verification_the_database_is_dropped_under_lets_the_drop_through_and_
     dropped = threading.Event()
 
     def drop():
-        _admin_execute(f"DROP DATABASE `{name}`")
+        private_mysql_db.drop()
         dropped.set()
 
     dropper = threading.Thread(target=drop, daemon=True)
@@ -79,8 +64,7 @@ def test_a_verification_the_database_is_dropped_under_lets_the_drop_through_and_
         wait_until_blocking(dropped.is_set, 15,
                             "the DROP DATABASE done while the walk is held (it waited for the walk's transaction)")
         if created_again:  # another chain under the same name before the walk reads on
-            _admin_execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-            upgrade(url)
+            private_mysql_db.create()
             AuditLog(Database(url)).append_many([AuditEntry("tester", "trading.resume", "x", n) for n in range(3)])
     finally:
         resume.set()
