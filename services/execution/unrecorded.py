@@ -9,9 +9,15 @@ write: the HALTED state with its ``trading.halt`` entry, the Cancel All marker w
 tries again until the database answers, each with ``recorded_late`` (when it was asked and why
 it was not recorded then) in its audit payload.
 
+A row's Cancel goes by the order as the window shows it, its audit entry left here the same way.
+A database that answers but keeps a lock the step needs (a process stopped inside its
+transaction) is met alike once the step has waited ``LOCK_WAIT_LIMIT`` (``within_lock_wait``,
+``hold``): the step, still waiting, is waited for here, and written again if it fails.
+
 Until the halt is written, this process holds it itself (``halt_pending``): its runs and manual
-orders are refused as HALTED even if the database, once back, still says ACTIVE for a moment.
-Other processes cannot know of it before it is written; the words the action returns say so.
+orders are refused as HALTED even if the database, once back, still says ACTIVE for a moment,
+and a resume writes it first. Other processes cannot know of it before it is written; the words
+the action returns say so.
 """
 
 from __future__ import annotations
