@@ -15,6 +15,7 @@ from alembic.script import ScriptDirectory
 
 from services.db import Database, migrate
 from services.db.models import Base
+from tests.fixtures.db import MIGRATING_BACKENDS
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_TABLES = {t.name for t in Base.metadata.sorted_tables}
@@ -59,6 +60,7 @@ def test_upgrade_downgrade_base_upgrade(empty_db_url):
     assert migrate.upgrade(empty_db_url) == migrate.head()
 
 
+@pytest.mark.parametrize("db_backend", MIGRATING_BACKENDS, indirect=True)  # MariaDB: a downgrade and an upgrade, multi-second
 def test_the_loss_of_a_downgrade_names_every_table_it_drops_and_each_column_it_removes(empty_db_url):
     from services.db.downgrade_loss import DowngradeLosesData, TableLoss, downgrade_loss
 
@@ -201,6 +203,7 @@ def test_a_built_package_finds_its_migrations(tmp_path):
     assert run.stdout.splitlines() == [str(build / "migrations"), migrate.head()]
 
 
+@pytest.mark.parametrize("db_backend", MIGRATING_BACKENDS, indirect=True)  # MariaDB: a downgrade and an upgrade, multi-second
 def test_a_snapshot_without_money_figures_is_never_downgraded_into_a_made_up_number(empty_db_url):
     """0021 made a portfolio snapshot's money nullable (a missing exchange rate leaves it NULL,
     docs/currencies.md): going back below it is refused while such a row exists, rather than
@@ -244,6 +247,7 @@ def test_a_snapshot_without_money_figures_is_never_downgraded_into_a_made_up_num
     assert rows == [(Decimal("12.5"), Decimal("12.5"), None)]  # its figures kept; ``rates`` not kept below 0021
 
 
+@pytest.mark.parametrize("db_backend", MIGRATING_BACKENDS, indirect=True)  # MariaDB: a downgrade and an upgrade, multi-second
 def test_a_backtest_runs_tag_becomes_its_backtest_id_and_goes_back_into_its_params(empty_db_url):
     """0022 made the backtest of a rebalance run a column (``trade_runs.backtest_id``, indexed), so
     a dead backtest's closer finds its last rebalance without reading other backtests' runs:
