@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 
 from services.domain import OrderState, OrderType, Side
+from services.execution.events import OrderStatusEvent
 
 from .test_actions import _order, _settle
 
@@ -45,7 +46,29 @@ async def test_a_cancel_refused_because_the_order_filled_meanwhile_leaves_it_fil
     # final status that had come before it, and warned 'not confirmed' of a filled order
     stack.actions.confirm_timeout = 30
 
-    stack.sim.set_price("MSFT", "400")  # crosses: filled at the broker, the news still on the wire
+    # crosses: filled at the broker, the news at the client, not yet in the database when the
+    # cancel reads the order. The writer is held until that read: left to the timing, the fill
+    # was sometimes written first, and the cancel refused the order as already FILLED (once under load)
+    held = stack.writer.held()
+    await held.__aenter__()
+    filled = stack.provider.expect(lambda e: isinstance(e, OrderStatusEvent) and e.status == "Filled"
+                                   and e.order_ref == record.client_order_id)
+    stack.sim.set_price("MSFT", "400")
+    await asyncio.wait_for(filled, 10)
+    loop = asyncio.get_running_loop()
+    read = stack.actions.canceling._order
+
+    let_go: list[bool] = []
+
+    def read_then_let_the_writer_go(order_id):
+        try:
+            return read(order_id)
+        finally:
+            if not let_go:  # the cancel's first read; it reads the order again after its flush
+                let_go.append(True)
+                loop.call_soon_threadsafe(lambda: loop.create_task(held.__aexit__(None, None, None)))
+
+    monkeypatch.setattr(stack.actions.canceling, "_order", read_then_let_the_writer_go)
     canceled = await asyncio.wait_for(stack.actions.cancel(record.id, wait=True), 10)
 
     await _settle(stack, record.id, {OrderState.FILLED})
