@@ -478,12 +478,38 @@ async def cmd_cancel_all(args, settings) -> int:
     try:
         async with connected(args, settings) as s:
             opened = True
+            _say_recorded_late(s)
             ids = await s.actions.cancel_all(args.live_token, one_by_one=args.one_by_one, wait=True)
+            # said before the stack closes: events it could not write end the command after it
+            return _said_unrecorded(args, await _unrecorded_at_the_end(s, settings, "cancel-all"), _said_canceled(args, ids))
     except Exception as exc:
         if opened or not _database_away(exc):
             raise
         return await _cancel_all_without_database(args, settings, exc, one_by_one=args.one_by_one, halt=False)
-    return _said_canceled(args, ids)
+
+
+def _say_recorded_late(stack) -> None:
+    """What the database did not answer and then took while the command ran, said on stderr
+    ("Recorded now: ...", the window's words)."""
+    stack.actions.unrecorded.subscribe(lambda words: print(f"trading-console: {words}", file=sys.stderr, flush=True))
+
+
+async def _unrecorded_at_the_end(stack, settings, again: str) -> str:
+    """A command cannot stay to write what the database did not answer (a halt, a Cancel All's
+    marker): waited for the write_timeout setting, then what stays unrecorded, said
+    (``UnrecordedActions.left_words``); "" when everything was written."""
+    waiting = stack.actions.unrecorded
+    if not waiting.waiting or await waiting.wait_written(settings.write_timeout):
+        return ""
+    return waiting.left_words(again)
+
+
+def _said_unrecorded(args, left: str, code: int) -> int:
+    """``code``, or exit 5 when ``left`` says something stayed unrecorded (on stderr)."""
+    if not left:
+        return code
+    print(f"trading-console: {left}", file=sys.stderr)
+    return EXIT_BROKER
 
 
 def _database_away(exc: BaseException) -> bool:
@@ -539,12 +565,18 @@ async def cmd_halt(args, settings) -> int:
     try:
         async with connected(args, settings, connect=bool(args.cancel_all)) as s:
             opened = True
+            _say_recorded_late(s)
             halted = await s.actions.halt(cancel_all=args.cancel_all, live_token=args.live_token, wait=True)
+            # said before the stack closes: events it could not write end the command after it
+            return _said_unrecorded(args, await _unrecorded_at_the_end(s, settings, "halt"), _said_halted(args, halted))
     except Exception as exc:
         # no database: nothing to halt in, but the orders at the broker can still be canceled
         if opened or not args.cancel_all or not _database_away(exc):
             raise
         return await _cancel_all_without_database(args, settings, exc, one_by_one=False, halt=True)
+
+
+def _said_halted(args, halted) -> int:
     # a run's orders not sent yet are canceled by the halt: never sent automatically after resume
     unsent = list(halted.unsent_canceled)
     said = halted.headline()  # the window's words (Halted.headline), the orders not sent yet it canceled with them

@@ -125,6 +125,15 @@ class UnrecordedActions:
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._write_when_back(), name="unrecorded actions")
 
+    def left_words(self, again: str) -> str:
+        """What stays unrecorded when a command ends (it cannot stay to write it), and what to run
+        (``again``: the command) once the database answers; "" when nothing does."""
+        if not self._waiting:
+            return ""
+        asked = "; ".join(f"{entry.what} asked at {entry.asked_at.strftime('%H:%M:%S')} UTC" for entry in self._waiting)
+        return (f"NOT recorded, the database did not answer before this command ended: {asked}; other processes do "
+                f"not see {'them' if len(self._waiting) > 1 else 'it'}: run `trading-console {again}` again once it answers")
+
     async def wait_written(self, timeout: float) -> bool:
         """True once everything waiting is written (at once when nothing waits)."""
         try:

@@ -210,3 +210,42 @@ async def test_a_resume_waits_for_the_halt_the_database_did_not_answer(private_m
         assert actions == [AuditAction.TRADING_HALT.value, AuditAction.TRADING_RESUME.value]
     finally:
         await stack.close()
+
+
+async def test_a_halt_command_whose_database_dies_after_it_opened_it_says_the_halt_is_not_recorded(
+        private_mariadb, private_mariadb_url, simulator, monkeypatch, capsys):
+    """A command cannot stay to write what the database did not answer: it said "written as soon
+    as it answers" and ended (or only that its events were not written). It now sends the cancel,
+    waits its write_timeout for the database, and exits 5 saying the halt is NOT recorded and
+    what to run."""
+    from app.cli import main
+    from services.execution.actions import OrderActions
+
+    halt = OrderActions.halt
+
+    async def halt_after_the_database_died(self, **kwargs):
+        await asyncio.to_thread(private_mariadb.kill)  # the command opened its database; it dies now
+        return await halt(self, **kwargs)
+
+    monkeypatch.setattr(OrderActions, "halt", halt_after_the_database_died)
+    monkeypatch.setenv("TC_WRITE_TIMEOUT", "1")
+    stack = await build_stack(Database(private_mariadb_url), simulator)
+    try:
+        ids = await _two_working_orders(stack)
+        code = await asyncio.to_thread(main, ["--db-url", private_mariadb_url, "--log-level", "WARNING", "halt",
+                                              "--cancel-all", "--ib-port", str(simulator.port), "--client-id", "7",
+                                              "--connect-timeout", "5"])
+        out, err = capsys.readouterr()
+        assert code == 5, err
+        assert "Global cancel sent to the broker" in out, out
+        assert ("NOT recorded, the database did not answer before this command ended: the halt asked at" in err
+                and "run `trading-console halt` again once it answers" in err), err
+        await wait_until(lambda: not _working_at_simulator(simulator), 15, "the broker's cancel")
+        await asyncio.to_thread(private_mariadb.start)
+        for order_id in ids:  # the window's stack writes the broker's answers it heard
+            await _settle(stack, order_id, {OrderState.CANCELED}, timeout=60)
+        with stack.db.session() as session:
+            assert SettingsRepository(session).trading_state() is TradingState.ACTIVE  # nothing halted it
+    finally:
+        await stack.close()
+        stack.db.dispose()
