@@ -33,6 +33,13 @@ from .unrecorded import UnrecordedActions
 from .writer import EventWriter
 
 
+def check_live_word(provider: ExecutionProvider, live_token: str | None) -> None:
+    """An action on a live account needs the word LIVE (the window's dialog, a command's
+    ``--live-token``): checked here, in the service layer, whoever asks."""
+    if TradeMode(provider.mode) is TradeMode.LIVE and not is_live_token(live_token):
+        raise LiveConfirmRequired("live_confirm_required: type LIVE to act on a live account")
+
+
 @dataclass(eq=False)
 class ActionContext:
     """The dependencies and settings the parts of one ``OrderActions`` share."""
@@ -99,8 +106,7 @@ class ActionPart:
         return await db_call(runs_inline(self.provider), fn, *args, **kwargs)
 
     def _check_live(self, live_token: str | None) -> None:
-        if TradeMode(self.provider.mode) is TradeMode.LIVE and not is_live_token(live_token):
-            raise LiveConfirmRequired("live_confirm_required: type LIVE to act on a live account")
+        check_live_word(self.provider, live_token)
 
     # The database steps of an action are units of work of their own, apart from what goes to the
     # broker: each runs again alone after a lock conflict (services.db.lock_conflicts), never the

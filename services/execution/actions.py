@@ -14,7 +14,6 @@ operating-system user as actor. Cancels are always allowed, HALTED included.
 
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal
 
 from services.audit_actions import AuditAction
@@ -36,7 +35,7 @@ from .market_health import MarketHealth
 from .place_order import PlaceOrder
 from .provider import ExecutionProvider
 from .replace_order import ReplaceOrder
-from .unrecorded import UnrecordedActions, database_unavailable
+from .unrecorded import UnrecordedActions
 from .writer import EventWriter
 
 
@@ -135,26 +134,12 @@ class OrderActions(ActionPart):
         if self.service is not None:
             self.service.stop_sending()  # a run sending right now stops before its next order
         payload = {"cancel_all": cancel_all}
-        unrecorded = ""
-        waiting = self.context.unrecorded
-        try:
-            written = await waiting.within_lock_wait("the halt", self._db(self._set_state, TradingState.HALTED, payload))
-            if isinstance(written, asyncio.Future):  # a lock another connection holds: held here meanwhile
-                state, unsent = TradingState.HALTED, []
-                unrecorded = waiting.hold(
-                    "the halt", written, lambda late: self._set_state(TradingState.HALTED, {**payload, "recorded_late": late}),
-                    halt=True)
-            else:
-                state, unsent = written
-        except Exception as exc:
-            if not database_unavailable(exc):
-                raise
-            # the database did not answer: the halt holds here (this process sends nothing) and is
-            # written as soon as it answers; the Cancel All still goes to the broker
-            state, unsent = TradingState.HALTED, []
-            unrecorded = self.context.unrecorded.add(
-                "the halt", lambda late: self._set_state(TradingState.HALTED, {**payload, "recorded_late": late}), exc,
-                halt=True)
+        # the database not answering (or keeping a lock the halt needs): the halt holds here (this
+        # process sends nothing) and is written as soon as it can be; the Cancel All still goes
+        written, unrecorded = await self.context.unrecorded.write_or_leave(
+            "the halt", self._db(self._set_state, TradingState.HALTED, payload),
+            lambda late: self._set_state(TradingState.HALTED, {**payload, "recorded_late": late}), halt=True)
+        state, unsent = written if written is not None else (TradingState.HALTED, [])
         canceled = await self.cancel_all(live_token, wait=wait) if cancel_all else None
         return Halted(state, canceled, tuple(unsent), unrecorded)
 

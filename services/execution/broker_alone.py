@@ -11,11 +11,10 @@ run once the database answers.
 from __future__ import annotations
 
 from services.db.errors import describe_db_error
-from services.domain import TradeMode, is_live_token
 
+from .action_context import check_live_word
 from .cancel_all import cancel_at_the_broker
 from .cancel_all_outcome import CanceledOrders
-from .errors import LiveConfirmRequired
 from .provider import ExecutionProvider
 
 
@@ -31,6 +30,5 @@ async def cancel_all_without_database(provider: ExecutionProvider, exc: BaseExce
                                       live_token: str | None, halt: bool) -> CanceledOrders:
     """The broker's part of the command's Cancel All, ``provider`` connected (its account guard
     passed); ``exc``: why the database did not answer."""
-    if TradeMode(provider.mode) is TradeMode.LIVE and not is_live_token(live_token):
-        raise LiveConfirmRequired("live_confirm_required: type LIVE to act on a live account")
+    check_live_word(provider, live_token)
     return await cancel_at_the_broker(provider, one_by_one, not_recorded_words(exc, halt=halt))

@@ -74,23 +74,14 @@ class CancelAll(ActionPart):
         # first the marker, for every process's sender (services.execution.sending): one that
         # started before it stops before its next order and gives back its claims
         acted_on = self._acted_on(one_by_one)
-        waiting = self.context.unrecorded
-        try:
-            written = await waiting.within_lock_wait("the Cancel All", self._db(self._mark_cancel_all, one_by_one, acted_on))
-        except Exception as exc:
-            if not database_unavailable(exc):
-                raise
-            return await self._at_the_broker_alone(one_by_one, acted_on, exc)
-        if isinstance(written, asyncio.Future):
-            # a lock another connection holds (a process stopped inside its transaction): the cancel
-            # does not wait for it; the marker is written when it can be, as without the database
-            unrecorded = waiting.hold("the Cancel All", written,
-                                      lambda late: self._mark_cancel_all(one_by_one, acted_on, late=late),
-                                      parts="its marker and audit entry", plural=True)
-            if self.service is not None:
-                self.service.stop_sending(CANCEL_ALL)
-            return await cancel_at_the_broker(self.provider, one_by_one, unrecorded)
-        mark = written
+        # the database not answering (or keeping a lock the marker needs): the cancel does not wait
+        # for it, the marker is written when it can be (services.execution.unrecorded)
+        mark, unrecorded = await self.context.unrecorded.write_or_leave(
+            "the Cancel All", self._db(self._mark_cancel_all, one_by_one, acted_on),
+            lambda late: self._mark_cancel_all(one_by_one, acted_on, late=late),
+            parts="its marker and audit entry", plural=True)
+        if mark is None:
+            return await self._at_the_broker_alone(one_by_one, unrecorded)
         stopping: set[int] = set()  # runs of this process whose sender had not stopped within the wait
         stopped_here: frozenset[str] = frozenset()  # their leases: nothing more is written under them
         if self.service is not None:
@@ -277,17 +268,14 @@ class CancelAll(ActionPart):
                   session=session)
         return mark
 
-    async def _at_the_broker_alone(self, one_by_one: bool, acted_on: tuple[str, ...], exc: BaseException) -> CanceledOrders:
-        """Cancel All while the database does not answer: what needs no database is done now,
-        the rest when it answers (services.execution.unrecorded). This process's senders stop
-        (they write every order to the database before it goes, so none goes meanwhile anyway);
-        the cancel goes to the broker: IB's global cancel, or one cancel for each order the
-        broker holds open for the connected account (what this console knows of its orders is
-        in the database). The marker and the audit entry are written when the database answers,
-        the broker's answers as the writer writes what it keeps meanwhile."""
-        unrecorded = self.context.unrecorded.add(
-            "the Cancel All", lambda late: self._mark_cancel_all(one_by_one, acted_on, late=late), exc,
-            parts="its marker and audit entry", plural=True)
+    async def _at_the_broker_alone(self, one_by_one: bool, unrecorded: str) -> CanceledOrders:
+        """Cancel All while its marker waits for the database: what needs no database is done
+        now. This process's senders stop (they write every order to the database before it
+        goes, so none goes meanwhile anyway); the cancel goes to the broker: IB's global cancel,
+        or one cancel for each order the broker holds open for the connected account (what this
+        console knows of its orders is in the database). The marker and the audit entry follow
+        (``unrecorded``: the words for it), the broker's answers as the writer writes what it
+        keeps meanwhile."""
         if self.service is not None:
             self.service.stop_sending(CANCEL_ALL)
         return await cancel_at_the_broker(self.provider, one_by_one, unrecorded)
@@ -323,9 +311,11 @@ class CancelAll(ActionPart):
         that another API client id placed, in the words a row's Cancel refuses it with
         (``placed_by_another_client``): asked before it, the question named none of them and the
         trader learnt it only from the outcome. Blocking: a worker thread's."""
+        return self._placed_elsewhere(self._working())
+
+    def _placed_elsewhere(self, working: list[OrderRecord]) -> list[str]:
         client = self.provider.placing_client()
-        return [why for order in self._working()
-                if (why := placed_by_another_client(order, client, "cancel")) is not None]
+        return [why for order in working if (why := placed_by_another_client(order, client, "cancel")) is not None]
 
     def question_counts(self) -> tuple[int | None, list[str]]:
         """What the window's Cancel All question says (blocking): ``working_count`` and
@@ -338,9 +328,7 @@ class CancelAll(ActionPart):
             if not database_unavailable(exc):
                 raise
             return None, []
-        client = self.provider.placing_client()
-        return len(working), [why for order in working
-                              if (why := placed_by_another_client(order, client, "cancel")) is not None]
+        return len(working), self._placed_elsewhere(working)
 
     def halt_question_count(self) -> int | None:
         """``working_at_broker_count`` for the window's Halt question (blocking); None when the

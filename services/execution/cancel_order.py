@@ -70,7 +70,8 @@ class CancelOrder(ActionPart):
         broker's answer is. The audit entry waits for the database (services.execution.unrecorded)."""
         if not shown.status.is_cancelable:
             raise BadInput(f"order {shown.id} is already {shown.status}")
-        if reached_the_broker(shown):
+        at_the_broker = reached_the_broker(shown)
+        if at_the_broker:
             await self._cancel_at_broker(shown, wait=False)
         else:
             self.writer.submit(LocalOrderEvent(shown.client_order_id, EventKind.CANCEL_REQUESTED, EventSource.USER,
@@ -80,7 +81,7 @@ class CancelOrder(ActionPart):
             f"the cancel of order {shown.id}",
             lambda late: self._audit(AuditAction.ORDER_CANCEL, shown.id, {**payload, "recorded_late": late}), exc,
             parts="its audit entry")
-        where = "requested at the broker" if reached_the_broker(shown) else "canceled before sending"
+        where = "requested at the broker" if at_the_broker else "canceled before sending"
         return Canceled(shown, f"{where}; the database did not answer: the order's row shows it once it answers; "
                                + unrecorded)
 

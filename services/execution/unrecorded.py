@@ -11,8 +11,8 @@ it was not recorded then) in its audit payload.
 
 A row's Cancel goes by the order as the window shows it, its audit entry left here the same way.
 A database that answers but keeps a lock the step needs (a process stopped inside its
-transaction) is met alike once the step has waited ``LOCK_WAIT_LIMIT`` (``within_lock_wait``,
-``hold``): the step, still waiting, is waited for here, and written again if it fails.
+transaction) is met alike once the step has waited ``LOCK_WAIT_LIMIT`` (``write_or_leave``):
+the step, still waiting, is waited for here, and written again if it fails.
 
 Until the halt is written, this process holds it itself (``halt_pending``): its runs and manual
 orders are refused as HALTED even if the database, once back, still says ACTIVE for a moment,
@@ -109,15 +109,32 @@ class UnrecordedActions:
         self._wait(Unrecorded(what, write, datetime.now(UTC), why, halt))
         return _not_recorded(parts or what, plural, f"the database did not answer ({why})", "it answers")
 
-    def hold(self, what: str, running: asyncio.Future, write: Callable[[dict], object], *, halt: bool = False,
-             parts: str = "", plural: bool = False) -> str:
-        """``running``, the action's own write, waits for a lock another connection holds (a
-        process stopped inside its transaction): the action goes on without it (the broker's
-        cancel does not wait), and it is waited for here, written again if it fails."""
-        why = f"the database kept a lock it needs for over {LOCK_WAIT_LIMIT:g} s (another connection's transaction)"
-        self._wait(Unrecorded(what, write, datetime.now(UTC), why, halt, running,
-                              "while another connection kept a lock it needs"))
-        return _not_recorded(parts or what, plural, why, "the lock is free")
+    async def write_or_leave(self, what: str, call: Awaitable[T], write: Callable[[dict], object], *,
+                             halt: bool = False, parts: str = "", plural: bool = False) -> tuple[T | None, str]:
+        """``call``, an action's database step (a halt's state, a Cancel All's marker, run in a
+        thread), and "" once it is written; else (None, the words for the trader) with the step
+        left here: the database did not answer (``add``: ``write`` tried again until it does),
+        or the step waits over ``lock_wait_limit`` seconds for a lock another connection keeps
+        (a process stopped inside its transaction: a lock wait lasts the server's timeout, again
+        and again), and is waited for here while the action goes on without it, ``write`` tried
+        again if it fails. Any other failure is raised. Inline (a backtest's engine) the step is
+        simply awaited."""
+        running = asyncio.ensure_future(call)
+        try:
+            if self.inline:
+                return await running, ""
+            return await asyncio.wait_for(asyncio.shield(running), self.lock_wait_limit), ""
+        except TimeoutError:
+            log.warning("%s: its database step waits for a lock for over %s s; going on without it", what,
+                        self.lock_wait_limit)
+            why = f"the database kept a lock it needs for over {self.lock_wait_limit:g} s (another connection's transaction)"
+            self._wait(Unrecorded(what, write, datetime.now(UTC), why, halt, running,
+                                  "while another connection kept a lock it needs"))
+            return None, _not_recorded(parts or what, plural, why, "the lock is free")
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            return None, self.add(what, write, exc, halt=halt, parts=parts, plural=plural)
 
     def _wait(self, entry: Unrecorded) -> None:
         self._waiting.append(entry)
@@ -168,21 +185,6 @@ class UnrecordedActions:
             for listener in list(self._listeners):
                 listener(words)
         self._written.set()
-
-    async def within_lock_wait(self, what: str, call: Awaitable[T]) -> T | asyncio.Future:
-        """``call`` (a database step of a halt or Cancel All, a thread's), or, when it has not
-        ended within ``LOCK_WAIT_LIMIT`` seconds (a lock another connection holds: its own wait
-        lasts the server's lock wait timeout, again and again), the future of it still running,
-        for ``hold``. Inline (a backtest's engine) it is simply awaited."""
-        running = asyncio.ensure_future(call)
-        if self.inline:
-            return await running
-        try:
-            return await asyncio.wait_for(asyncio.shield(running), self.lock_wait_limit)
-        except TimeoutError:
-            log.warning("%s: its database step waits for a lock for over %s s; going on without it", what,
-                        self.lock_wait_limit)
-            return running
 
     async def stop(self) -> None:
         """The engine stops: what is still waiting stays unrecorded, said in the log."""

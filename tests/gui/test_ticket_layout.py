@@ -12,18 +12,12 @@ LONG_REASON = ("price_collar: AAPL: limit 200 is 12.79% from the reference 229.3
 
 
 @pytest.fixture
-def ticket(qtbot):
-    from widgets.dialogs.order_ticket import OrderTicketDialog
-
-    dialog = OrderTicketDialog()
-    qtbot.addWidget(dialog)
-    dialog.show()
-    qtbot.waitExposed(dialog)
-    dialog.symbol_edit.setText("AAPL")
-    dialog.amount_edit.setText("10")
-    dialog.type_combo.setCurrentText("LMT")
-    dialog.limit_box.setText("200")
-    return dialog
+def ticket(ticket):  # the shown ticket (tests/gui/conftest.py), an order typed in
+    ticket.symbol_edit.setText("AAPL")
+    ticket.amount_edit.setText("10")
+    ticket.type_combo.setCurrentText("LMT")
+    ticket.limit_box.setText("200")
+    return ticket
 
 
 def _buttons_x(dialog) -> tuple[int, ...]:

@@ -5,20 +5,8 @@ symbol goes on where it started; the watchlist's field, which adds the same list
 
 from __future__ import annotations
 
-import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-
-
-@pytest.fixture
-def ticket(qtbot):
-    from widgets.dialogs.order_ticket import OrderTicketDialog
-
-    dialog = OrderTicketDialog()
-    qtbot.addWidget(dialog)
-    dialog.show()
-    qtbot.waitExposed(dialog)
-    return dialog
 
 
 def test_a_symbol_typed_in_lowercase_shows_as_it_is_sent(ticket):

@@ -11,17 +11,6 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QFormLayout, QLabel
 
 
-@pytest.fixture
-def ticket(qtbot):
-    from widgets.dialogs.order_ticket import OrderTicketDialog
-
-    dialog = OrderTicketDialog()
-    qtbot.addWidget(dialog)
-    dialog.show()
-    qtbot.waitExposed(dialog)
-    return dialog
-
-
 def _labels(dialog) -> list[str]:
     form = dialog.form
     out = []

@@ -161,6 +161,7 @@ class ConnectionStatusBar(QWidget):
         self.endpoint_label = plain_label()
         self.account_label = plain_label()
         self.database_label = plain_label()
+        self._database = ""  # its name (set_database), said again when it answers again
         self.database_label.setObjectName("databaseState")  # coloured as a lost connection while unreachable
         # nothing until the database is read: "no events yet" over a database holding a day's
         # orders read as nothing having happened
@@ -224,8 +225,7 @@ class ConnectionStatusBar(QWidget):
         """The database does not answer (``words``: since when, the service's) or answers again
         (None): said beside its name, coloured as a lost connection, for as long as it lasts; a
         status-bar message of it was replaced by the next message while it was still away."""
-        name = getattr(self, "_database", self.database_label.text())
-        self.database_label.setText(f"{name} — {words}" if words else name)
+        self.database_label.setText(f"{self._database} — {words}" if words else self._database)
         self.database_label.setProperty("state", "disconnected" if words else "")
         self.database_label.style().unpolish(self.database_label)
         self.database_label.style().polish(self.database_label)
