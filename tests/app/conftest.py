@@ -109,3 +109,11 @@ async def until_console(running: asyncio.Future, predicate, timeout: float, mess
         if error is not None:
             raise AssertionError(f"Console.run() failed before {message}: {error!r}") from error
         raise AssertionError(f"Console.run() returned {running.result()!r} before {message}")
+
+
+async def feed_stopped(controller) -> None:
+    """The window's change feed stopped (``controller.feed.start()`` follows again): what the window
+    does before its feed finds the database gone or replaced."""
+    task, controller.feed._task = controller.feed._task, None
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

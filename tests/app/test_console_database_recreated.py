@@ -17,7 +17,7 @@ from tests.app.test_monitor_database_recreated import _orders
 from tests.fixtures.db import PrivateMysqlDatabase
 from tests.fixtures.waiting import wait_until
 
-from .conftest import run
+from .conftest import feed_stopped, run
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]  # a migration twice: over 5 s alone
 
@@ -105,14 +105,6 @@ def test_a_trading_window_reads_a_database_dropped_and_created_again_and_sends_n
             # (an error said while the database had no tables is the window's honest word: not checked)
 
     run(qloop, scenario(), timeout=120)
-
-
-async def _feed_stopped(controller) -> None:
-    """The window's change feed stopped (``controller.feed.start()`` follows again): what the window
-    does before its feed finds the database gone or replaced."""
-    task, controller.feed._task = controller.feed._task, None
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
 
 
 def _recreate(database: PrivateMysqlDatabase, refs: list[str]) -> None:
@@ -351,7 +343,7 @@ def test_the_timers_passes_say_calmly_once_that_a_database_being_created_again_d
             assert console.stack.provider.is_connected
             await controller.runner.drain()  # the start's audit verification ended (not this test's)
             # the ticks before the window's feed finds the database gone (which ends them silently)
-            await _feed_stopped(controller)
+            await feed_stopped(controller)
             before = len(said())
             await asyncio.to_thread(recreated_db.drop)
             await asyncio.to_thread(recreated_db.create, migrated=False)
