@@ -21,6 +21,7 @@ pytest_plugins = [
     "tests.fixtures.modal_guard",
     "tests.fixtures.other_user",
     "tests.fixtures.widgets_freed",
+    "tests.fixtures.worker_crash",
 ]
 
 
