@@ -202,6 +202,9 @@ class OrderRecord:
     stop_price: Decimal | None = None  # STP / STP LMT
     tif: str = "DAY"
     ib_client_id: int | None = None  # the API client that placed it, as the broker's statuses name it
+    # the broker's report this row shows, not in the database yet (it did not answer): the
+    # report's time (services.execution.unrecorded_reports); None: the row as stored
+    unrecorded_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from services.execution.connection_words import refused_line
 from services.execution.errors import ExecutionError
 from services.execution.ib_contracts import FxRates
 from services.execution.reconcile_words import ResyncSaid
+from services.execution.unrecorded_reports import as_reported
 from services.position_marks import PositionMarks
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ class MonitoringController:
             engine.subscribe_changes(self._on_changes),
             engine.subscribe_connection(self._on_connection_event),
             engine.subscribe_health(self._on_writer_health),
+            engine.subscribe_unrecorded(self._on_unrecorded),
             engine.subscribe_market_health(self._on_market_health),
         ]
         self._market_unhealthy = False
@@ -252,6 +254,14 @@ class MonitoringController:
             self.ctx.status(health.line(), 0, Level.WARNING)
         else:
             self.ctx.status(health.line())
+
+    def _on_unrecorded(self, statuses) -> None:
+        """The broker's order statuses the database has not taken (it does not answer): the
+        blotter's rows they change shown as the broker reports them, marked not recorded; the
+        writer's change set brings the stored rows once it has written them."""
+        if statuses:
+            model = self.ctx.window.orders_model
+            model.upsert(as_reported(model.records(), statuses))
 
     def _on_market_health(self, report) -> None:
         """The market-health gate (services.execution.market_health): its reason stays in the

@@ -4,7 +4,8 @@ orders were working and, with no answer, showed an error and no question: the tr
 neither halt nor cancel while orders were working at the broker. Now the question says the
 count is unknown, the halt holds in the window at once (said as not recorded yet), Cancel All
 goes to the broker, and both are recorded when the database answers
-(services/execution/unrecorded.py)."""
+(services/execution/unrecorded.py). The orders canceled at the broker meanwhile are shown so,
+marked not recorded (services/execution/unrecorded_reports.py): they stayed ACCEPTED."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from dataclasses import replace
 from decimal import Decimal
 
 import pytest
+from PySide6.QtCore import Qt
 
 from services.domain import OrderState, OrderType, Side, TradingState
 from services.execution.errors import TradingHalted
@@ -59,6 +61,20 @@ def test_halt_and_cancel_all_while_the_database_is_down_go_through_and_are_recor
         def working_at_broker() -> list[str]:
             return [o.order_ref for o in sim.orders() if o.status in ("Submitted", "PreSubmitted")]
 
+        def status_shown(placed) -> tuple[str, str]:
+            """The blotter's Status cell of ``placed``: its text and its tooltip."""
+            model = w.orders_model
+            index = model.index(model.row_of(placed.id), model.STATUS)
+            return index.data(Qt.ItemDataRole.DisplayRole), index.data(Qt.ItemDataRole.ToolTipRole) or ""
+
+        async def shown_canceled_not_recorded(placed) -> None:
+            # the broker's Cancelled, kept by the writer, on the row: before, the row stayed ACCEPTED
+            await wait_for(lambda: (r := w.orders_model.get(placed.id)) is not None and r.unrecorded_since is not None,
+                           20, lambda: f"the broker's cancel on the row: {w.orders_model.get(placed.id)}")
+            text, tip = status_shown(placed)
+            assert text == "CANCELED (not recorded)", text
+            assert "not recorded yet: the database does not answer" in tip, tip
+
         try:
             limit = (sim.price("AAPL") * Decimal("0.98")).quantize(Decimal("0.01"))
             order = await actions.manual_order("AAPL", Side.BUY, Decimal(10), OrderType.LMT, limit)
@@ -79,6 +95,7 @@ def test_halt_and_cancel_all_while_the_database_is_down_go_through_and_are_recor
                            lambda: f"the row's order canceled at the broker: {working_at_broker()}")
             await wait_for(lambda: "requested at the broker; the database did not answer" in said(), 15,
                            lambda: f"the row's cancel said: {said()}")
+            await shown_canceled_not_recorded(row_canceled)
 
             w.blotter_view.halt_button.click()
             await wait_for(lambda: asked, 15, "the halt question")
@@ -94,12 +111,15 @@ def test_halt_and_cancel_all_while_the_database_is_down_go_through_and_are_recor
             assert scopes == [None]  # the count unknown, said so in the question
             await wait_for(lambda: not working_at_broker(), 15, lambda: f"canceled at the broker: {working_at_broker()}")
             await wait_for(lambda: "Global cancel sent to the broker" in said(), 15, "the Cancel All said")
+            await shown_canceled_not_recorded(order)
 
             await asyncio.to_thread(private_mariadb.start)
             assert await actions.unrecorded.wait_written(60), f"still unrecorded: {actions.unrecorded.waiting}"
             for placed in (order, row_canceled):
-                await wait_for(lambda o=placed: (r := w.orders_model.get(o.id)) is not None and r.status is OrderState.CANCELED,
-                               60, "the broker's cancels in the blotter once the database answered")
+                await wait_for(lambda o=placed: (r := w.orders_model.get(o.id)) is not None and r.status is OrderState.CANCELED
+                               and r.unrecorded_since is None,
+                               60, "the broker's cancels in the blotter, as stored, once the database answered")
+                assert status_shown(placed)[0] == "CANCELED"
             assert w.blotter_view.trading_state is TradingState.HALTED
             await wait_for(lambda: "unreachable" not in status.database_label.text(), 15, "the database label back")
             assert status.database_label.property("state") == "" and "Database reachable again" in said()

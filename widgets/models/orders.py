@@ -41,19 +41,30 @@ STATUS_COLOURS: dict[OrderState, QColor] = {
 SIDE_COLOURS = {"BUY": QColor("#2e9d55"), "SELL": QColor("#d64545")}
 
 
+#: A row showing the broker's report the database has not taken (OrderRecord.unrecorded_since)
+NOT_RECORDED = " (not recorded)"
+UNRECORDED_TIP = ("The broker reported this at {time} UTC; not recorded yet: the database does not answer. "
+                  "It is written, and this row read back from it, as soon as the database answers.")
+
+
 def status_text(order: OrderRecord) -> str:
     """PARTIALLY_FILLED says how much: a partial fill must never look like a plain working order."""
     if order.status is OrderState.PARTIALLY_FILLED:
-        return f"PARTIALLY_FILLED {fmt_quantity(order.filled_quantity)}/{fmt_quantity(order.quantity)}"
-    return str(order.status.value)
+        text = f"PARTIALLY_FILLED {fmt_quantity(order.filled_quantity)}/{fmt_quantity(order.quantity)}"
+    else:
+        text = str(order.status.value)
+    return text + NOT_RECORDED if order.unrecorded_since is not None else text
 
 
 def status_tooltip(order: OrderRecord) -> str | None:
+    said = []
     if order.rejected_reason:
-        return order.rejected_reason
-    if order.status is OrderState.PARTIALLY_FILLED:
-        return f"filled {order.filled_quantity} of {order.quantity}"
-    return None
+        said.append(order.rejected_reason)
+    elif order.status is OrderState.PARTIALLY_FILLED:
+        said.append(f"filled {order.filled_quantity} of {order.quantity}")
+    if order.unrecorded_since is not None:
+        said.append(UNRECORDED_TIP.format(time=fmt_seconds(order.unrecorded_since)))
+    return "\n".join(said) or None
 
 
 #: An order recorded from the broker's reports, not placed through this database (OrderRecord.external):

@@ -29,7 +29,7 @@ from services.domain import ChangeSet
 
 from ..dbcall import db_call
 from ..errors import DatabaseLockHeld
-from ..events import ExecutionEvent
+from ..events import ExecutionEvent, OrderStatusEvent
 from ..journal import EventJournal, JournalError
 from ..timings import WRITE_TIMEOUT
 from .events import JOURNAL_CODEC, PositionTruth
@@ -105,6 +105,10 @@ class EventWriter:
         self._pending: list[object] = []
         self._subscribers: list[Callable[[ChangeSet], None]] = []
         self._health_board = HealthBoard()
+        # the broker's order statuses waiting while the database does not answer, told to who
+        # shows orders (subscribe_unrecorded); the last told, () once written
+        self._unrecorded_subscribers: list[Callable[[tuple[OrderStatusEvent, ...]], None]] = []
+        self._unrecorded_told: tuple[OrderStatusEvent, ...] = ()
         self._task: asyncio.Task | None = None
         self._idle = asyncio.Event()
         self._idle.set()
@@ -155,6 +159,25 @@ class EventWriter:
 
     def subscribe_health(self, callback: Callable[[WriterHealth], None]) -> Callable[[], None]:
         return self._health_board.subscribe(callback)
+
+    def subscribe_unrecorded(self, callback: Callable[[tuple[OrderStatusEvent, ...]], None]) -> Callable[[], None]:
+        """``callback(statuses)``: the broker's order statuses the database has not taken, in the
+        order they came, after each attempt it did not answer that found new ones; ``()`` once
+        they are written (services.execution.unrecorded_reports shows them on the rows)."""
+        self._unrecorded_subscribers.append(callback)
+        subscribers = self._unrecorded_subscribers
+        return lambda: subscribers.remove(callback) if callback in subscribers else None
+
+    def _tell_unrecorded(self, statuses: tuple[OrderStatusEvent, ...]) -> None:
+        told = self._unrecorded_told
+        if len(statuses) == len(told) and (not statuses or statuses[-1] is told[-1]):
+            return  # nothing new since the last attempt
+        self._unrecorded_told = statuses
+        for callback in list(self._unrecorded_subscribers):
+            try:
+                callback(statuses)
+            except Exception:  # one failing subscriber never stops the others, nor the writer
+                log.exception("unrecorded-status subscriber failed")
 
     def _wants_changes(self) -> bool:
         """Whether a batch's change set is made: always when written in a worker thread (a
@@ -448,6 +471,10 @@ class EventWriter:
         self._set_health(self._health(degraded, self.health.message, self.health.overflow))
         if changes:
             self._publish(changes)
+        if self._unrecorded_told:
+            # written: the change set just published carries the orders as stored (statuses that
+            # came meanwhile are on their way, not waiting on an outage)
+            self._tell_unrecorded(())
 
     async def _database_down(self, exc: BaseException, delay: float) -> bool:
         """After a failed attempt: spill to the journal if memory is full (or the writer is
@@ -470,6 +497,8 @@ class EventWriter:
                 self._pending[:0] = events
         overflow = self.backlog >= self.buffer_limit or self._journaled > 0
         self._set_health(self._health(True, message, overflow))
+        if self._unrecorded_subscribers:  # (those spilled to the journal are no longer at hand)
+            self._tell_unrecorded(tuple(e for e in self._pending if isinstance(e, OrderStatusEvent)))
         if self._stop_requested:
             return True
         self._wake.clear()
