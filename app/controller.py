@@ -168,12 +168,15 @@ class ConsoleController(QObject):
         await self.trading.follow_latest_run()
         self.runner.run(self.audit.verify(), what="Verify audit chain")
 
-    def _on_run_changes(self, orders: Iterable[OrderRecord], fills: Iterable[FillRecord]) -> None:
+    def _on_run_changes(self, orders: Iterable[OrderRecord], fills: Iterable[FillRecord], *,
+                        recorded: bool = True) -> None:
         """Orders or fills committed (the writer's or the change feed's): the run's progress, and
-        the TCA tab when they touch the run it shows."""
+        the TCA tab when they touch the run it shows. ``recorded=False``: orders as the broker
+        reports them, not in the database yet (it does not answer): the progress only."""
         orders, fills = tuple(orders), tuple(fills)
-        self.trading.show_progress(orders, fills)
-        self.decisions.take_changes(orders, fills)
+        self.trading.show_progress(orders, fills, recorded=recorded)
+        if recorded:
+            self.decisions.take_changes(orders, fills)
 
     def _on_snapshot_imported(self) -> None:
         # the import may have created a project: the Backtest panel and the open ticket list it

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Protocol
 
 from PySide6.QtCore import QObject, QTimer
 
@@ -41,7 +42,10 @@ MARKS_EVERY_N_SAMPLES = 3  # position marks every 15 s: market data shares IB's 
 # P&L short of the Account panel's (IB's reqPnL) by them, about 40 USD after the demo's run
 FILL_MARKS_DELAY_MS = 1_000
 
-RunChanges = Callable[[Iterable[OrderRecord], Iterable[FillRecord]], None]
+class RunChanges(Protocol):
+    """Orders or fills changed (``recorded=False``: as the broker reports them, not stored yet)."""
+
+    def __call__(self, orders: Iterable[OrderRecord], fills: Iterable[FillRecord], *, recorded: bool = True) -> None: ...
 
 
 class MonitoringController:
@@ -261,7 +265,9 @@ class MonitoringController:
         writer's change set brings the stored rows once it has written them."""
         if statuses:
             model = self.ctx.window.orders_model
-            model.upsert(as_reported(model.records(), statuses))
+            shown = as_reported(model.records(), statuses)
+            model.upsert(shown)
+            self._on_run_changes(shown, (), recorded=False)  # the run's progress: working no more
 
     def _on_market_health(self, report) -> None:
         """The market-health gate (services.execution.market_health): its reason stays in the

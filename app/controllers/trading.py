@@ -309,10 +309,14 @@ class TradingController:
         finally:
             self._status_reading = False
 
-    def show_progress(self, orders: Iterable[OrderRecord] = (), fills: Iterable[FillRecord] = ()) -> None:
-        """The presenter computes; the panels only show what it says."""
+    def show_progress(self, orders: Iterable[OrderRecord] = (), fills: Iterable[FillRecord] = (), *,
+                      recorded: bool = True) -> None:
+        """The presenter computes; the panels only show what it says. ``recorded=False``: orders
+        as the broker reports them while the database does not answer (an order canceled at the
+        broker stopped counting as working only once written): shown, but the run's stored
+        state is not read, nor its settlement acted on, before they are written."""
         self._progress = progress = self.progress.apply(orders, fills, now=datetime.now(UTC))
-        if (progress.status is RunStatus.RUNNING and not progress.working and self.progress.has_orders()
+        if (recorded and progress.status is RunStatus.RUNNING and not progress.working and self.progress.has_orders()
                 and not self._status_reading):
             # nothing of the shown run works any more: the writer ended it, its state is read again
             self._status_reading = True
@@ -327,6 +331,7 @@ class TradingController:
         charts.set_run_caption(run_caption(progress))
         charts.show_run_chart(run_chart(progress))
         run_id = progress.run_id
-        if run_id is not None and progress.settled and run_id != self._settled_run and self.on_settled is not None:
+        if (recorded and run_id is not None and progress.settled and run_id != self._settled_run
+                and self.on_settled is not None):
             self._settled_run = run_id  # once per run: a later correction is not a new settlement
             self.ctx.runner.run(self.on_settled(run_id), what="Run settled")

@@ -78,10 +78,19 @@ def test_halt_and_cancel_all_while_the_database_is_down_go_through_and_are_recor
         try:
             limit = (sim.price("AAPL") * Decimal("0.98")).quantize(Decimal("0.01"))
             order = await actions.manual_order("AAPL", Side.BUY, Decimal(10), OrderType.LMT, limit)
-            row_canceled = await actions.manual_order("AAPL", Side.BUY, Decimal(5), OrderType.LMT, limit)
+            # sent as the ticket sends it: a run of its own, whose progress the window follows
+            assert await console.controller.desk.send({"symbol": "AAPL", "side": "BUY", "quantity": Decimal(5),
+                                                       "order_type": "LMT", "limit_price": limit,
+                                                       "project": "Demo momentum"}) is not None
+            await wait_for(lambda: any(r.quantity == 5 for r in w.orders_model.records()), 10, "the ticket's order")
+            [row_canceled] = [r for r in w.orders_model.records() if r.quantity == 5]
             for placed in (order, row_canceled):
                 await wait_for(lambda o=placed: (r := w.orders_model.get(o.id)) is not None and r.status is OrderState.ACCEPTED,
                                10, "the resting orders in the blotter")
+            # the ticket's run, followed: its progress line
+            progress = w.preview_view.progress
+            await wait_for(lambda: progress.format().endswith("· 1 working"), 15,
+                           lambda: f"the run's progress line: {progress.format()}")
             await asyncio.to_thread(private_mariadb.kill)
             # the window's database label says it while it lasts (the status bar's messages come and go)
             status = w.connection_status
@@ -96,6 +105,7 @@ def test_halt_and_cancel_all_while_the_database_is_down_go_through_and_are_recor
             await wait_for(lambda: "requested at the broker; the database did not answer" in said(), 15,
                            lambda: f"the row's cancel said: {said()}")
             await shown_canceled_not_recorded(row_canceled)
+            assert "working" not in progress.format(), progress.format()  # it was "· 1 working" till written
 
             w.blotter_view.halt_button.click()
             await wait_for(lambda: asked, 15, "the halt question")
