@@ -26,7 +26,7 @@ from services.db.repositories import NotFound, OrderRepository, SettingsReposito
 from services.domain import OrderRecord, TradeMode, TradingState, is_live_token
 
 from .audit import audit
-from .dbcall import db_call, runs_inline
+from .dbcall import db_call, db_call_detached, runs_inline
 from .errors import LiveConfirmRequired, Missing, TradingHalted
 from .provider import ExecutionProvider
 from .unrecorded import UnrecordedActions
@@ -104,6 +104,10 @@ class ActionPart:
 
     async def _db(self, fn, *args, **kwargs):
         return await db_call(runs_inline(self.provider), fn, *args, **kwargs)
+
+    async def _db_detached(self, fn, *args):
+        """A step ``UnrecordedActions.write_or_leave`` may leave behind (dbcall.db_call_detached)."""
+        return await db_call_detached(runs_inline(self.provider), fn, *args)
 
     def _check_live(self, live_token: str | None) -> None:
         check_live_word(self.provider, live_token)

@@ -137,7 +137,7 @@ class OrderActions(ActionPart):
         # the database not answering (or keeping a lock the halt needs): the halt holds here (this
         # process sends nothing) and is written as soon as it can be; the Cancel All still goes
         written, unrecorded = await self.context.unrecorded.write_or_leave(
-            "the halt", self._db(self._set_state, TradingState.HALTED, payload),
+            "the halt", self._db_detached(self._set_state, TradingState.HALTED, payload),
             lambda late: self._set_state(TradingState.HALTED, {**payload, "recorded_late": late}), halt=True)
         state, unsent = written if written is not None else (TradingState.HALTED, [])
         canceled = await self.cancel_all(live_token, wait=wait) if cancel_all else None

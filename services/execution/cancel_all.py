@@ -77,7 +77,7 @@ class CancelAll(ActionPart):
         # the database not answering (or keeping a lock the marker needs): the cancel does not wait
         # for it, the marker is written when it can be (services.execution.unrecorded)
         mark, unrecorded = await self.context.unrecorded.write_or_leave(
-            "the Cancel All", self._db(self._mark_cancel_all, one_by_one, acted_on),
+            "the Cancel All", self._db_detached(self._mark_cancel_all, one_by_one, acted_on),
             lambda late: self._mark_cancel_all(one_by_one, acted_on, late=late),
             parts="its marker and audit entry", plural=True)
         if mark is None:

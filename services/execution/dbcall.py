@@ -6,6 +6,8 @@ threads queueing for SQLite's write lock were most of a backtest's time (issue 1
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import threading
 from typing import Any
 
 from services.domain import TradeMode
@@ -29,3 +31,39 @@ async def db_call(inline: bool, fn, *args, **kwargs):
     if inline:
         return fn(*args, **kwargs)
     return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+async def db_call_detached(inline: bool, fn, *args):
+    """``fn(*args)`` in a daemon thread of its own (inline for a backtest): a database step its
+    process may end without. A halt's or a Cancel All's step waiting for a lock another connection
+    keeps is left behind after ``LOCK_WAIT_LIMIT`` (services.execution.unrecorded), and a command
+    then says it NOT recorded and ends; in the default executor its thread held the command's exit
+    for as long as the server's lock waits lasted (50 s, three times over), and could still commit
+    what the command had said was not recorded. Ended with the process, its transaction is rolled
+    back by the server, as said."""
+    if inline:
+        return fn(*args)
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future = loop.create_future()
+    context = contextvars.copy_context()  # as asyncio.to_thread does
+
+    def settle(result, error) -> None:
+        if done.done():  # its awaiter was cancelled meanwhile
+            return
+        if error is None:
+            done.set_result(result)
+        else:
+            done.set_exception(error)
+
+    def run() -> None:
+        try:
+            result, error = context.run(fn, *args), None
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiter, as a worker thread's is
+            result, error = None, exc
+        try:
+            loop.call_soon_threadsafe(settle, result, error)
+        except RuntimeError:  # the loop closed meanwhile: nobody waits for it any more
+            pass
+
+    threading.Thread(target=run, name=f"detached {getattr(fn, '__name__', 'database step')}", daemon=True).start()
+    return await done
