@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Protocol
@@ -54,6 +55,7 @@ class MonitoringController:
         self._on_run_changes = on_run_changes  # orders or fills changed: the run's progress
         self.marks = PositionMarks()
         self.newer_only = NewerOnly()  # each row's version once, from the writer or the feed
+        self._shown_unrecorded: set[int] = set()  # the orders shown as the broker reported them, not stored
         self.equity_points: list[tuple[datetime, Decimal, Decimal]] = []  # read from equity_snapshots
         self._samples = 0
         # the timer, a refresh and the feed each ask: the reads finish in any order (worker
@@ -140,7 +142,15 @@ class MonitoringController:
         """Orders, fills and positions from the writer or the change feed: what the window was
         not handed yet goes to the models (which coalesce it), the activity log and the run's
         progress."""
+        # a row showing the broker's report the database had not taken gets the stored row, of
+        # whatever version: the report written without changing the row (its version the same)
+        # left the report shown, marked not recorded, for good
+        stored_again = tuple(o for o in changes.orders if o.id in self._shown_unrecorded)
         changes = self.newer_only.fresh(changes)
+        if stored_again:
+            self._shown_unrecorded.difference_update(o.id for o in stored_again)
+            fresh = {o.id for o in changes.orders}
+            changes = replace(changes, orders=changes.orders + tuple(o for o in stored_again if o.id not in fresh))
         if not (changes.orders or changes.fills or changes.positions):
             return
         w = self.ctx.window
@@ -165,6 +175,7 @@ class MonitoringController:
         database's (the new one's rows under the same ids, older ones among them, would be dropped
         as stale), and the blotter's run filter listed its runs."""
         self.newer_only = NewerOnly()
+        self._shown_unrecorded.clear()
         self.history.forget_database()
 
     async def show_positions_again(self) -> None:
@@ -266,6 +277,7 @@ class MonitoringController:
         if statuses:
             model = self.ctx.window.orders_model
             shown = as_reported(model.records(), statuses)
+            self._shown_unrecorded.update(o.id for o in shown)
             model.upsert(shown)
             self._on_run_changes(shown, (), recorded=False)  # the run's progress: working no more
 
