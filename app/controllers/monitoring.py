@@ -145,7 +145,8 @@ class MonitoringController:
         # a row showing the broker's report the database had not taken gets the stored row, of
         # whatever version: the report written without changing the row (its version the same)
         # left the report shown, marked not recorded, for good
-        stored_again = tuple(o for o in changes.orders if o.id in self._shown_unrecorded)
+        shown = self._shown_unrecorded  # empty but during an outage: no scan of every change set then
+        stored_again = tuple(o for o in changes.orders if o.id in shown) if shown else ()
         changes = self.newer_only.fresh(changes)
         if stored_again:
             self._shown_unrecorded.difference_update(o.id for o in stored_again)

@@ -55,7 +55,7 @@ def database_unavailable(exc: BaseException) -> bool:
 class Unrecorded:
     """One action left to write: ``what`` in words ("the halt"), ``write(recorded_late)``, the
     blocking write given what to record of the delay, and whether it is a halt. ``running``:
-    its first write, still waiting for a lock another connection holds (``hold``): done when
+    its first write, still waiting for a lock another connection holds (``write_or_leave``): done when
     that ends well, else written again as any other."""
 
     what: str
