@@ -10,8 +10,9 @@ restart "the database" without touching anybody else's server.
 
 Root logs in without a password over TCP on 127.0.0.1 (``--auth-root-authentication-method=
 normal``); grant tables stay on. The server listens on a free loopback port chosen at the first
-start and kept for restarts, and on a socket inside the folder. Nothing is read from the
-machine's my.cnf (``--no-defaults``).
+start and kept for restarts, and on a socket inside the folder. Its temporary files go to the
+folder's ``tmp``, never /tmp, which the shared server uses. Nothing is read from the machine's
+my.cnf (``--no-defaults``).
 """
 
 from __future__ import annotations
@@ -70,6 +71,10 @@ class PrivateMariaDB:
         if len(str(self.socket)) > 100:
             self.socket = Path("/tmp") / f"tc-mariadb-{os.getpid()}-{id(self):x}.sock"
         self.error_log = self.folder / "error.log"
+        # A tmpdir of its own: mariadbd deletes every "#sql*" file of its tmpdir when it starts
+        # (bootstrap included), and on the default, /tmp, those are the shared server's live
+        # temporary tables.
+        self.tmpdir = self.folder / "tmp"
         self.mariadbd = mariadbd
         self.database = database
         self.start_timeout = start_timeout
@@ -101,10 +106,10 @@ class PrivateMariaDB:
         """Create the data directory (system tables, root without password) if it is missing."""
         if (self.datadir / "mysql").is_dir():
             return
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.tmpdir.mkdir(parents=True, exist_ok=True)
         install = next(shutil.which(n) for n in INSTALL_DB_NAMES if shutil.which(n))
         command = [install, "--no-defaults", f"--datadir={self.datadir}", "--auth-root-authentication-method=normal",
-                   "--skip-test-db", *SERVER_OPTIONS]
+                   "--skip-test-db", f"--tmpdir={self.tmpdir}", *SERVER_OPTIONS]
         if os.geteuid() == 0:
             command.append("--user=root")
         result = subprocess.run(command, check=False, capture_output=True, text=True, timeout=120)
@@ -136,9 +141,10 @@ class PrivateMariaDB:
 
     def _spawn_and_wait(self) -> None:
         offset = self.error_log.stat().st_size if self.error_log.exists() else 0
+        self.tmpdir.mkdir(parents=True, exist_ok=True)  # a data directory initialised before it had one
         command = [self.mariadbd, "--no-defaults", f"--datadir={self.datadir}", f"--port={self.port}",
                    "--bind-address=127.0.0.1", f"--socket={self.socket}", f"--pid-file={self.folder / 'mariadbd.pid'}",
-                   f"--log-error={self.error_log}", *SERVER_OPTIONS]
+                   f"--log-error={self.error_log}", f"--tmpdir={self.tmpdir}", *SERVER_OPTIONS]
         if os.geteuid() == 0:
             command.append("--user=root")  # mariadbd refuses to run as root without it
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -41,3 +41,29 @@ def test_missing_server_skips_outside_ci_and_fails_under_ci(monkeypatch):
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="required under CI=true: no binary"):
         _unavailable("no binary")
+
+
+def test_starting_a_private_server_leaves_the_shared_servers_temporary_tables_alone(private_mariadb, mysql_url):
+    """mariadbd deletes every ``#sql*`` file of its tmpdir when it starts (left over from a crash,
+    it assumes). A private server on the default tmpdir, /tmp, deleted the shared server's live
+    temporary tables there: the shared server's next DROP of one failed with "Error on delete of
+    '/tmp/#sql-temptable-…MAI'" (a CI run's failure, in a DESCRIBE of another test)."""
+    import pymysql
+    from sqlalchemy.engine import make_url
+
+    url = make_url(mysql_url)
+    shared = pymysql.connect(host=url.host, port=url.port or 3306, user=url.username, password=url.password or "",
+                             database=url.database, autocommit=True)
+    try:
+        with shared.cursor() as cursor:
+            cursor.execute("CREATE TEMPORARY TABLE tc_spilled (id INT) ENGINE=Aria")  # its files are in the tmpdir
+            cursor.execute("INSERT INTO tc_spilled VALUES (1), (2)")
+            private_mariadb.kill()
+            private_mariadb.start()  # a start: the moment mariadbd cleans its tmpdir
+            cursor.execute("SELECT COUNT(*) FROM tc_spilled")
+            assert cursor.fetchall() == ((2,),)
+            cursor.execute("DROP TEMPORARY TABLE tc_spilled")  # failed: its files were gone
+    finally:
+        shared.close()
+    [(tmpdir,)] = private_mariadb.execute("SELECT @@tmpdir")
+    assert tmpdir.rstrip("/").startswith(str(private_mariadb.folder))
