@@ -184,6 +184,22 @@ def live_text_label(parent: QWidget | None = None) -> QLabel:
     return label
 
 
+def notice_label(parent: QWidget | None = None) -> QLabel:
+    """A panel's warning line about what it cannot show yet (the broker's fills the database has
+    not taken): hidden until ``set_notice`` gives it a text, wrapped over the panel's width."""
+    label = plain_label("", parent)
+    label.setObjectName("unrecordedNotice")
+    label.setWordWrap(True)
+    label.hide()
+    return label
+
+
+def set_notice(label: QLabel, text: str | None) -> None:
+    """``text`` on a ``notice_label``, shown; None hides it."""
+    label.setText(text or "")
+    label.setVisible(bool(text))
+
+
 def set_live_text(label: QLabel, text: str) -> None:
     """``text`` on a ``live_text_label`` and, whole, in its tooltip, both as written."""
     label.setText(text)

@@ -30,7 +30,11 @@ from services.execution.connection_words import refused_line
 from services.execution.errors import ExecutionError
 from services.execution.ib_contracts import FxRates
 from services.execution.reconcile_words import ResyncSaid
-from services.execution.unrecorded_reports import as_reported
+from services.execution.unrecorded_reports import (
+    as_reported,
+    unrecorded_fills_line,
+    unrecorded_positions_line,
+)
 from services.position_marks import PositionMarks
 
 log = logging.getLogger(__name__)
@@ -271,13 +275,18 @@ class MonitoringController:
         else:
             self.ctx.status(health.line())
 
-    def _on_unrecorded(self, statuses) -> None:
-        """The broker's order statuses the database has not taken (it does not answer): the
-        blotter's rows they change shown as the broker reports them, marked not recorded; the
-        writer's change set brings the stored rows once it has written them."""
-        if statuses:
-            model = self.ctx.window.orders_model
-            shown = as_reported(model.records(), statuses)
+    def _on_unrecorded(self, reports) -> None:
+        """The broker's order statuses and executions the database has not taken (it does not
+        answer): the blotter's rows they change shown as the broker reports them, marked not
+        recorded, and the fills said over the fills and the positions, which count only what is
+        stored; the writer's change set brings the stored rows once it has written them (and
+        ``()``, which takes the lines away)."""
+        w = self.ctx.window
+        w.fills_view.set_unrecorded(unrecorded_fills_line(reports))
+        w.positions_view.set_unrecorded(unrecorded_positions_line(reports))
+        if reports:
+            model = w.orders_model
+            shown = as_reported(model.records(), reports)
             self._shown_unrecorded.update(o.id for o in shown)
             model.upsert(shown)
             self._on_run_changes(shown, (), recorded=False)  # the run's progress: working no more

@@ -28,7 +28,7 @@ from .account import AccountService
 from .actions import OrderActions
 from .dbcall import runs_inline
 from .errors import NotConnected
-from .events import ConnectionEvent, OrderStatusEvent
+from .events import BrokerReport, ConnectionEvent
 from .ib_connection import backoff_delays
 from .lease import LeaseManager
 from .manual import ManualOrders
@@ -119,8 +119,9 @@ class ExecutionEngine:
     def subscribe_health(self, callback: Callable[[WriterHealth], None]) -> Callable[[], None]:
         return self.writer.subscribe_health(callback)
 
-    def subscribe_unrecorded(self, callback: Callable[[tuple[OrderStatusEvent, ...]], None]) -> Callable[[], None]:
-        """The broker's order statuses waiting for the database (EventWriter.subscribe_unrecorded)."""
+    def subscribe_unrecorded(self, callback: Callable[[tuple[BrokerReport, ...]], None]) -> Callable[[], None]:
+        """The broker's order statuses and executions waiting for the database
+        (EventWriter.subscribe_unrecorded)."""
         return self.writer.subscribe_unrecorded(callback)
 
     def subscribe_market_health(self, callback: Callable[[HealthReport], None]) -> Callable[[], None]:

@@ -86,6 +86,11 @@ class ExecutionEvent:
     raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
+#: What the broker reports of an order: what a window shows while the database has not taken it
+#: (EventWriter.subscribe_unrecorded).
+BrokerReport = OrderStatusEvent | ExecutionEvent
+
+
 @dataclass(frozen=True, slots=True)
 class CommissionEvent:
     exec_id: str

@@ -1,7 +1,8 @@
-"""The broker's order statuses the database has not taken, on the rows a window shows
-(services/execution/unrecorded_reports.py) and from the writer that keeps them
-(EventWriter.subscribe_unrecorded). Before, a cancel sent while the database did not answer left
-the blotter showing the order working until the database came back."""
+"""The broker's order statuses and executions the database has not taken, on the rows and the
+lines a window shows (services/execution/unrecorded_reports.py) and from the writer that keeps
+them (EventWriter.subscribe_unrecorded). Before, a cancel sent while the database did not answer
+left the blotter showing the order working until the database came back, and a fill then was in
+neither the fills nor the positions, with nothing said."""
 
 from __future__ import annotations
 
@@ -11,8 +12,13 @@ from decimal import Decimal
 
 from services.console_queries import recent_orders
 from services.domain import OrderRecord, OrderState, OrderType, Side
-from services.execution.events import OrderStatusEvent
-from services.execution.unrecorded_reports import as_reported
+from services.execution.events import ExecutionEvent, OrderStatusEvent
+from services.execution.unrecorded_reports import (
+    as_reported,
+    unrecorded_fills,
+    unrecorded_fills_line,
+    unrecorded_positions_line,
+)
 from services.execution.writer import EventWriter
 from tests.fixtures.waiting import wait_until
 
@@ -69,6 +75,28 @@ def test_an_inactive_order_is_shown_rejected_with_the_brokers_reason():
     assert shown.status is OrderState.REJECTED and "locate" in (shown.rejected_reason or "")
 
 
+def _execution(exec_id: str, symbol: str = "AAPL", side: str = "BUY", shares: str = "45", price: str = "190.12") -> ExecutionEvent:
+    return ExecutionEvent(exec_id=exec_id, ib_order_id=1, perm_id=0, client_id=1, order_ref="A", account="DU1",
+                          symbol=symbol, side=side, shares=Decimal(shares), price=Decimal(price), time=T1)
+
+
+def test_the_fills_the_database_did_not_take_are_said_over_the_fills_and_the_positions():
+    reports = [_status("Submitted", filled="45"), _execution("e1"), _execution("e2", "MSFT", "SELL", "10", "410"),
+               _execution("e3", shares="5", price="190.2"), _status("Filled", filled="50")]
+    assert unrecorded_fills_line(reports) == ("Not recorded yet (the database does not answer): 3 fills at the broker: "
+                                              "BUY 45 AAPL at 190.12, SELL 10 MSFT at 410.00, BUY 5 AAPL at 190.20")
+    assert unrecorded_positions_line(reports) == ("Not recorded yet (the database does not answer): 3 fills at the "
+                                                  "broker of AAPL, MSFT, not counted in these lines yet")
+    # statuses alone: no fill to say; the rows take the statuses, never the executions
+    assert unrecorded_fills_line(reports[:1]) is None and unrecorded_positions_line(()) is None
+    [shown] = as_reported([_record("A")], reports)
+    assert shown.filled_quantity == Decimal(50)
+
+
+def test_an_execution_reported_twice_is_said_once_as_last_reported():
+    assert [e.shares for e in unrecorded_fills([_execution("e1"), _execution("e1", shares="40")])] == [Decimal(40)]
+
+
 async def test_the_writer_tells_the_statuses_it_keeps_while_the_database_is_down_then_that_they_are_written(
         database, simulator):
     """The real writer, the real broker client against the simulator; the database made to fail."""
@@ -106,3 +134,35 @@ async def test_the_writer_tells_the_statuses_it_keeps_while_the_database_is_down
 def order_record(database, order_id: int) -> OrderRecord:
     [record] = [o for o in recent_orders(database) if o.id == order_id]
     return record
+
+
+async def test_the_writer_tells_a_fill_it_keeps_while_the_database_is_down_then_that_it_is_written(database, simulator):
+    """A resting order fills at the broker while the database does not answer: the execution is
+    told (the fills' and positions' line), and ``()`` once it is stored."""
+    stack = await build_stack(database, simulator)
+    await stack.writer.stop()
+    flaky = FlakyDatabase(database)
+    writer = EventWriter(flaky, stack.provider.events, retry_initial=0.02, retry_max=0.05, account=stack.provider.account)
+    _swap_writer(stack, writer)
+    told: list[tuple] = []
+    writer.subscribe_unrecorded(told.append)
+    writer.start()
+    try:
+        order = await stack.actions.manual_order("AAPL", Side.BUY, Decimal(10), OrderType.LMT, Decimal("225"))
+        await _settle(stack, order.id, {OrderState.ACCEPTED})
+        flaky.down = True
+        simulator.set_price("AAPL", "224")  # the resting buy crosses: filled at the broker
+
+        def fill_said() -> bool:
+            return bool(told) and bool(unrecorded_fills(told[-1]))
+
+        await wait_until(fill_said, 15, lambda: f"the broker's execution told as unrecorded: {told}")
+        line = unrecorded_fills_line(told[-1]) or ""
+        assert line.startswith("Not recorded yet") and "BUY 10 AAPL at " in line, line
+        assert order_record(database, order.id).status is OrderState.ACCEPTED  # not in the database yet
+
+        flaky.down = False
+        await wait_until(lambda: told[-1] == (), 15, lambda: f"the reports said written: {told[-1]}")
+        await _settle(stack, order.id, {OrderState.FILLED})
+    finally:
+        await stack.close()

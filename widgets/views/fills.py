@@ -7,7 +7,15 @@ from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QPushButton, QVBoxLayout, 
 
 from services.core.wording import counted
 
-from ..common import choose_and_export, export_visible_rows, live_text_label, make_table, set_live_text
+from ..common import (
+    choose_and_export,
+    export_visible_rows,
+    live_text_label,
+    make_table,
+    notice_label,
+    set_live_text,
+    set_notice,
+)
 from ..models.base import fmt_money, fmt_quantity
 from ..models.fills import FillsModel
 from ..models.proxy import FillFilterProxyModel
@@ -50,6 +58,9 @@ class FillsView(QWidget):
         # the totals on a line of their own, the panel's whole width: beside the filter and the
         # button a docked panel left them a third of it, and "sold ... commission" was cut off
         layout.addWidget(self.totals_label)
+        # the broker's fills the database has not taken: not among the rows nor in the totals
+        self.unrecorded_label = notice_label()
+        layout.addWidget(self.unrecorded_label)
         layout.addWidget(self.table)
         model.flushed.connect(self._update_totals)
         model.modelReset.connect(self._update_totals)
@@ -62,6 +73,11 @@ class FillsView(QWidget):
         monitor waiting for its database); "0 fills" said none were made. None: the totals."""
         self._not_read = text
         self._update_totals()
+
+    def set_unrecorded(self, text: str | None) -> None:
+        """What the broker reported filled that the database has not taken (the caller's words:
+        services.execution.unrecorded_reports); None once it has, or when nothing waits."""
+        set_notice(self.unrecorded_label, text)
 
     def _on_search_changed(self, text: str) -> None:
         # a paged history: the pages scrolled in are dropped first (the pager reads the filter's

@@ -45,8 +45,10 @@ from ..common import (
     chosen_widths,
     literal_ampersands,
     menu_key_opens_current_row,
+    notice_label,
     plain_label,
     set_live_text,
+    set_notice,
 )
 from ..models.base import fmt_money, fmt_price_at, fmt_quantity
 from ..models.positions import ACCOUNT_TOTAL, PositionsModel, pnl_colour
@@ -181,6 +183,9 @@ class PositionsView(QWidget):
         bar.addWidget(self.project_combo)
         bar.addStretch(1)
         layout.addLayout(bar)
+        # the broker's fills the database has not taken: the lines do not count them yet
+        self.unrecorded_label = notice_label()
+        layout.addWidget(self.unrecorded_label)
         layout.addWidget(self.tree)
         layout.addWidget(self.totals_label)
         # rebuilt once per batch of changes: a flush reports its changed rows as one dataChanged
@@ -189,6 +194,11 @@ class PositionsView(QWidget):
         model.modelReset.connect(self._update_totals)
         model.names_changed.connect(self._update_totals)
         self._update_totals()
+
+    def set_unrecorded(self, text: str | None) -> None:
+        """The broker's fills the database has not taken, which these lines do not count yet (the
+        caller's words: services.execution.unrecorded_reports); None once it has."""
+        set_notice(self.unrecorded_label, text)
 
     def set_capitals(self, capitals: dict[str, Decimal | None]) -> None:
         """Each project's capital (by name): its group shows the capital and the cash."""

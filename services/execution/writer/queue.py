@@ -29,7 +29,7 @@ from services.domain import ChangeSet
 
 from ..dbcall import db_call
 from ..errors import DatabaseLockHeld
-from ..events import ExecutionEvent, OrderStatusEvent
+from ..events import BrokerReport, ExecutionEvent, OrderStatusEvent
 from ..journal import EventJournal, JournalError
 from ..timings import WRITE_TIMEOUT
 from .events import JOURNAL_CODEC, PositionTruth
@@ -107,8 +107,8 @@ class EventWriter:
         self._health_board = HealthBoard()
         # the broker's order statuses waiting while the database does not answer, told to who
         # shows orders (subscribe_unrecorded); the last told, () once written
-        self._unrecorded_subscribers: list[Callable[[tuple[OrderStatusEvent, ...]], None]] = []
-        self._unrecorded_told: tuple[OrderStatusEvent, ...] = ()
+        self._unrecorded_subscribers: list[Callable[[tuple[BrokerReport, ...]], None]] = []
+        self._unrecorded_told: tuple[BrokerReport, ...] = ()
         self._task: asyncio.Task | None = None
         self._idle = asyncio.Event()
         self._idle.set()
@@ -160,15 +160,15 @@ class EventWriter:
     def subscribe_health(self, callback: Callable[[WriterHealth], None]) -> Callable[[], None]:
         return self._health_board.subscribe(callback)
 
-    def subscribe_unrecorded(self, callback: Callable[[tuple[OrderStatusEvent, ...]], None]) -> Callable[[], None]:
-        """``callback(statuses)``: the broker's order statuses the database has not taken, in the
-        order they came, after each attempt it did not answer that found new ones; ``()`` once
-        they are written (services.execution.unrecorded_reports shows them on the rows)."""
+    def subscribe_unrecorded(self, callback: Callable[[tuple[BrokerReport, ...]], None]) -> Callable[[], None]:
+        """``callback(reports)``: the broker's order statuses and executions the database has not
+        taken, in the order they came, after each attempt it did not answer that found new ones;
+        ``()`` once they are written (services.execution.unrecorded_reports shows them)."""
         self._unrecorded_subscribers.append(callback)
         subscribers = self._unrecorded_subscribers
         return lambda: subscribers.remove(callback) if callback in subscribers else None
 
-    def _tell_unrecorded(self, statuses: tuple[OrderStatusEvent, ...]) -> None:
+    def _tell_unrecorded(self, statuses: tuple[BrokerReport, ...]) -> None:
         told = self._unrecorded_told
         if len(statuses) == len(told) and (not statuses or statuses[-1] is told[-1]):
             return  # nothing new since the last attempt
@@ -498,7 +498,8 @@ class EventWriter:
         overflow = self.backlog >= self.buffer_limit or self._journaled > 0
         self._set_health(self._health(True, message, overflow))
         if self._unrecorded_subscribers:  # (those spilled to the journal are no longer at hand)
-            self._tell_unrecorded(tuple(e for e in self._pending if isinstance(e, OrderStatusEvent)))
+            self._tell_unrecorded(tuple(e for e in self._pending if isinstance(e, OrderStatusEvent)
+                                        or (isinstance(e, ExecutionEvent) and e.source == "broker")))
         if self._stop_requested:
             return True
         self._wake.clear()
