@@ -26,7 +26,7 @@ from decimal import Decimal
 
 from services.core.positions_book import split_exec_id
 from services.core.shortfall import shortfall, shortfall_bps
-from services.core.wording import grouped, price
+from services.core.wording import counted, grouped, price
 from services.domain import FillRecord, OrderRecord, RunStatus, Side
 
 ZERO = Decimal(0)
@@ -78,6 +78,9 @@ class ProgressSnapshot:
     orders: int = 0  # the followed plan's orders seen (and their replacements), whatever became of them
     ended_unfilled: int = 0  # of them, final with nothing filled (canceled, rejected, blocked, expired)
     currency: str | None = None  # what the notionals are in: the run's base currency (None: not known)
+    # of them, shown as the broker reports them (the database did not answer) with more filled
+    # than their stored fills: what "filled" does not count yet, said beside it
+    unrecorded_fills: int = 0
 
     @property
     def settled(self) -> bool:
@@ -104,6 +107,8 @@ class ProgressSnapshot:
             text += " at the plan's prices"
         if self.working:
             text += f" · {self.working} working"
+        if self.unrecorded_fills:
+            text += f" · {counted(self.unrecorded_fills, 'order')} with fills at the broker not recorded yet"
         if self.slippage_bps is not None:
             text += f" · slippage {self.slippage_bps:+.1f} bps"
             if f"{self.traded_notional:,.0f}" != f"{self.filled_notional:,.0f}":
@@ -281,11 +286,16 @@ class RunProgress:
         counted = [o for o in self._orders.values() if o.id in tally.counted]
         working = sum(1 for o in counted if o.status.is_working)
         ended_unfilled = sum(1 for o in counted if o.status.is_terminal and not o.filled_quantity)
+        stored: dict[int, Decimal] = {}
+        for _revision, fill in self._fills.values():
+            stored[fill.order_id] = stored.get(fill.order_id, ZERO) + fill.quantity
+        unrecorded = sum(1 for o in counted if o.unrecorded_since is not None
+                         and (o.filled_quantity or ZERO) > stored.get(o.id, ZERO))
         return ProgressSnapshot(
             self.run_id, tally.filled, self._target(), working, tuple(self._points),
             {s: tuple(p) for s, p in tally.fill_points.items()}, references, slippage,
             shortfall_bps(tally.run_cost, tally.run_reference), self.plan_id, self.status, tally.traded,
-            self.project, len(counted), ended_unfilled, self.currency)
+            self.project, len(counted), ended_unfilled, self.currency, unrecorded)
 
     def _tally(self) -> _Tally:
         """The followed plan's fills counted once each, in their time order (the one rule for the

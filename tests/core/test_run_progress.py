@@ -322,3 +322,20 @@ def test_a_traders_replace_to_another_quantity_moves_the_target_to_it():
                             _fill(3, 2, "e3.01.01", "MSFT", Side.SELL, 5, "400")], now=T0)
     assert snap.filled_notional == snap.target_notional == D(2500)  # 3 + 2 of the 5 asked, and MSFT's 2,000
     assert snap.text == "run 7: 2,500 of 2,500 filled at the plan's prices · slippage +0.0 bps"
+
+
+def test_an_order_filled_at_the_broker_whose_fills_are_not_recorded_is_said_beside_the_filled_amount():
+    """The database down: the blotter's row reads FILLED (not recorded) while the fills, which the
+    progress counts, are not stored. The line read "0 of 10,000 filled" and no longer "working",
+    as if nothing had happened; it says which orders filled at the broker wait to be recorded."""
+    progress = _progress()
+    accepted = _order(1, "A", "AAPL", Side.BUY, 30)
+    progress.apply([accepted, _order(2, "M", "MSFT", Side.SELL, 10)], now=T0)
+    reported = replace(accepted, status=OrderState.FILLED, filled_quantity=D(30), unrecorded_since=T0)
+    snap = progress.apply([reported], now=T0)
+    assert snap.unrecorded_fills == 1 and snap.working == 1
+    assert snap.text == ("run 7: 0 of 10,000 filled · 1 working · 1 order with fills at the broker not recorded yet")
+    # its fills stored and the row as stored: nothing more to say
+    stored = replace(reported, unrecorded_since=None, updated_at=T0 + timedelta(seconds=1))
+    snap = progress.apply([stored], [_fill(1, 1, "e1.01.01", "AAPL", Side.BUY, 30, "100")], now=T0)
+    assert snap.unrecorded_fills == 0 and "not recorded" not in snap.text
