@@ -31,7 +31,13 @@ from app.window_layout import (
     is_compact_screen,
 )
 from services.activity_log import ActivityEntry, ActivityLog, Level
-from widgets.common import focus_first_control, literal_ampersands, numbered, with_mnemonic
+from widgets.common import (
+    focus_first_control,
+    literal_ampersands,
+    numbered,
+    wheel_only_when_focused,
+    with_mnemonic,
+)
 from widgets.models.audit import AuditModel
 from widgets.models.decisions import OrderDecisionsModel, RuleVerdictsModel
 from widgets.models.fills import FillsModel
@@ -186,6 +192,7 @@ class MainWindow(QMainWindow):
 
         self._build_toolbar()
         self._build_menus()
+        wheel_only_when_focused(self)  # every panel's choices: a wheel over one scrolls, it does not turn it
         self.preview_view.preview_requested.connect(lambda _params: self.save_preview_fields())
         self.preview_view.preview_requested.connect(lambda _params: self.bring_forward("preview"))
         # No stretch: the bar's left part stays free for the messages ("Run 3 sent", "Reconciled"),

@@ -29,6 +29,8 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QAbstractSpinBox,
+    QComboBox,
     QFileDialog,
     QHeaderView,
     QLabel,
@@ -46,6 +48,35 @@ from PySide6.QtWidgets import (
 
 from .plain_text import plain_tooltip
 from .record_table import RecordTableView
+
+
+class _WheelWhenFocused(QObject):
+    """A choice's wheel for the choice the trader is in, not one the pointer passes over."""
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Wheel and isinstance(watched, QWidget) and not watched.hasFocus():
+            event.ignore()  # not taken: Qt hands it to the parents (the form's scroll area scrolls)
+            return True
+        return False
+
+
+_WHEEL_WHEN_FOCUSED: _WheelWhenFocused | None = None
+
+
+def wheel_only_when_focused(root: QWidget) -> None:
+    """Every combo box and spin box in ``root`` changes on the mouse wheel only while it has the
+    keyboard focus, and the wheel does not give it the focus. Qt's default turns any choice the
+    pointer is over: scrolling the Backtest panel's form down past its end turned its Commission
+    from ib-fixed to another rule (seen on screen), and a wheel over the order ticket's Side
+    turned BUY to SELL. Unfocused, the wheel goes to what holds the choice (a form scrolls)."""
+    global _WHEEL_WHEN_FOCUSED
+    if _WHEEL_WHEN_FOCUSED is None:
+        _WHEEL_WHEN_FOCUSED = _WheelWhenFocused()
+    for choice in (*root.findChildren(QComboBox), *root.findChildren(QAbstractSpinBox)):
+        if choice.focusPolicy() == Qt.FocusPolicy.WheelFocus:
+            choice.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        choice.removeEventFilter(_WHEEL_WHEN_FOCUSED)  # once, whatever the callers
+        choice.installEventFilter(_WHEEL_WHEN_FOCUSED)
 
 
 def number_keys(parent: QObject, length: int = 40, *, exponent: bool = False) -> QRegularExpressionValidator:

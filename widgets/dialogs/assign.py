@@ -24,7 +24,7 @@ from services.core.books import UNASSIGNED
 from services.core.typed_numbers import plain
 from services.domain import PositionRecord
 
-from ..common import plain_label
+from ..common import plain_label, wheel_only_when_focused
 from .order_ticket import BLOCK_COLOUR
 
 CHOOSE_PROJECT = "Choose a project"
@@ -82,6 +82,7 @@ class AssignDialog(QDialog):
         self.setMinimumWidth(380)
         for signal in (self.project_combo.currentTextChanged, self.quantity_edit.textEdited, self.cost_edit.textEdited):
             signal.connect(lambda *_args: self.error_label.clear())
+        wheel_only_when_focused(self)  # a wheel over a choice does not turn it unless it is in use
 
     def project(self) -> str:
         return "" if self.project_combo.currentIndex() <= 0 else self.project_combo.currentText()

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 from services.core.replace_rules import stepped_price, suggested_stop_limit
 from services.core.typed_numbers import NotANumber, exponent_said, typed_decimal
 
-from ..common import SymbolKeys, number_keys
+from ..common import SymbolKeys, number_keys, wheel_only_when_focused
 
 TYPE_AN_ORDER = "Type an order: the risk verdict shows here before anything is sent."
 CHECKING = "Checking the risk of this order…"
@@ -218,6 +218,7 @@ class OrderTicketDialog(QDialog):
         self.amount_kind.currentTextChanged.connect(lambda kind: self.amount_edit.setPlaceholderText(PLACEHOLDERS[kind]))
         self._show_side(self.side_combo.currentText())
         self._show_price_fields(self.type_combo.currentText())
+        wheel_only_when_focused(self)  # a wheel over Side does not turn BUY to SELL unless it is in use
 
     # ------------------------------------------------------------------ the fields
     def _on_symbol_edited(self) -> None:

@@ -55,7 +55,7 @@ from services.core.wording import ANOTHER_VERSION, as_sentence
 from services.trade_settings_keys import SECTIONS, TradeSettingsError, changed_section
 from services.urls import redact_url
 
-from ..common import plain_label
+from ..common import plain_label, wheel_only_when_focused
 
 MARKET_DATA_TYPES = ("live", "frozen", "delayed", "delayed_frozen")
 KEY_ROLE = Qt.ItemDataRole.UserRole + 1  # the stored key behind a row's label
@@ -197,6 +197,7 @@ class SettingsDialog(QDialog):
         self.error_label.setText(self._source_error(stored_source) or "\n".join(values.get("stored_problems") or ()))
         screen = (parent.screen() if parent is not None else self.screen()).availableGeometry()
         self.resize(min(680, screen.width()), min(720, screen.height() - 40))  # 40: the title bar
+        wheel_only_when_focused(self)  # a wheel over a choice does not turn it unless it is in use
 
     @staticmethod
     def _dict_table(values: dict[str, Any], labels: dict[str, str], off: str | None = None) -> QTableWidget:
