@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from services.core.wording import counted
 from services.urls import redact_text
 
+from .subscribers import Subscribers
+
 log = logging.getLogger(__name__)
 
 
@@ -63,11 +65,10 @@ class HealthBoard:
 
     def __init__(self) -> None:
         self.current = WriterHealth(False, 0)
-        self._subscribers: list[Callable[[WriterHealth], None]] = []
+        self._subscribers: Subscribers[WriterHealth] = Subscribers("writer health")
 
     def subscribe(self, callback: Callable[[WriterHealth], None]) -> Callable[[], None]:
-        self._subscribers.append(callback)
-        return lambda: self._subscribers.remove(callback) if callback in self._subscribers else None
+        return self._subscribers.add(callback)
 
     def publish(self, health: WriterHealth) -> None:
         previous = self.current
@@ -79,8 +80,4 @@ class HealthBoard:
             log.warning("event writer: %s", health.describe())
         else:
             log.info("event writer: every event written")
-        for callback in list(self._subscribers):
-            try:
-                callback(health)
-            except Exception:
-                log.exception("writer health subscriber failed")
+        self._subscribers.tell(health)

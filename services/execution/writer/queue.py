@@ -35,6 +35,7 @@ from ..timings import WRITE_TIMEOUT
 from .events import JOURNAL_CODEC, PositionTruth
 from .health import HealthBoard, WriterHealth
 from .projection import EventProjection
+from .subscribers import Subscribers
 
 log = logging.getLogger(__name__)
 
@@ -103,11 +104,11 @@ class EventWriter:
         self.retry_max = retry_max
         self.projection = EventProjection(db, account=account, stale_truth=self._stale_truth)
         self._pending: list[object] = []
-        self._subscribers: list[Callable[[ChangeSet], None]] = []
+        self._subscribers: Subscribers[ChangeSet] = Subscribers("change-set")
         self._health_board = HealthBoard()
         # the broker's order statuses waiting while the database does not answer, told to who
         # shows orders (subscribe_unrecorded); the last told, () once written
-        self._unrecorded_subscribers: list[Callable[[tuple[BrokerReport, ...]], None]] = []
+        self._unrecorded_subscribers: Subscribers[tuple[BrokerReport, ...]] = Subscribers("unrecorded-report")
         self._unrecorded_told: tuple[BrokerReport, ...] = ()
         self._task: asyncio.Task | None = None
         self._idle = asyncio.Event()
@@ -154,8 +155,7 @@ class EventWriter:
 
     # ------------------------------------------------------------------ subscriptions
     def subscribe(self, callback: Callable[[ChangeSet], None]) -> Callable[[], None]:
-        self._subscribers.append(callback)
-        return lambda: self._subscribers.remove(callback) if callback in self._subscribers else None
+        return self._subscribers.add(callback)
 
     def subscribe_health(self, callback: Callable[[WriterHealth], None]) -> Callable[[], None]:
         return self._health_board.subscribe(callback)
@@ -164,20 +164,14 @@ class EventWriter:
         """``callback(reports)``: the broker's order statuses and executions the database has not
         taken, in the order they came, after each attempt it did not answer that found new ones;
         ``()`` once they are written (services.execution.unrecorded_reports shows them)."""
-        self._unrecorded_subscribers.append(callback)
-        subscribers = self._unrecorded_subscribers
-        return lambda: subscribers.remove(callback) if callback in subscribers else None
+        return self._unrecorded_subscribers.add(callback)
 
     def _tell_unrecorded(self, statuses: tuple[BrokerReport, ...]) -> None:
         told = self._unrecorded_told
         if len(statuses) == len(told) and (not statuses or statuses[-1] is told[-1]):
             return  # nothing new since the last attempt
         self._unrecorded_told = statuses
-        for callback in list(self._unrecorded_subscribers):
-            try:
-                callback(statuses)
-            except Exception:  # one failing subscriber never stops the others, nor the writer
-                log.exception("unrecorded-status subscriber failed")
+        self._unrecorded_subscribers.tell(statuses)
 
     def _wants_changes(self) -> bool:
         """Whether a batch's change set is made: always when written in a worker thread (a
@@ -187,11 +181,7 @@ class EventWriter:
         return not self.inline_db or bool(self._subscribers)
 
     def _publish(self, changes: ChangeSet) -> None:
-        for callback in list(self._subscribers):
-            try:
-                callback(changes)
-            except Exception:  # one failing subscriber never stops the others (vn.py's flaw)
-                log.exception("change-set subscriber failed")
+        self._subscribers.tell(changes)
 
     def _set_health(self, health: WriterHealth) -> None:
         self._health_board.publish(health)
