@@ -6,6 +6,7 @@ never relative to the working directory, so an installed console can upgrade its
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 from collections.abc import Iterator
@@ -45,9 +46,17 @@ def alembic_config(url: str | None = None, *, output: io.StringIO | None = None)
     return config
 
 
+@functools.cache
+def _scripts() -> ScriptDirectory:
+    """The revisions shipped with this code, read once a process: Alembic reads every revision
+    file again for each ScriptDirectory, and ``head``, ``resolve`` and ``check_schema`` each made
+    one (each command's and window's start; on SQLite an upgrade to where the file already was)."""
+    return ScriptDirectory.from_config(alembic_config())
+
+
 def head() -> str:
     """The newest revision shipped with this code."""
-    revision = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    revision = _scripts().get_current_head()
     assert revision is not None
     return revision
 
@@ -56,9 +65,13 @@ def history() -> list[tuple[str, str]]:
     """Every revision shipped with this code, oldest first, each with what it changes (its
     docstring up to the first colon or full stop): what ``db upgrade REV`` / ``db downgrade REV``
     accept (``db history``)."""
-    scripts = ScriptDirectory.from_config(alembic_config())
-    return [(script.revision, re.split(r"[:.](?:\s|$)", " ".join((script.doc or "").split()), maxsplit=1)[0].replace("``", "`"))
-            for script in reversed(list(scripts.walk_revisions()))]
+    return list(_history())
+
+
+@functools.cache
+def _history() -> tuple[tuple[str, str], ...]:
+    return tuple((script.revision, re.split(r"[:.](?:\s|$)", " ".join((script.doc or "").split()), maxsplit=1)[0].replace("``", "`"))
+                 for script in reversed(list(_scripts().walk_revisions())))
 
 
 class BadRevision(CommandError):
@@ -179,8 +192,11 @@ def _migration_connection(url: str) -> Iterator[Connection]:
 def upgrade(url: str, rev: str = "head") -> str | None:
     """Upgrade the database at ``url`` to ``rev``; returns the revision now current."""
     with _migration_connection(url) as connection:
-        target = resolve(rev, MigrationContext.configure(connection).get_current_revision(), upgrade=True)
+        now = MigrationContext.configure(connection).get_current_revision()
+        target = resolve(rev, now, upgrade=True)
         connection.rollback()  # the read's transaction, before Alembic begins its own
+        if now is not None and target == now:
+            return now  # there already (every SQLite open): no Alembic run, no revision file read
         config = alembic_config(url)
         config.attributes["connection"] = connection
         command.upgrade(config, target)
@@ -276,7 +292,7 @@ def check_schema(url: str) -> str:
     known = False
     if revision is not None:
         try:
-            known = ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
+            known = _scripts().get_revision(revision) is not None
         except Exception:  # noqa: BLE001 - an unknown revision id raises in some Alembic versions
             known = False
     raise SchemaNotCurrent(redact_url(url), revision, needed, known=known)
