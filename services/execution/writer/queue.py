@@ -106,8 +106,9 @@ class EventWriter:
         self._pending: list[object] = []
         self._subscribers: Subscribers[ChangeSet] = Subscribers("change-set")
         self._health_board = HealthBoard()
-        # the broker's order statuses waiting while the database does not answer, told to who
-        # shows orders (subscribe_unrecorded); the last told, () once written
+        # the broker's order statuses and executions waiting while the database does not answer,
+        # told to who shows orders, fills and positions (subscribe_unrecorded); the last told, ()
+        # once written
         self._unrecorded_subscribers: Subscribers[tuple[BrokerReport, ...]] = Subscribers("unrecorded-report")
         self._unrecorded_told: tuple[BrokerReport, ...] = ()
         self._task: asyncio.Task | None = None
@@ -166,12 +167,12 @@ class EventWriter:
         ``()`` once they are written (services.execution.unrecorded_reports shows them)."""
         return self._unrecorded_subscribers.add(callback)
 
-    def _tell_unrecorded(self, statuses: tuple[BrokerReport, ...]) -> None:
+    def _tell_unrecorded(self, reports: tuple[BrokerReport, ...]) -> None:
         told = self._unrecorded_told
-        if len(statuses) == len(told) and (not statuses or statuses[-1] is told[-1]):
+        if len(reports) == len(told) and (not reports or reports[-1] is told[-1]):
             return  # nothing new since the last attempt
-        self._unrecorded_told = statuses
-        self._unrecorded_subscribers.tell(statuses)
+        self._unrecorded_told = reports
+        self._unrecorded_subscribers.tell(reports)
 
     def _wants_changes(self) -> bool:
         """Whether a batch's change set is made: always when written in a worker thread (a
@@ -462,8 +463,8 @@ class EventWriter:
         if changes:
             self._publish(changes)
         if self._unrecorded_told:
-            # written: the change set just published carries the orders as stored (statuses that
-            # came meanwhile are on their way, not waiting on an outage)
+            # written: the change set just published carries the orders and fills as stored
+            # (reports that came meanwhile are on their way, not waiting on an outage)
             self._tell_unrecorded(())
 
     async def _database_down(self, exc: BaseException, delay: float) -> bool:
