@@ -286,16 +286,24 @@ class RunProgress:
         counted = [o for o in self._orders.values() if o.id in tally.counted]
         working = sum(1 for o in counted if o.status.is_working)
         ended_unfilled = sum(1 for o in counted if o.status.is_terminal and not o.filled_quantity)
-        stored: dict[int, Decimal] = {}
-        for _revision, fill in self._fills.values():
-            stored[fill.order_id] = stored.get(fill.order_id, ZERO) + fill.quantity
-        unrecorded = sum(1 for o in counted if o.unrecorded_since is not None
-                         and (o.filled_quantity or ZERO) > stored.get(o.id, ZERO))
+        unrecorded = self._unrecorded_fills(counted)
         return ProgressSnapshot(
             self.run_id, tally.filled, self._target(), working, tuple(self._points),
             {s: tuple(p) for s, p in tally.fill_points.items()}, references, slippage,
             shortfall_bps(tally.run_cost, tally.run_reference), self.plan_id, self.status, tally.traded,
             self.project, len(counted), ended_unfilled, self.currency, unrecorded)
+
+    def _unrecorded_fills(self, counted: list[OrderRecord]) -> int:
+        """Of ``counted``, the orders shown as the broker reports them with more filled than
+        their stored fills (none but while the database does not answer: no walk of the fills
+        for every change set then)."""
+        shown = [o for o in counted if o.unrecorded_since is not None]
+        if not shown:
+            return 0
+        stored: dict[int, Decimal] = {}
+        for _revision, fill in self._fills.values():
+            stored[fill.order_id] = stored.get(fill.order_id, ZERO) + fill.quantity
+        return sum(1 for o in shown if (o.filled_quantity or ZERO) > stored.get(o.id, ZERO))
 
     def _tally(self) -> _Tally:
         """The followed plan's fills counted once each, in their time order (the one rule for the

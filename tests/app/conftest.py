@@ -65,6 +65,12 @@ class ConsoleHarness:
 
 @pytest.fixture
 def console_settings(db_url, tmp_path):
+    return demo_settings(db_url, tmp_path)
+
+
+def demo_settings(db_url: str, tmp_path):
+    """A demo window's settings on ``db_url``, its data, logs and settings file in ``tmp_path``
+    (a test's own ``console_settings`` fixture puts the window on another database with it)."""
     from app.settings import load_settings
 
     settings = load_settings(env={"TC_DATA_DIR": str(tmp_path / "data"), "TC_LOG_DIR": str(tmp_path / "logs"),

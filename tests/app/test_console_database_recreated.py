@@ -7,7 +7,6 @@ the new one may hold other orders and another run."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -17,7 +16,7 @@ from tests.app.test_monitor_database_recreated import _orders
 from tests.fixtures.db import PrivateMysqlDatabase
 from tests.fixtures.waiting import wait_until
 
-from .conftest import feed_stopped, run
+from .conftest import demo_settings, feed_stopped, run
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]  # a migration twice: over 5 s alone
 
@@ -29,11 +28,7 @@ def recreated_db(private_mysql_db) -> PrivateMysqlDatabase:  # the window's data
 
 @pytest.fixture
 def console_settings(recreated_db, tmp_path):  # the trading window on that database
-    from app.settings import load_settings
-
-    settings = load_settings(env={"TC_DATA_DIR": str(tmp_path / "data"), "TC_LOG_DIR": str(tmp_path / "logs"),
-                                  "TC_CONFIG_FILE": str(tmp_path / "settings.toml")})
-    return replace(settings, db_url=recreated_db.url, profile="demo")
+    return demo_settings(recreated_db.url, tmp_path)
 
 
 def test_a_trading_window_reads_a_database_dropped_and_created_again_and_sends_nothing_until_then(

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-from dataclasses import replace
 from decimal import Decimal
 
 import pytest
 
 from services.core.wording import counted
 from services.domain import OrderState
-from tests.app.conftest import run
+from tests.app.conftest import demo_settings, run
 from tests.fixtures.ib import wait_for
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]  # a private server killed and started again
@@ -26,11 +25,7 @@ pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]  # a private server ki
 
 @pytest.fixture
 def console_settings(private_mariadb_url, tmp_path):  # the trading window on the private server
-    from app.settings import load_settings
-
-    settings = load_settings(env={"TC_DATA_DIR": str(tmp_path / "data"), "TC_LOG_DIR": str(tmp_path / "logs"),
-                                  "TC_CONFIG_FILE": str(tmp_path / "settings.toml")})
-    return replace(settings, db_url=private_mariadb_url, profile="demo")
+    return demo_settings(private_mariadb_url, tmp_path)
 
 
 def test_a_fill_while_the_database_is_down_is_said_over_the_fills_and_positions_until_it_is_stored(

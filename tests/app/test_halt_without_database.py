@@ -10,7 +10,6 @@ marked not recorded (services/execution/unrecorded_reports.py): they stayed ACCE
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -18,7 +17,7 @@ from PySide6.QtCore import Qt
 
 from services.domain import OrderState, OrderType, Side, TradingState
 from services.execution.errors import TradingHalted
-from tests.app.conftest import run
+from tests.app.conftest import demo_settings, run
 from tests.fixtures.ib import wait_for
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]  # a private server killed and started again
@@ -26,11 +25,7 @@ pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]  # a private server ki
 
 @pytest.fixture
 def console_settings(private_mariadb_url, tmp_path):  # the trading window on the private server
-    from app.settings import load_settings
-
-    settings = load_settings(env={"TC_DATA_DIR": str(tmp_path / "data"), "TC_LOG_DIR": str(tmp_path / "logs"),
-                                  "TC_CONFIG_FILE": str(tmp_path / "settings.toml")})
-    return replace(settings, db_url=private_mariadb_url, profile="demo")
+    return demo_settings(private_mariadb_url, tmp_path)
 
 
 def test_halt_and_cancel_all_while_the_database_is_down_go_through_and_are_recorded_when_it_returns(

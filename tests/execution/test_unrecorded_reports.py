@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from services.console_queries import recent_orders
 from services.domain import OrderRecord, OrderState, OrderType, Side
-from services.execution.events import ExecutionEvent, OrderStatusEvent
+from services.execution.events import BrokerReport, ExecutionEvent, OrderStatusEvent
 from services.execution.unrecorded_reports import (
     as_reported,
     unrecorded_fills,
@@ -97,17 +97,24 @@ def test_an_execution_reported_twice_is_said_once_as_last_reported():
     assert [e.shares for e in unrecorded_fills([_execution("e1"), _execution("e1", shares="40")])] == [Decimal(40)]
 
 
-async def test_the_writer_tells_the_statuses_it_keeps_while_the_database_is_down_then_that_they_are_written(
-        database, simulator):
-    """The real writer, the real broker client against the simulator; the database made to fail."""
+async def _writer_on_a_failing_database(database, simulator):
+    """The stack with the real writer on a database the test makes fail (``flaky.down``), started,
+    and what it tells of the reports it holds: (stack, flaky, told)."""
     stack = await build_stack(database, simulator)
     await stack.writer.stop()
     flaky = FlakyDatabase(database)
     writer = EventWriter(flaky, stack.provider.events, retry_initial=0.02, retry_max=0.05, account=stack.provider.account)
     _swap_writer(stack, writer)
-    told: list[tuple[OrderStatusEvent, ...]] = []
+    told: list[tuple[BrokerReport, ...]] = []
     writer.subscribe_unrecorded(told.append)
     writer.start()
+    return stack, flaky, told
+
+
+async def test_the_writer_tells_the_statuses_it_keeps_while_the_database_is_down_then_that_they_are_written(
+        database, simulator):
+    """The real writer, the real broker client against the simulator; the database made to fail."""
+    stack, flaky, told = await _writer_on_a_failing_database(database, simulator)
     try:
         order = await stack.actions.manual_order("AAPL", Side.BUY, Decimal(10), OrderType.LMT, Decimal("225"))
         await _settle(stack, order.id, {OrderState.ACCEPTED})
@@ -139,14 +146,7 @@ def order_record(database, order_id: int) -> OrderRecord:
 async def test_the_writer_tells_a_fill_it_keeps_while_the_database_is_down_then_that_it_is_written(database, simulator):
     """A resting order fills at the broker while the database does not answer: the execution is
     told (the fills' and positions' line), and ``()`` once it is stored."""
-    stack = await build_stack(database, simulator)
-    await stack.writer.stop()
-    flaky = FlakyDatabase(database)
-    writer = EventWriter(flaky, stack.provider.events, retry_initial=0.02, retry_max=0.05, account=stack.provider.account)
-    _swap_writer(stack, writer)
-    told: list[tuple] = []
-    writer.subscribe_unrecorded(told.append)
-    writer.start()
+    stack, flaky, told = await _writer_on_a_failing_database(database, simulator)
     try:
         order = await stack.actions.manual_order("AAPL", Side.BUY, Decimal(10), OrderType.LMT, Decimal("225"))
         await _settle(stack, order.id, {OrderState.ACCEPTED})
