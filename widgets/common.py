@@ -46,6 +46,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .models.base import CoalescingTableModel
 from .plain_text import plain_tooltip
 from .record_table import RecordTableView
 
@@ -585,29 +586,81 @@ def size_columns_to_content(view: QTableView, *, narrow: bool = True) -> None:
     header.setResizeContentsPrecision(SIZE_SAMPLE_ROWS)
     measured = view.content_widths(SIZE_SAMPLE_ROWS) if isinstance(view, RecordTableView) else None
     columns = _columns_of(view)
-    for column in range(header.count()):
-        if header.isSectionHidden(column) or (column < len(columns) and columns[column].takes_room_left):
-            continue
-        width = _fitted_width(view, column, measured)
+    shown = [c for c in range(header.count()) if not header.isSectionHidden(c)
+             and not (c < len(columns) and columns[c].takes_room_left)]
+    growing = [c for c in shown if c < len(columns) and columns[c].grows_into_room_left]
+
+    def fit(column: int, content: int | None) -> None:
+        if content is None:
+            content = measured[column] if measured is not None else view.sizeHintForColumn(column)
+        width = _fitted_width(view, column, content)
         header.resizeSection(column, width if narrow else max(width, header.sectionSize(column)))
+
+    # a column that grows into the room left starts at its least (its title, its declared width)
+    # and grows last: that room is what the others leave, and it was what the ones still at Qt's
+    # 100 px before their sizing left
+    for column in growing:
+        fit(column, 0)
+    for column in shown:
+        if column not in growing:
+            fit(column, None)
+    for column in growing:
+        fit(column, None)
     view.setProperty(COLUMNS_SIZED, True)
 
 
-def _fitted_width(view: QTableView, column: int, measured: list[int] | None) -> int:
+def _fitted_width(view: QTableView, column: int, content: int) -> int:
     """``column``'s width sized to content: as wide as its header and its first rows need (their
-    widths ``measured``, else Qt's size hint), capped, never narrower than it was declared."""
+    widest text ``content`` wide), capped, never narrower than it was declared."""
     header = view.horizontalHeader()
     # The header's own size hint reserves room for a sort arrow in every column; only the
     # sorted column shows one.
     title = str(view.model().headerData(column, Qt.Orientation.Horizontal) or "")
     arrow = 16 if header.isSortIndicatorShown() and header.sortIndicatorSection() == column else 0
     title_width = header.fontMetrics().horizontalAdvance(title) + 18 + arrow
-    content = measured[column] if measured is not None else view.sizeHintForColumn(column)
     declared = list(view.property(DECLARED_WIDTHS) or [])
     floor = declared[column] if column < len(declared) else 0
     columns = _columns_of(view)
-    widest = (columns[column].widest if column < len(columns) else None) or MAX_AUTO_COLUMN_WIDTH
+    widest = MAX_AUTO_COLUMN_WIDTH
+    if column < len(columns) and columns[column].grows_into_room_left:
+        widest = min(widest, _room_spared(view, column))
     return max(floor, min(widest, max(content, title_width)))
+
+
+def _room_spared(view: QTableView, column: int) -> int:
+    """The most ``column`` can take with nothing to scroll sideways to: the viewport less the
+    other columns shown, the one that takes the room left (last, stretched) at its declared
+    width, the least it reads at."""
+    header = view.horizontalHeader()
+    columns = _columns_of(view)
+    declared = list(view.property(DECLARED_WIDTHS) or [])
+    shown = [header.logicalIndex(v) for v in range(header.count()) if not header.isSectionHidden(header.logicalIndex(v))]
+    taken = 0
+    for other in shown:
+        if other == column:
+            continue
+        stretched = other == shown[-1] and header.stretchLastSection()
+        if stretched and other < len(columns) and columns[other].takes_room_left:
+            taken += declared[other] if other < len(declared) and declared[other] else header.minimumSectionSize()
+        else:
+            taken += header.sectionSize(other)
+    return view.viewport().width() - taken
+
+
+def _grow_to_changed_rows(view: QTableView) -> None:
+    """Each column that ``grows_into_room_left`` widened to its rows' widest text now, if wider
+    than it is (never narrowed: no jumping back and forth as states change)."""
+    if not view.property(COLUMNS_SIZED) or not isinstance(view, RecordTableView):
+        return
+    header = view.horizontalHeader()
+    for column, declared in enumerate(_columns_of(view)):
+        if not declared.grows_into_room_left or header.isSectionHidden(column):
+            continue
+        content = view.content_width(column, SIZE_SAMPLE_ROWS)
+        if content is not None and content > header.sectionSize(column):
+            width = _fitted_width(view, column, content)
+            if width > header.sectionSize(column):
+                header.resizeSection(column, width)
 
 
 def fit_column(view: QTableView, column: int) -> None:
@@ -623,7 +676,8 @@ def fit_column(view: QTableView, column: int) -> None:
     else:
         header = view.horizontalHeader()
         header.setResizeContentsPrecision(SIZE_SAMPLE_ROWS)
-        width = _fitted_width(view, column, view.content_widths(SIZE_SAMPLE_ROWS) if isinstance(view, RecordTableView) else None)
+        measured = view.content_width(column, SIZE_SAMPLE_ROWS) if isinstance(view, RecordTableView) else None
+        width = _fitted_width(view, column, measured if measured is not None else view.sizeHintForColumn(column))
     view.horizontalHeader().resizeSection(column, width)
 
 
@@ -641,6 +695,13 @@ def _size_columns_when_rows_arrive(view: QTableView) -> None:
 
     model.rowsInserted.connect(maybe_size)
     model.modelReset.connect(maybe_size)
+    source = model
+    while isinstance(source, QSortFilterProxyModel):
+        source = source.sourceModel()
+    if isinstance(source, CoalescingTableModel) and any(c.grows_into_room_left for c in _columns_of(view)):
+        # rows change in place (an order's status): no insert or reset says so, a flush does
+        source.flushed.connect(lambda *_: _grow_to_changed_rows(view))
+        source.modelReset.connect(lambda: QTimer.singleShot(0, view, lambda: _grow_to_changed_rows(view)))
 
 
 def widen_to_each_set(view: QTableView) -> None:

@@ -265,26 +265,39 @@ class RecordTableView(QTableView):
         ``sizeHintForColumn``, without a delegate's size hint per cell: that took 100-200 ms on
         a full table), or None when Qt paints this model. Only the longest few distinct texts
         of a column are measured."""
+        found = self._first_records(sample_rows)
+        if found is None:
+            return None
+        source, records = found
+        return [self._widest_text(records, fmt, value) for fmt, value, *_colours in source.paint_columns()]
+
+    def content_width(self, column: int, sample_rows: int) -> int | None:
+        """``content_widths`` of one column (what a flush of streamed rows can afford)."""
+        found = self._first_records(sample_rows)
+        if found is None:
+            return None
+        source, records = found
+        fmt, value, *_colours = source.paint_columns()[column]
+        return self._widest_text(records, fmt, value)
+
+    def _first_records(self, sample_rows: int) -> tuple[CoalescingTableModel, list] | None:
         found = self._record_source()
         if found is None:
             return None
         source, proxy = found
         count = min(sample_rows, self.model().rowCount())
         if proxy is None:
-            records = [source.record_at(row) for row in range(count)]
-        else:
-            map_to_source, index = proxy.mapToSource, proxy.index
-            records = [source.record_at(map_to_source(index(row, 0)).row()) for row in range(count)]
-        extra = 2 * self._margin + (1 if self.showGrid() else 0)
+            return source, [source.record_at(row) for row in range(count)]
+        map_to_source, index = proxy.mapToSource, proxy.index
+        return source, [source.record_at(map_to_source(index(row, 0)).row()) for row in range(count)]
+
+    def _widest_text(self, records: list, fmt, value) -> int:
+        texts = sorted({fmt(value(record)) for record in records}, key=len, reverse=True)[:MEASURED_PER_COLUMN]
+        # measured as the paint lays them out (QStaticText's width): the font metrics' advance
+        # came a few pixels short, and a column sized by it showed "ZZZZNOPE" as "ZZZZNO…"
         font, prepared = self.font(), self._prepared
-        widths = []
-        for fmt, value, *_colours in source.paint_columns():
-            texts = sorted({fmt(value(record)) for record in records}, key=len, reverse=True)[:MEASURED_PER_COLUMN]
-            # measured as the paint lays them out (QStaticText's width): the font metrics' advance
-            # came a few pixels short, and a column sized by it showed "ZZZZNOPE" as "ZZZZNO…"
-            advances = [(prepared.get(text) or self._prepare(text, font))[1] for text in texts if text]
-            widths.append(max(advances, default=0) + extra)
-        return widths
+        advances = [(prepared.get(text) or self._prepare(text, font))[1] for text in texts if text]
+        return max(advances, default=0) + 2 * self._margin + (1 if self.showGrid() else 0)
 
     @staticmethod
     def _prepare(text: str, font: QFont) -> tuple[QStaticText, int]:

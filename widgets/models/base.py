@@ -239,10 +239,11 @@ class Column(Generic[R]):
     #: and a trader scrolled sideways to read which order was which. Its whole text is in its
     #: tooltip.
     takes_room_left: bool = False
-    #: The most it is widened to its content (None: the tables' cap, MAX_AUTO_COLUMN_WIDTH): the
-    #: blotter's Status, its states whole, a partial's "PARTIALLY_FILLED 40/100" cut (its counts
-    #: in the Quantity and Filled beside it and in its tooltip), not the client order id
-    widest: int | None = None
+    #: Widened to its widest text again whenever rows change (never narrowed meanwhile), into the
+    #: room the column that ``takes_room_left`` has beyond its declared width: the blotter's
+    #: Status. Sized once at a width for the plain states, "CANCELED (not recorded)" and
+    #: "PARTIALLY_FILLED 40/100" read cut at 1366x768, though the client order id could spare it.
+    grows_into_room_left: bool = False
 
 
 class CoalescingTableModel(QAbstractTableModel, Generic[R]):

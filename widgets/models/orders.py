@@ -105,17 +105,20 @@ class OrderBlotterModel(SharedPricePlaces[OrderRecord], PagedTableModel[OrderRec
         Column("Quantity", lambda o: o.quantity, align=RIGHT, fmt=fmt_quantity, width=65),
         Column("Filled", lambda o: o.filled_quantity, align=RIGHT, fmt=fmt_quantity, width=50),
         Column("Avg price", lambda o: o.avg_fill_price, align=RIGHT, fmt=fmt_price, width=75),
-        # each state whole (REPLACE_REQUESTED the longest), never widened past it: a partial's
-        # "40/100" may be cut, its counts are beside it (Quantity, Filled) and in its tooltip;
-        # widened to it, the client order id went past the table's edge at 1366x768
+        # each plain state whole (REPLACE_REQUESTED the longest), and widened as rows change to
+        # "PARTIALLY_FILLED 40/100" or "CANCELED (not recorded)" whole, into what the client order
+        # id can spare: sized to its content once, it went past the table's edge at 1366x768
         Column("Status", lambda o: o, fmt=status_text,
-               foreground=lambda o: STATUS_COLOURS.get(o.status), tooltip=status_tooltip, width=145, widest=145,
-               sort=lambda o: o.status.value, export=lambda o: o.status.value),
-        Column("Type", lambda o: o.order_type, align=CENTER, width=62),  # "STP LMT" whole
-        Column("Limit", lambda o: o.limit_price, align=RIGHT, fmt=fmt_price, width=65),
+               foreground=lambda o: STATUS_COLOURS.get(o.status), tooltip=status_tooltip, width=145,
+               grows_into_room_left=True, sort=lambda o: o.status.value, export=lambda o: o.status.value),
+        # These three widen as rows come that need it ("STP LMT", a price of more places) rather
+        # than keeping room for them from the start: at 1366x768 the 45 px they held empty on a
+        # run of MKT orders were what a canceled order's "CANCELED (not recorded)" lacked
+        Column("Type", lambda o: o.order_type, align=CENTER, width=46, grows_into_room_left=True),
+        Column("Limit", lambda o: o.limit_price, align=RIGHT, fmt=fmt_price, width=48, grows_into_room_left=True),
         Column("Run", lambda o: o.run_id, align=RIGHT, mutable=False),
         # a stop order's trigger (a STP LMT's beside its Limit): a SELL 5 PG STP 166.00 read no price
-        Column("Stop", lambda o: o.stop_price, align=RIGHT, fmt=fmt_price, width=65),
+        Column("Stop", lambda o: o.stop_price, align=RIGHT, fmt=fmt_price, width=48, grows_into_room_left=True),
     )
 
     #: Newest first by creation time, kept by the model (ties: the later arrival on top).
