@@ -74,13 +74,14 @@ def test_columns_and_filters_are_saved_with_the_layout(qtbot, tmp_path):
 
 def test_a_layout_saved_with_a_figure_stretched_last_comes_back_without_the_gap(qtbot, tmp_path):
     """A table's saved arrangement holds its stretch: one saved when every last column took the
-    room left (the preview's weight, alone at the far edge) would have brought the gap back."""
+    room left (the preview's weight then, alone at the far edge; the TCA's Backtest shortfall) would
+    have brought the gap back."""
     from app.window_layout import window_tables
 
     state = tmp_path / "ui-state.ini"
     first = _window(qtbot, state)
     tables = window_tables(first)
-    [key] = [k for k, (view, _) in tables.items() if view is first.preview_view.table]
+    [key] = [k for k, (view, _) in tables.items() if view is first.tca_view.table]
     tables[key][1].setStretchLastSection(True)  # as a version before the rule saved it
     first.close()
 

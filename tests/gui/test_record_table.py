@@ -191,9 +191,13 @@ def test_the_last_column_shown_takes_the_room_left_only_when_it_is_text(qtbot):
     column is moved, hidden or shown, and when a saved arrangement (which holds the stretch of
     its day) is restored."""
     from widgets.common import column_menu, fit_last_section
-    from widgets.models.preview import PreviewOrdersModel
+    from widgets.models.base import RIGHT, CoalescingTableModel, Column
 
-    preview = shown(qtbot, make_table(PreviewOrdersModel()), (1200, 300))
+    class WeightsModel(CoalescingTableModel):  # the preview's columns then: a figure last
+        columns = (Column("Symbol", lambda d: d.symbol), Column("Notional", lambda d: d.notional, align=RIGHT),
+                   Column("Weight", lambda d: d.target_weight, align=RIGHT))
+
+    preview = shown(qtbot, make_table(WeightsModel()), (1200, 300))
     header = preview.horizontalHeader()
     assert not header.stretchLastSection()  # Weight, a figure
     saved = header.saveState()

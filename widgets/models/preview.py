@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
+from PySide6.QtCore import Qt
+
 from services.core.plans import OrderTotals, order_totals
 from services.core.wording import percent
 
@@ -14,7 +16,7 @@ from .price_columns import SharedPricePlaces
 
 
 class PreviewOrdersModel(SharedPricePlaces[Any], CoalescingTableModel[Any]):
-    SYMBOL, SIDE, CURRENT, TARGET, QUANTITY, TYPE, LIMIT, REFERENCE, NOTIONAL, WEIGHT = range(10)
+    SYMBOL, SIDE, CURRENT, TARGET, QUANTITY, TYPE, LIMIT, REFERENCE, NOTIONAL, WEIGHT, CLIENT_ID = range(11)
     #: One number of places down each (SharedPricePlaces): 229.5 sat above 229.125.
     PRICE_COLUMNS = (LIMIT, REFERENCE)
 
@@ -32,6 +34,11 @@ class PreviewOrdersModel(SharedPricePlaces[Any], CoalescingTableModel[Any]):
         Column("Ref price", lambda d: d.reference_price, align=RIGHT, fmt=fmt_price),
         Column("Notional", lambda d: d.notional, align=RIGHT, fmt=fmt_money),
         Column("Weight", lambda d: d.target_weight, align=RIGHT, fmt=percent),
+        # The id each order is sent with, as the blotter shows it once sent; text, last, it takes
+        # the room the figures leave: with the Weight last, sized to their content, the table
+        # ended in a third of the panel's width of nothing at 1366x768
+        Column("Client order id", lambda d: d.client_order_id, tooltip=lambda d: d.client_order_id or None,
+               elide=Qt.TextElideMode.ElideMiddle, takes_room_left=True),
     )
 
     @staticmethod
