@@ -28,7 +28,7 @@ from services.core.typed_numbers import plain
 from services.core.wording import counted, percent
 from services.domain import OrderType
 
-from ..common import LineProgressBar, add_action, make_table, number_keys, plain_label
+from ..common import LineProgressBar, add_action, fit_column, make_table, number_keys, plain_label
 from ..models.base import fmt_money
 from ..models.preview import PreviewOrdersModel
 
@@ -106,6 +106,10 @@ class PreviewView(QWidget):
         self.progress.setValue(0)
         self.progress.setFormat("no run")
         self.table = make_table(model, self, sortable=False, replaced_whole=True)
+        # Empty, before the first preview, its eleven columns at Qt's 100 px ran past the table's
+        # 1,011 px at 1366x768, a sideways scrollbar under nothing: each starts at its title's width
+        for column in range(model.columnCount()):
+            fit_column(self.table, column)
 
         form = QFormLayout()
         form.addRow("Portfolio value", self.portfolio_edit)
