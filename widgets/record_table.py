@@ -72,7 +72,7 @@ class RecordTableView(QTableView):
 
     def _elide_as_the_columns_say(self) -> None:
         """Qt's delegate cuts every text at the right (the view's one ``textElideMode``); a
-        column that cuts elsewhere (a client order id, in the middle or at the left: ``Column.elide``)
+        column that cuts elsewhere (the blotter's client order id, at the left: ``Column.elide``)
         gets a delegate that cuts as it says, so a row Qt paints (``_record_source`` None: a
         hidden row, word wrap, rows of their own heights) reads as the rows painted here."""
         found = self._record_source_model()

@@ -262,12 +262,11 @@ def test_rows_painted_before_a_price_of_more_places_are_painted_at_the_new_place
     assert [view._texts[id(proxy.record_at(row))][1][avg] for row in (0, 1)] == ["100.2371", "101.5000"]
 
 
-def test_a_row_qt_paints_cuts_the_client_order_id_where_its_column_cuts_as_the_rows_painted_here(qtbot):
+def test_a_row_qt_paints_cuts_the_client_order_id_at_the_left_as_the_rows_painted_here(qtbot):
     """Twice, right after a restart, the blotter's id read 'TC9XA749.3-1…', cut at the right as
-    Qt's delegate cuts (the view's one text elide mode), where its column cuts elsewhere (in the
-    middle now, at the left then): a row painted by Qt rather than by the view (a hidden row, word
-    wrap) shows every order's same head. The style option Qt's delegate paints each cell with
-    cuts where the cell's column says."""
+    Qt's delegate cuts (the view's one text elide mode), where its column cuts at the left: a row
+    painted by Qt rather than by the view (a hidden row, word wrap) shows every order's same head.
+    The style option Qt's delegate paints each cell with cuts where the cell's column says."""
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QStyleOptionViewItem
 
@@ -282,6 +281,6 @@ def test_a_row_qt_paints_cuts_the_client_order_id_where_its_column_cuts_as_the_r
         view.itemDelegateForIndex(index).initStyleOption(option, index)
         return option.textElideMode
 
-    middle, right = Qt.TextElideMode.ElideMiddle, Qt.TextElideMode.ElideRight
+    left, right = Qt.TextElideMode.ElideLeft, Qt.TextElideMode.ElideRight
     assert [cut_by_qt(c) for c in range(proxy.columnCount())] == [
-        middle if c == OrderBlotterModel.CLIENT_ID else right for c in range(proxy.columnCount())]
+        left if c == OrderBlotterModel.CLIENT_ID else right for c in range(proxy.columnCount())]

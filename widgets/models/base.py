@@ -231,8 +231,8 @@ class Column(Generic[R]):
     export: Callable[[R], str] | None = None
     #: What the column means, on the header's tooltip (where the title alone could mislead).
     header_tooltip: str | None = None
-    #: Where a text wider than its cell is cut: in the middle (or at the left) for an id whose end
-    #: tells one row from another (a run's ids share their head, "TCX4J39Q.1-…" on every row).
+    #: Where a text wider than its cell is cut: at the left for an id whose end tells one row
+    #: from another (a run's ids share their installation's head, "TCX4J39Q.1-…" on every row).
     elide: Qt.TextElideMode = Qt.TextElideMode.ElideRight
     #: Given the room the other columns leave (it is the last one, and stretches), never widened
     #: to its content: sized to a long id, the blotter's last column ran past a 1366-px screen

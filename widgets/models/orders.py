@@ -94,12 +94,11 @@ class OrderBlotterModel(SharedPricePlaces[OrderRecord], PagedTableModel[OrderRec
         # and the milliseconds its 165 px left no room for the Stop column at 1366x768
         Column("Time", lambda o: o.created_at, fmt=fmt_day_seconds, mutable=False, width=100,
                tooltip=time_tooltip),
-        # Its end tells the orders apart (sequence, side, symbol, digest), its head says whose
-        # they are (TC, the installation, the run): cut in the middle, both ends in view, whole
-        # in its tooltip, in the room the columns before it leave (at least "TCX4J…-C43F52", the
-        # digest whole); cut at the left, a row no longer said whose or which run's order it was
-        Column("Client order id", lambda o: o.client_order_id, mutable=False, width=110,
-               tooltip=lambda o: o.client_order_id, elide=Qt.TextElideMode.ElideMiddle, takes_room_left=True),
+        # Its end tells the orders apart (sequence, side, symbol, digest), its head is the same
+        # on every row (TC, the installation, the run): cut at the left, whole in its tooltip,
+        # in the room the columns before it leave (at least about "…MSFT-C43F52")
+        Column("Client order id", lambda o: o.client_order_id, mutable=False, width=90,
+               tooltip=lambda o: o.client_order_id, elide=Qt.TextElideMode.ElideLeft, takes_room_left=True),
         Column("Symbol", lambda o: o.symbol, mutable=False, width=60),
         Column("Side", lambda o: o.side, align=CENTER, mutable=False, width=45,
                foreground=lambda o: SIDE_COLOURS.get(o.side.value)),

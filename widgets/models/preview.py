@@ -36,9 +36,10 @@ class PreviewOrdersModel(SharedPricePlaces[Any], CoalescingTableModel[Any]):
         Column("Weight", lambda d: d.target_weight, align=RIGHT, fmt=percent),
         # The id each order is sent with, as the blotter shows it once sent; text, last, it takes
         # the room the figures leave: with the Weight last, sized to their content, the table
-        # ended in a third of the panel's width of nothing at 1366x768
+        # ended in a third of the panel's width of nothing at 1366x768. Cut at the left as the
+        # blotter's: its head (the installation) is the same on every row, its end tells them apart
         Column("Client order id", lambda d: d.client_order_id, tooltip=lambda d: d.client_order_id or None,
-               elide=Qt.TextElideMode.ElideMiddle, takes_room_left=True),
+               elide=Qt.TextElideMode.ElideLeft, takes_room_left=True),
     )
 
     @staticmethod
