@@ -57,7 +57,11 @@ class MainThreadGarbageCollector(QObject):
             self.complete_pass()
         elif gc.get_count()[0] > self.threshold[0]:
             gc.collect(0)
-            gc.freeze()
+            self.freeze_survivors()
+
+    def freeze_survivors(self) -> None:
+        """After a pass of the youngest generation: what outlived it frozen, out of the next passes."""
+        gc.freeze()
 
     def complete_pass(self) -> None:
         """Every object, frozen ones too; the survivors frozen again."""

@@ -24,11 +24,12 @@ def _session_qloop(qapp):
 
 @pytest.fixture
 def qloop(_session_qloop):
-    from app.gc_guard import MainThreadGarbageCollector
+    from tests.fixtures.console_collector import ConsoleTestCollector
     from tests.fixtures.widgets_freed import stop_window_collector
 
     asyncio.set_event_loop(_session_qloop)
-    collector = MainThreadGarbageCollector()  # as in the application: Qt objects die on this thread
+    # as in the application, Qt objects die on this thread; its end walks what the test made only
+    collector = ConsoleTestCollector()
     try:
         yield _session_qloop
     finally:

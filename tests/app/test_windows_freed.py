@@ -96,29 +96,32 @@ def test_a_window_left_shown_is_named_by_the_teardown(qtbot):
     left_open.close()  # closed, the suite's teardown deletes it: this test passes
 
 
-def test_the_end_of_a_console_test_walks_the_workers_heap_once(qtbot):
+def test_the_end_of_a_console_test_walks_what_the_test_made_once(qtbot, monkeypatch):
     """A console test (tests/app's ``qloop``) runs the console's own collector; its end stopped
     it, whose complete pass walked the worker's whole heap (0.1-0.3 s of CPU late in a worker),
     while the window pytest-qt had closed still waited for its deferred delete; the suite's
     teardown then deleted the window and walked the whole heap again to free its wrappers. One
-    pass, after the delete, frees them all; the survivors stay frozen for the next tests."""
-    from app.gc_guard import MainThreadGarbageCollector
+    pass, after the delete, frees them all, and it walks only what the test made: the worker's
+    heap of before the test stays frozen through it (tests/fixtures/console_collector.py); the
+    survivors stay frozen for the next tests."""
     from app.main_window import MainWindow
+    from tests.fixtures import console_collector
 
+    monkeypatch.setattr(console_collector, "_frozen_after_complete_pass", gc.get_freeze_count() + 10**9)
     free_deleted_widgets()
     alive_before = top_level_addresses()
-    collector = MainThreadGarbageCollector()  # as the qloop fixture starts one for each test
+    collector = console_collector.ConsoleTestCollector()  # as the qloop fixture starts one for each test
     window = MainWindow(mode="demo")
     window.show()
     QApplication.processEvents()
     window.close()  # the end of the test, as pytest-qt ends it (pytestqt.qtbot._close_widgets)
     window.deleteLater()
     del window
-    complete_passes: list[int] = []
+    frozen_at_start: list[int] = []
 
     def count(phase: str, info: dict) -> None:
         if phase == "start" and info["generation"] == 2:
-            complete_passes.append(1)
+            frozen_at_start.append(gc.get_freeze_count())
 
     gc.callbacks.append(count)
     try:
@@ -127,6 +130,7 @@ def test_the_end_of_a_console_test_walks_the_workers_heap_once(qtbot):
     finally:
         gc.callbacks.remove(count)
     assert made_since(alive_before) == []
-    assert len(complete_passes) == 1, f"{len(complete_passes)} complete passes over the heap at a console test's end"
+    assert len(frozen_at_start) == 1, f"{len(frozen_at_start)} passes over the oldest generation at a console test's end"
+    assert frozen_at_start[0] > 0  # the worker's heap of before the test was not walked
     assert gc.isenabled()
     assert gc.get_freeze_count() > 0  # the survivors: the next tests' collections skip them
