@@ -653,11 +653,11 @@ def _grow_to_changed_rows(view: QTableView) -> None:
     if not view.property(COLUMNS_SIZED) or not isinstance(view, RecordTableView):
         return
     header = view.horizontalHeader()
-    for column, declared in enumerate(_columns_of(view)):
-        if not declared.grows_into_room_left or header.isSectionHidden(column):
-            continue
-        content = view.content_width(column, SIZE_SAMPLE_ROWS)
-        if content is not None and content > header.sectionSize(column):
+    growing = [column for column, declared in enumerate(_columns_of(view))
+               if declared.grows_into_room_left and not header.isSectionHidden(column)]
+    measured = view.content_widths_of(growing, SIZE_SAMPLE_ROWS) if growing else None
+    for column, content in (measured or {}).items():  # the rows read once for every growing column
+        if content > header.sectionSize(column):
             width = _fitted_width(view, column, content)
             if width > header.sectionSize(column):
                 header.resizeSection(column, width)

@@ -24,6 +24,7 @@ table that uses those, is painted by QTableView as before.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from math import ceil
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSortFilterProxyModel, Qt
@@ -272,13 +273,19 @@ class RecordTableView(QTableView):
         return [self._widest_text(records, fmt, value) for fmt, value, *_colours in source.paint_columns()]
 
     def content_width(self, column: int, sample_rows: int) -> int | None:
-        """``content_widths`` of one column (what a flush of streamed rows can afford)."""
+        """``content_widths`` of one column."""
+        widths = self.content_widths_of((column,), sample_rows)
+        return None if widths is None else widths[column]
+
+    def content_widths_of(self, columns: Sequence[int], sample_rows: int) -> dict[int, int] | None:
+        """``content_widths`` of some columns only, their rows read once (what a flush of
+        streamed rows can afford: the blotter's growing columns at each flush)."""
         found = self._first_records(sample_rows)
         if found is None:
             return None
         source, records = found
-        fmt, value, *_colours = source.paint_columns()[column]
-        return self._widest_text(records, fmt, value)
+        painted = source.paint_columns()
+        return {column: self._widest_text(records, painted[column][0], painted[column][1]) for column in columns}
 
     def _first_records(self, sample_rows: int) -> tuple[CoalescingTableModel, list] | None:
         found = self._record_source()
