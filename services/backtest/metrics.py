@@ -22,6 +22,12 @@ from itertools import pairwise
 from services.core.wording import counted
 
 SESSIONS_PER_YEAR = 252
+# The fewest sessions traded whose CAGR is shown: a year's (NYSE years hold 250 to 253), so a
+# whole calendar year's backtest is annualised. A shorter one's is not, as the CFA Institute's
+# performance standards (GIPS) ask of any return "for periods of less than one year": the demo's
+# ten days that made 1.2 % read as a CAGR of 36.89 %.
+A_YEAR_OF_SESSIONS = 250
+NOT_ANNUALISED = "—"  # the CAGR cell of a backtest that traded under a year (``cagr_note`` says why)
 TOTAL = "(total)"  # as the metrics table names every project together
 
 
@@ -103,7 +109,8 @@ def metric_texts(name: str, summary) -> tuple[str, ...]:
     """A project's summary (``ProjectResult.summary``, or the total) as the texts of one row of
     the metrics table, in ``METRIC_COLUMNS`` order: the window's table and the command's agree.
     Money from its exact text (never through a float)."""
-    return (name, f"{Decimal(str(summary['final_equity'])):,.2f}", f"{summary['total_return']:.2%}", f"{summary['cagr']:.2%}",
+    cagr = f"{summary['cagr']:.2%}" if sessions_traded(summary) >= A_YEAR_OF_SESSIONS else NOT_ANNUALISED
+    return (name, f"{Decimal(str(summary['final_equity'])):,.2f}", f"{summary['total_return']:.2%}", cagr,
             f"{summary['volatility']:.2%}", f"{summary['sharpe']:.2f}", f"{summary['max_drawdown']:.2%}",
             f"{summary['turnover']:.2f}", f"{Decimal(str(summary['commissions'])):,.2f}", str(summary["orders"]),
             str(summary["fills"]), str(len(summary["risk_blocked"])),
@@ -135,3 +142,22 @@ def rates_note(name: str, summary) -> str | None:
     # two short lines: a tooltip is not wrapped
     return (f"{name} traded from {traded_from} (its first rebalance), after {counted(idle, 'session')} of idle cash:\n"
             "  CAGR, volatility, Sharpe and turnover are measured from then; return and drawdown over the whole window")
+
+
+def sessions_traded(summary) -> int:
+    """The sessions a summary's rates are measured over: its equity's days from ``traded_from``
+    (every day of one stored before it was kept), as ``compute_metrics`` counts them."""
+    traded_from = summary.get("traded_from") or ""
+    return sum(1 for day, _ in summary.get("equity") or () if day >= traded_from)
+
+
+def cagr_note(name: str, summary) -> str | None:
+    """Why a summary's CAGR is not shown (None: it is): under a year traded, a rate per year is
+    an extrapolation, not a result. The panel's tooltip and the command's line under its table;
+    ``--json`` keeps the number (``cagr``) for a reader who wants it anyway."""
+    sessions = sessions_traded(summary)
+    if sessions >= A_YEAR_OF_SESSIONS:
+        return None
+    # two short lines: a tooltip is not wrapped
+    return (f"{name} traded {counted(sessions, 'session')}, under a year: its CAGR is not annualised,\n"
+            f"  a rate per year drawn from so few days says little; it made {summary['total_return']:.2%} (Return)")
