@@ -299,8 +299,10 @@ class RecordTableView(QTableView):
         if proxy is None:
             records = [record_at(row) for row in rows]
         else:
-            shown, index = proxy.mapFromSource, source.index
-            records = [record_at(row) for row in rows if shown(index(row, 0)).isValid()]
+            # the proxy's own test of a row (a flat table shows the rows it accepts): mapping each
+            # row through it, a source index made per row, cost eight times the test (9 us a row)
+            accepts, root = proxy.filterAcceptsRow, QModelIndex()
+            records = [record_at(row) for row in rows if accepts(row, root)]
         return self._widths_of(source, records, columns)
 
     def _widths_of(self, source: CoalescingTableModel, records: list, columns: Sequence[int]) -> dict[int, int]:
