@@ -218,6 +218,26 @@ def test_a_timer_flush_applies_a_large_buffer_in_slices(qtbot):
     assert model.flush() == (0, 11)
 
 
+def test_rows_flushed_names_the_rows_a_flush_changed_or_inserted_where_they_end_up(qtbot):
+    """A view measures these rows' texts (the blotter's growing columns), so they must be where the
+    flush left its records: an order older than the rows shown goes in among them and moves the
+    rows below it, the changed one included."""
+    model = OrderBlotterModel()
+    model.upsert(order(i) for i in range(1, 6))
+    model.flush()
+    named = []
+    model.rows_flushed.connect(named.append)
+    changed = replace(model.get(2), status=OrderState.PARTIALLY_FILLED, filled_quantity=Decimal(40))
+    older = replace(order(0), created_at=T0 - timedelta(seconds=1))  # before every row: the bottom
+    model.upsert([changed, order(6), older])
+    assert model.flush() == (1, 2)
+    assert len(named) == 1
+    assert sorted((model.record_at(row) for row in named[0]), key=lambda o: o.id) == [older, changed, model.get(6)]
+    model.upsert([replace(changed, filled_quantity=Decimal(50))])
+    model.flush()
+    assert [model.record_at(row).id for row in named[1]] == [2]
+
+
 def test_remembered_formatters_give_the_texts_of_the_values():
     from datetime import datetime, timedelta, timezone
 

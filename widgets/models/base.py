@@ -24,6 +24,7 @@ from typing import Any, Generic, TypeVar
 
 from PySide6.QtCore import (
     QAbstractTableModel,
+    QMetaMethod,
     QModelIndex,
     QModelRoleData,
     QModelRoleDataSpan,
@@ -260,6 +261,11 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
 
     #: Emitted after every flush that changed something: (updated rows, inserted rows).
     flushed = Signal(int, int)
+    #: Emitted just before ``flushed``, while someone listens, with the rows that flush changed
+    #: or inserted (as ``record_at`` numbers them once it is done): a view that measures its texts
+    #: (the blotter's columns that grow to their widest text) reads those rows alone, not a
+    #: sample of the table at every flush of a stream.
+    rows_flushed = Signal(list)
     #: When the last timer slice of any model on the GUI thread ended (perf_counter seconds).
     _last_slice_end = 0.0
 
@@ -287,6 +293,7 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
         self._timer.setSingleShot(True)
         self._timer.setInterval(flush_interval_ms)
         self._timer.timeout.connect(self._on_flush_timer)
+        self._rows_flushed_signal = QMetaMethod.fromSignal(self.rows_flushed)
         mutable = [i for i, c in enumerate(self.columns) if c.mutable]
         self._first_mutable = mutable[0] if mutable else 0
         self._last_mutable = mutable[-1] if mutable else max(0, len(self.columns) - 1)
@@ -415,6 +422,7 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
             self._pending = dict(items)
         rows, row_of = self._rows, self._row_of
         changed: list[int] = []
+        changed_keys: list[Hashable] = []  # the inserts below move the changed rows
         new: list[R] = []
         for key, record in pending.items():
             index = row_of.get(key)
@@ -427,6 +435,7 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
                 rows[index] = record
                 self._on_record_replaced(old, record)
                 changed.append(index)
+                changed_keys.append(key)
         if changed:
             visible = sorted(self._visible(i) for i in changed)
             start = prev = visible[0]
@@ -448,6 +457,11 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
                     rows.append(record)
                     self._on_record_added(record)
                 self.endInsertRows()
+        # the rows named where the inserts left them (new rows at the top move every row down, an
+        # older record's those below it); built only for a table whose view listens (the blotter's)
+        if (changed or new) and self.isSignalConnected(self._rows_flushed_signal):
+            key, visible = self.key, self._visible
+            self.rows_flushed.emit([visible(row_of[k]) for k in changed_keys] + [visible(row_of[key(r)]) for r in new])
         if changed or new:
             self.flushed.emit(len(changed), len(new))
         return len(changed), len(new)
