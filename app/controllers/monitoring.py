@@ -140,16 +140,20 @@ class MonitoringController:
     # ------------------------------------------------------------------ service events
     def _on_changes(self, changes: ChangeSet) -> None:
         """This process's writer committed ``changes``."""
-        self.take(changes)
+        self.take(changes, written=True)
 
-    def take(self, changes: ChangeSet) -> None:
-        """Orders, fills and positions from the writer or the change feed: what the window was
-        not handed yet goes to the models (which coalesce it), the activity log and the run's
-        progress."""
+    def take(self, changes: ChangeSet, *, written: bool = False) -> None:
+        """Orders, fills and positions from the writer (``written``: this process's writer
+        committed them) or the change feed: what the window was not handed yet goes to the models
+        (which coalesce it), the activity log and the run's progress."""
         # a row showing the broker's report the database had not taken gets the stored row, of
-        # whatever version: the report written without changing the row (its version the same)
-        # left the report shown, marked not recorded, for good
-        shown = self._shown_unrecorded  # empty but during an outage: no scan of every change set then
+        # whatever version, from the writer's change set: the report written without changing the
+        # row (its version the same) left the report shown, marked not recorded, for good. Only
+        # the writer's: it holds the reports and says so once it wrote them, while the feed hands
+        # this window's own rows again up to half a second late (a read begun before the report
+        # came), and such a row, the version the report was laid on, showed the order as working
+        # again although the broker had canceled it
+        shown = self._shown_unrecorded if written else set()  # empty but during an outage: no scan then
         stored_again = tuple(o for o in changes.orders if o.id in shown) if shown else ()
         changes = self.newer_only.fresh(changes)
         if stored_again:

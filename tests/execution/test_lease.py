@@ -44,14 +44,22 @@ pytestmark = pytest.mark.timeout(60)
 class _Clock:
     """A wall clock (UTC) for lease managers that a test moves forward: a process that stood still
     finds, when it runs again, that the time went on. On MariaDB the database server's clock goes
-    on with it (``_server_follows``), ``server_skew`` apart from the machines' clocks."""
+    on with it (``_server_follows``), ``server_skew`` apart from the machines' clocks.
 
-    def __init__(self, server_skew: timedelta = timedelta(0)) -> None:
+    ``still``: the clock moves only when the test moves it (``offset``), for a test that asks what
+    a lease allows at a given moment of it (5.5 s left, 5 s left). A running clock spent the real
+    time between the test's steps from the lease as well: its 0.5 s between "5.5 s left" and the
+    send margin's 5 s went in a few queries on a loaded machine (load 9 on 2 cores), and the look
+    that had to let the order go said, rightly by that clock, "the run's lease expired while
+    sending"."""
+
+    def __init__(self, server_skew: timedelta = timedelta(0), *, still: bool = False) -> None:
         self.offset = timedelta(0)
         self.server_skew = server_skew
+        self._still_at = datetime.now(UTC) if still else None
 
     def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
+        return (self._still_at or datetime.now(UTC)) + self.offset
 
     def server(self) -> datetime:
         return self() + self.server_skew
@@ -175,7 +183,7 @@ def test_a_claim_moves_its_orders_updated_at_and_an_empty_one_looks_at_the_lease
 
 def test_nothing_is_written_under_a_lease_about_to_expire_and_only_a_renewal_moves_its_end(database):
     run_id, _ = _run_with_orders(database, 1)
-    clock = _Clock()
+    clock = _Clock(still=True)  # the moments below are the test's, whatever the machine's load
     with _server_follows(database, clock):
         manager = LeaseManager(database, ttl=30, clock=clock)
         assert manager.send_margin == 5
@@ -528,7 +536,7 @@ def test_a_database_server_whose_clock_is_off_keeps_one_sender_per_run(database,
     is told so (with the skew named), the holder writes while its lease has the send margin left
     and no longer, and the other takes the run over once the lease has expired, not before."""
     run_id, coids = _run_with_orders(database, 2)
-    clock = _Clock(server_skew=timedelta(seconds=skew))
+    clock = _Clock(server_skew=timedelta(seconds=skew), still=True)  # the moments below are the test's, whatever the load
     with _server_follows(database, clock):
         holder_manager = LeaseManager(database, ttl=30, clock=clock)
         other = LeaseManager(database, ttl=30, clock=clock)
