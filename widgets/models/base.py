@@ -460,8 +460,8 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
         # the rows named where the inserts left them (new rows at the top move every row down, an
         # older record's those below it); built only for a table whose view listens (the blotter's)
         if (changed or new) and self.isSignalConnected(self._rows_flushed_signal):
-            key, visible = self.key, self._visible
-            self.rows_flushed.emit([visible(row_of[k]) for k in changed_keys] + [visible(row_of[key(r)]) for r in new])
+            key, shown_row = self.key, self._visible
+            self.rows_flushed.emit([shown_row(row_of[k]) for k in changed_keys] + [shown_row(row_of[key(r)]) for r in new])
         if changed or new:
             self.flushed.emit(len(changed), len(new))
         return len(changed), len(new)
