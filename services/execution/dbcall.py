@@ -40,7 +40,8 @@ async def db_call_detached(inline: bool, fn, *args):
     then says it NOT recorded and ends; in the default executor its thread held the command's exit
     for as long as the server's lock waits lasted (50 s, three times over), and could still commit
     what the command had said was not recorded. Ended with the process, its transaction is rolled
-    back by the server, as said."""
+    back by the server, as said. A run lease's renewal runs so too (``LeaseManager._heartbeat``):
+    never queued behind the default executor's other steps."""
     if inline:
         return fn(*args)
     loop = asyncio.get_running_loop()

@@ -77,7 +77,7 @@ from services.db.repositories.orders import EVENT_COLUMNS
 from services.db.types import utcnow
 from services.domain import EventSource, OrderState, TradingState
 
-from .dbcall import db_call
+from .dbcall import db_call, db_call_detached
 from .errors import LeaseExpired, Missing, Refused
 from .order_claims import cancel_claims, release_claims
 from .process_identity import Holder, _holder, process_key
@@ -395,7 +395,12 @@ class LeaseManager:
         while not lease.lost:
             await asyncio.sleep(lease.ttl / 3)
             try:
-                if not await db_call(self.inline_db, self.renew, lease):
+                # on a thread of its own, not the default executor's that every other database step
+                # of the process shares: six steps waiting there on a server's locks (its six
+                # threads on 2 cores, up to 50 s each on MariaDB) held the renewal back until the
+                # lease ran low and sending stopped, the process alive and its lease row free. A
+                # daemon thread: the process may end without a renewal waiting on the server
+                if not await db_call_detached(self.inline_db, self.renew, lease):
                     lease.lost = True
                     log.error("run %s: lease lost (taken by another process after it expired); sending stops", lease.run_id)
             except ClockSkew as exc:

@@ -11,6 +11,7 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -351,6 +352,38 @@ async def test_second_holder_is_refused_naming_the_holder_or_waits(database):
     got = await waiter
     assert got.taken_over_from is None and second.holder(run_id).client_id == 12
     second.release(got)
+
+
+async def test_the_heartbeat_renews_while_the_worker_threads_wait_on_other_steps(database):
+    """The renewal does not queue behind the process's other database steps: on 2 cores the
+    default executor has six threads, and six steps waiting on a server's locks (up to 50 s each
+    on MariaDB) held the heartbeat back until the lease ran low and sending stopped, the process
+    alive and its lease row free. Here the default executor's one thread is taken."""
+    run_id, _ = _run_with_orders(database, 1)
+    manager = LeaseManager(database, client_id=21, ttl=3.0)  # a renewal every second
+    loop = asyncio.get_running_loop()
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=1, thread_name_prefix="the-only-worker"))
+    renewed = asyncio.Event()
+    renew = manager.renew
+
+    def renewing(lease: Lease) -> bool:
+        done = renew(lease)
+        loop.call_soon_threadsafe(renewed.set)
+        return done
+
+    manager.renew = renewing  # type: ignore[method-assign]
+    other_step = threading.Event()
+    async with manager.hold(run_id) as lease:
+        first_end = lease.expires_at
+        waiting = asyncio.ensure_future(asyncio.to_thread(other_step.wait))  # the only worker, taken
+        try:
+            await asyncio.wait_for(renewed.wait(), 10)
+        except TimeoutError:
+            pytest.fail("no renewal in 10 s (a heartbeat every second) while the worker thread waited on another step")
+        finally:
+            other_step.set()
+            await waiting
+        assert lease.expires_at > first_end and not lease.lost
 
 
 def test_expired_lease_is_taken_over_and_the_old_holder_cannot_renew(database):
