@@ -159,7 +159,9 @@ async def test_a_reconnect_in_the_middle_of_a_paced_burst_loses_and_doubles_noth
     from .conftest import make_snapshot
     from .pacing_helpers import equal_weights, refs_at_simulator
 
-    ib_log_guard.allow(r"Peer closed connection|Socket disconnect")
+    # the drop is the point; mid-burst the gateway closes a socket holding orders it has not read,
+    # which the kernel answers with a reset, not an orderly close (seen once under CI's load)
+    ib_log_guard.allow(r"Peer closed connection|Socket disconnect|Connection reset by peer")
     sim = await _sim(make_simulator)
     stack, sends = await _stack(database, sim, 44)
     loop = asyncio.get_running_loop()
