@@ -20,6 +20,7 @@ pytest_plugins = [
     "tests.fixtures.mariadb",
     "tests.fixtures.modal_guard",
     "tests.fixtures.other_user",
+    "tests.fixtures.theme",
     "tests.fixtures.widgets_freed",
     "tests.fixtures.worker_crash",
 ]

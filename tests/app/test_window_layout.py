@@ -188,35 +188,15 @@ FRONT_PANELS = ("preview", "snapshots", "risk", "charts", "audit", "activity", "
                 "fills", "positions", "watchlist", "account")
 
 
-@pytest.fixture
-def product_theme(qapp):
-    """The theme the console always runs in (app.main applies dark or light; dark by default),
-    applied here rather than left to whichever tests this worker ran before: a themed test
-    leaves dark applied to the process ("as the other themed tests leave it"), an unthemed one
-    finds Qt's bare style, and the two lay the window out differently (at 1024x640 the
-    preview's table has 115 px of rows themed, 127 bare: five rows with 5 px to spare, or 17).
-    Under load pytest-xdist's worksteal deals the tests out differently, so which of the two
-    this test measured changed with the machine's load. The theme found is put back after."""
-    from widgets.theme import apply_theme
-
-    before = qapp.styleSheet(), qapp.palette(), qapp.property("tc_theme")
-    apply_theme(qapp, "dark")
-    yield
-    sheet, palette, name = before
-    qapp.setStyleSheet(sheet)
-    qapp.setPalette(palette)
-    qapp.setProperty("tc_theme", name)
-
-
 #: Laptop screens as the window gets them: a taskbar's 40 px off, or none (as under Xvfb).
 #: 1440x900 less a taskbar and taller keep the two strips.
 SCREENS = [QSize(1024, 640), QSize(1280, 720 - 40), QSize(1366, 768 - 40), QSize(1366, 768), QSize(1536, 864 - 40),
            QSize(1440, 900 - 40), QSize(1440, 900)]
 
 
+# measured in the product's theme whatever tests this worker ran before (tests/fixtures/theme.py)
 @pytest.mark.parametrize("size", SCREENS, ids=lambda v: f"{v.width()}x{v.height()}")
-def test_on_a_laptop_the_blotter_shows_six_orders_on_one_toolbar_row_whatever_panel_is_in_front(qtbot, qapp, monkeypatch, size,
-                                                                                                  product_theme):
+def test_on_a_laptop_the_blotter_shows_six_orders_on_one_toolbar_row_whatever_panel_is_in_front(qtbot, qapp, monkeypatch, size):
     """At 1024x640 a strip above the blotter and one below, both near their minimum, left the
     blotter 136 px with Decisions open, its toolbar wrapped onto two rows at 518 px: one and a
     half rows of working orders (seen under Xvfb); at 1366x768 two and a half, at 1280x720 two
