@@ -263,14 +263,7 @@ BLOCKS_LISTED = 20  # a table's worth; --json has them all
 
 def _print_table(outcome) -> None:
     from services.backtest.failures import failed_rebalances_of
-    from services.backtest.metrics import (
-        METRIC_COLUMNS,
-        TOTAL,
-        cagr_note,
-        metric_texts,
-        rates_note,
-        shown_summaries,
-    )
+    from services.backtest.metrics import METRIC_COLUMNS, TOTAL, metric_texts, shown_summaries, summary_notes
     from services.backtest.summary import headline
 
     rows = [tuple(title.upper() for title in METRIC_COLUMNS)]
@@ -280,9 +273,8 @@ def _print_table(outcome) -> None:
     for row in rows:
         print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
     for name, p in shown_summaries(outcome.projects, outcome.total):  # what the rates measure when cash sat idle first (the panel's tooltip)
-        for note in (rates_note(name, p), cagr_note(name, p)):
-            if note:
-                print(note)
+        for note in summary_notes(name, p):
+            print(note)
     for name, p in outcome.projects.items():
         blocked = p["risk_blocked"]
         for block in blocked[:BLOCKS_LISTED]:

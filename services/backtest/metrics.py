@@ -161,3 +161,9 @@ def cagr_note(name: str, summary) -> str | None:
     # two short lines: a tooltip is not wrapped
     return (f"{name} traded {counted(sessions, 'session')}, under a year: its CAGR is not annualised,\n"
             f"  a rate per year drawn from so few days says little; it made {summary['total_return']:.2%} (Return)")
+
+
+def summary_notes(name: str, summary) -> list[str]:
+    """What a metrics row's rates need said (``rates_note``, ``cagr_note``), in that order: the
+    panel's tooltip and the lines under the command's table, composed once for both."""
+    return [said for said in (rates_note(name, summary), cagr_note(name, summary)) if said]

@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from services.backtest.defaults import BACKTEST_DEFAULTS
-from services.backtest.metrics import METRIC_COLUMNS, cagr_note, metric_texts, rates_note, shown_summaries
+from services.backtest.metrics import METRIC_COLUMNS, metric_texts, shown_summaries, summary_notes
 from services.backtest.outcomes import rebalance_text
 
 from ..common import LineProgressBar, plain_label
@@ -449,7 +449,7 @@ class BacktestView(QWidget):
         self.metrics_table.setRowCount(len(rows))
         for r, (name, p) in enumerate(rows):
             # the rates measured from the first rebalance, cash idle before it; a CAGR not annualised
-            note = "\n".join(said for said in (rates_note(name, p), cagr_note(name, p)) if said)
+            note = "\n".join(summary_notes(name, p))
             for c, text in enumerate(metric_texts(name, p)):
                 item = QTableWidgetItem(text)
                 if c:
