@@ -59,7 +59,7 @@ def database_failure(exc: BaseException, url: str | None) -> tuple[str, str, int
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
     from services.db.downgrade_loss import DowngradeLosesData
-    from services.db.errors import DatabaseLocationError, NoSchema, is_sqlite_not_writable
+    from services.db.errors import DatabaseLocationError, NoSchema, is_lock_held, is_sqlite_not_writable
     from services.db.migrate import SchemaNotCurrent
 
     if isinstance(exc, DowngradeLosesData):  # the operator's decision: nothing changed until --yes
@@ -80,6 +80,11 @@ def database_failure(exc: BaseException, url: str | None) -> tuple[str, str, int
         return "bad_revision", redact_text(revision_refusal(exc)), EXIT_BAD_INPUT
     if isinstance(exc, OperationalError) and is_sqlite_not_writable(exc, url):  # this user's permissions
         return "bad_database_location", error_line(exc, url), EXIT_BAD_INPUT
+    if isinstance(exc, OperationalError) and is_lock_held(exc):
+        # the event writer's own wait for such locks says ``database_lock_held`` (DatabaseLockHeld):
+        # whichever step of a command met them first, one code; "unreachable" sent the trader to
+        # look for a database that answered all along
+        return "database_lock_held", error_line(exc, url), EXIT_BROKER
     if isinstance(exc, OperationalError):  # app.commands.execution's word for it too
         return "database_unreachable", error_line(exc, url), EXIT_BROKER
     if isinstance(exc, SQLAlchemyError):

@@ -159,6 +159,14 @@ def is_server_unreachable(exc: BaseException) -> bool:
     return _mysql_code(exc)[0] in _CANNOT_CONNECT
 
 
+def is_lock_held(exc: BaseException) -> bool:
+    """``exc`` is a statement that waited too long for rows (or, in SQLite, the file) another
+    connection keeps locked, after ``services.db.lock_conflicts``'s retries: the database answered
+    all along; a process paused or stuck inside its transaction holds what this one needs."""
+    code, text = _mysql_code(exc)
+    return code in _LOCK_WAIT_TIMEOUT or (code is None and any(marker in text for marker in _SQLITE_LOCKED))
+
+
 def is_database_gone(exc: BaseException) -> bool:
     """``exc`` says the database itself is not there any more (MariaDB's unknown database, a table
     that does not exist; SQLite's "no such table"): dropped under a reader, or created again and

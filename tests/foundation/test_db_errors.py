@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
+from app.commands.db import database_failure
 from tests.fixtures.forked_app import run_sync
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,6 +129,9 @@ def test_a_lock_wait_timed_out_reads_as_a_row_held_too_long(mysql_url):
     line = describe_db_error(raised.value, mysql_url)
     assert line == ("the database kept a row locked by another connection for too long (a process stopped inside a "
                     "transaction?); nothing was written, try again")
+    # the command's code is the event writer's for the same wait (DatabaseLockHeld): a step other
+    # than the writer meeting the locks first said "database_unreachable" of a database answering
+    assert database_failure(raised.value, mysql_url) == ("database_lock_held", line, 5)
 
 
 def test_a_deadlock_reads_as_a_deadlock_with_another_connection():
@@ -165,4 +169,16 @@ def test_a_locked_sqlite_database_reads_as_held_by_another_process(tmp_path):
         engine.dispose()
         holder.rollback()
         holder.close()
-    assert describe_db_error(raised.value, url).startswith("the SQLite database stayed locked by another process for too long")
+    line = describe_db_error(raised.value, url)
+    assert line.startswith("the SQLite database stayed locked by another process for too long")
+    assert database_failure(raised.value, url) == ("database_lock_held", line, 5)
+
+
+def test_a_server_that_does_not_answer_is_still_unreachable():
+    """The lock-held code is for a lock wait only: a refused connection stays ``database_unreachable``."""
+    import pymysql
+    from sqlalchemy.exc import OperationalError
+
+    url = "mysql+pymysql://trader:Pw-x@127.0.0.1:1/console"
+    refused = OperationalError("SELECT 1", {}, pymysql.err.OperationalError(2003, "Can't connect to MySQL server"))
+    assert database_failure(refused, url)[0] == "database_unreachable"
