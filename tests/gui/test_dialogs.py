@@ -374,19 +374,17 @@ def test_the_run_caption_shows_a_project_name_as_written(qtbot):
 
 @pytest.mark.parametrize("name, background", [("dark", "#1a1d22"), ("light", "#ffffff")])
 def test_themes_apply(qtbot, name, background):
+    # the product's theme is put back after the test (tests/fixtures/theme.py): restoring only
+    # the stylesheet and clearing the theme's name left the next test of the worker dark but
+    # unnamed, and after "light" with light colours (test_theme_baseline failed after it)
     app = QApplication.instance()
-    before = app.styleSheet()
     charts = ChartsView()
     qtbot.addWidget(charts)
-    try:
-        apply_theme(app, name)
-        assert charts.progress_plot.backgroundBrush().color().name() == background
-        assert app.styleSheet() == stylesheet(name)
-        assert "QLabel#verdictLabel[verdict=\"blocked\"]" in app.styleSheet()
-        assert app.property("tc_theme") == name
-    finally:
-        app.setStyleSheet(before)
-        app.setProperty("tc_theme", None)
+    apply_theme(app, name)
+    assert charts.progress_plot.backgroundBrush().color().name() == background
+    assert app.styleSheet() == stylesheet(name)
+    assert "QLabel#verdictLabel[verdict=\"blocked\"]" in app.styleSheet()
+    assert app.property("tc_theme") == name
     with pytest.raises(ValueError):
         stylesheet("neon")
 
@@ -398,19 +396,14 @@ def test_a_theme_change_recolours_the_living_charts_and_skips_a_deleted_one(qtbo
     widget of an earlier test was half torn down); a chart whose C++ widget is gone is skipped."""
     import shiboken6
 
-    app = QApplication.instance()
-    before = app.styleSheet()
+    app = QApplication.instance()  # its theme put back after the test (tests/fixtures/theme.py)
     gone, kept = ChartsView(), ChartsView()
     qtbot.addWidget(kept)
     shiboken6.delete(gone)
-    try:
-        apply_theme(app, "light")
-        assert kept.progress_plot.backgroundBrush().color().name() == "#ffffff"
-        apply_theme(app, "dark")
-        assert kept.progress_plot.backgroundBrush().color().name() == "#1a1d22"
-    finally:
-        app.setStyleSheet(before)
-        app.setProperty("tc_theme", None)
+    apply_theme(app, "light")
+    assert kept.progress_plot.backgroundBrush().color().name() == "#ffffff"
+    apply_theme(app, "dark")
+    assert kept.progress_plot.backgroundBrush().color().name() == "#1a1d22"
 
 
 def test_settings_rows_say_what_may_be_typed_in_them(qtbot):
