@@ -209,6 +209,32 @@ def test_the_preview_says_which_working_orders_it_counted_as_filled_above_the_sk
     assert view.skipped_label.text() == ""
 
 
+def test_the_lines_under_the_preview_take_room_only_while_they_say_something(qtbot):
+    """Seen under Xvfb at 1366x768: the empty error and skipped lines under the preview's table
+    kept some 40 px of it (five order rows in view instead of seven)."""
+    from PySide6.QtTest import QTest
+
+    from services.core.builder import SkippedSymbol
+
+    view = shown(qtbot, PreviewView(PreviewOrdersModel()), (1000, 260))
+    quiet = view.table.height()
+    assert view.error_label.isHidden() and view.skipped_label.isHidden()
+    view.set_skipped([SkippedSymbol("MSFT", "missing_price", "MSFT: no price")])
+    view.cash_buffer_edit.clear()
+    QTest.keyClicks(view.cash_buffer_edit, "1,5")
+    view.preview_action.trigger()
+    qtbot.waitUntil(lambda: view.table.height() < quiet, timeout=2000)  # the layout settles on the next pass
+    assert view.error_label.isVisible() and view.skipped_label.isVisible()
+    assert view.error_label.text().startswith("Cash buffer: not a number")
+    view.set_skipped([])
+    view.cash_buffer_edit.clear()
+    QTest.keyClicks(view.cash_buffer_edit, "1.5")
+    with qtbot.waitSignal(view.preview_requested):
+        view.preview_action.trigger()
+    assert view.error_label.isHidden() and view.skipped_label.isHidden()
+    qtbot.waitUntil(lambda: view.table.height() == quiet, timeout=2000)
+
+
 def test_the_previews_current_column_says_on_its_header_that_working_orders_count_as_filled():
     """Current is the project's holding with its working and unsent orders counted as filled (the
     builder's rule): a trader reading 20 where the positions show 0 finds why on the header."""

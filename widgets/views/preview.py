@@ -101,6 +101,10 @@ class PreviewView(QWidget):
         self.totals_label.setObjectName("totalsLabel")
         self.skipped_label = plain_label()
         self.skipped_label.setWordWrap(True)
+        # each line takes its room only while it says something: empty, the two took some 40 px
+        # of the table's rows (two of the five a 1366x768 screen showed; seen under Xvfb)
+        for line in (self.error_label, self.skipped_label):
+            line.setVisible(False)
         self.progress = LineProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
@@ -257,7 +261,7 @@ class PreviewView(QWidget):
         if skipped:
             # the builder's message names its symbol ("MSFT: no price"): shown once
             lines.append("Skipped: " + "; ".join(s.message for s in skipped))
-        self.skipped_label.setText("\n".join(lines))
+        _say(self.skipped_label, "\n".join(lines))
 
     def clear_progress(self) -> None:
         """No run followed (a preview forgotten before it was sent): the bar says so, not the
@@ -286,9 +290,9 @@ class PreviewView(QWidget):
         try:
             params = self.params()
         except ValueError as exc:
-            self.error_label.setText(str(exc))
+            _say(self.error_label, str(exc))
             return
-        self.error_label.setText("")
+        _say(self.error_label, "")
         signal.emit(params)
 
     def request_execute(self) -> None:
@@ -304,3 +308,9 @@ class PreviewView(QWidget):
             f"{counted(t.count, 'order')} · buy {fmt_money(t.buy_notional)} · sell {fmt_money(t.sell_notional)}"
             f" · gross {fmt_money(t.gross_notional)} · target weight {percent(t.target_weight)}"
         )
+
+
+def _say(label, text: str) -> None:
+    """A line of the panel under the table, shown only while it has something to say."""
+    label.setText(text)
+    label.setVisible(bool(text))
