@@ -181,6 +181,12 @@ async def preview_with_broker(args, settings) -> int:
         "working": {symbol: str(q) for symbol, q in plan.working.items()},
         "working_orders": list(plan.working_orders),
         "unsent_orders": list(plan.unsent_orders),  # of those, the ones stored and not sent yet
+        # what the orders were sized on (given, the project's capital, or the account's
+        # NetLiquidation) and the lines the window's preview shows under its totals, in its
+        # words (PreviewResult.notes): the command said "portfolio 1,000,000.00" of a plan
+        # sized on the whole account, never that the project had no capital
+        "portfolio_value_source": result.value_source,
+        "notes": result.notes.splitlines(),
     }
     if args.json:
         print(json.dumps(preview, indent=2))
@@ -249,7 +255,10 @@ def _print_table(preview: dict) -> None:
     for r in preview["risk"]["results"]:
         for b in r["blocks"]:
             print(f"blocked {r['symbol']}: {b['message']} ({b['code']})")
-    if preview.get("working_orders"):
+    if "notes" in preview:  # the broker's preview: its result's own lines, as the window shows them
+        for line in preview["notes"]:
+            print(line)
+    elif preview.get("working_orders"):
         print(working_note(len(preview["working_orders"]), {k: Decimal(q) for k, q in preview["working"].items()},
                            len(preview.get("unsent_orders") or ())))
     print(f"prices: {preview['prices_source']}")

@@ -451,6 +451,30 @@ async def test_a_preview_says_when_it_was_sized_on_the_accounts_net_liquidation(
     assert (on_capital.value_source, on_capital.sizing_note, on_capital.portfolio_value) == ("capital", "", Decimal(100000))
 
 
+@pytest.mark.slow  # two `python -m app` subprocesses
+async def test_the_preview_command_says_when_it_sized_on_the_accounts_net_liquidation(db_url, stack):
+    """`preview --save` printed "portfolio 1,000,000.00" of a plan sized on the whole account
+    (the project has no capital, no --portfolio-value) and never said why, where the window's
+    preview says it: the command now prints the preview's own lines (PreviewResult.notes)."""
+    from .cli_helpers import cli_args, run, until_client_gone
+
+    _, snap = make_snapshot(stack.db, "A", {"AAPL": "0.01"})
+    saved = await run(cli_args(db_url, stack.sim.port, "preview", "--snapshot", str(snap), "--save", "--json", client_id=7))
+    assert saved.code == 0, saved.err
+    said = ("Sized on the account's NetLiquidation, 1,000,000.00 USD: project A has no capital (Settings) and no "
+            "portfolio value was given")
+    assert (saved.json["portfolio_value_source"], saved.json["notes"]) == ("net_liquidation", [said])
+    await until_client_gone(stack.sim, 7)
+    shown = await run(cli_args(db_url, stack.sim.port, "preview", "--snapshot", str(snap), "--save",
+                               "--portfolio-value", "50000", client_id=7))
+    assert shown.code == 0, shown.err
+    assert "NetLiquidation" not in shown.out  # a value given: nothing to say
+    await until_client_gone(stack.sim, 7)
+    shown = await run(cli_args(db_url, stack.sim.port, "preview", "--snapshot", str(snap), "--save", client_id=7))
+    assert shown.code == 0, shown.err
+    assert said + "\n" in shown.out
+
+
 async def test_a_tickets_gross_exposure_counts_the_books_other_holdings_as_a_runs_preview_does(stack):
     """Walked under Xvfb: the demo's run left 97,041 of the project's 100,000 in twelve
     listings, and a ticket buying 20 more AAPL (4,578) passed, as did 1,000 AAPL with "gross

@@ -217,7 +217,9 @@ async def test_the_preview_command_says_which_working_orders_it_counted_as_fille
     await until_client_gone(stack.sim, 7)
     shown = await run(cli_args(db_url, stack.sim.port, "preview", "--snapshot", str(second), "--save", client_id=7))
     assert shown.code == 0, shown.err
-    assert "counted as filled: 1 working order of this project: AAPL +44\n" in shown.out
+    assert "Counted as filled: 1 working order of this project: AAPL +44\n" in shown.out  # the window's line
+    assert saved.json["notes"] == ["Counted as filled: 1 working order of this project: AAPL +44"]
+    assert saved.json["portfolio_value_source"] == "capital"
 
 
 async def test_an_order_reported_filled_before_its_execution_is_booked_is_not_built_again(stack):
