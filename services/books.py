@@ -20,7 +20,7 @@ from services.core.books import parse_capital as parse_core_capital
 from services.core.positions_book import PositionState, apply_fill
 from services.core.snapshots import storage_problem
 from services.core.trading_hours import trading_day_start
-from services.core.typed_numbers import NotANumber, exponent_said, not_a_number_said, typed_decimal
+from services.core.typed_numbers import NotANumber, exponent_said, not_a_number_said, plain, typed_decimal
 from services.core.wording import unknown_project
 from services.db.convert import to_position_record
 from services.db.limits import numeric_limit
@@ -49,6 +49,14 @@ class Assignment:
     cost: Decimal
     position: Decimal  # the project's quantity afterwards
     unassigned_left: Decimal
+
+    def headline(self) -> str:
+        """The one line saying what was done, for the window's status bar and the ``assign``
+        command alike (each wrote its own: a cost typed 229.50 read "at 229.50" in one and "at
+        229.5" in the other)."""
+        return (f"assigned {plain(self.quantity)} {self.symbol} on {self.account} to {self.project} at "
+                f"{plain(self.cost)}: the project holds {plain(self.position)}, "
+                f"{plain(self.unassigned_left)} left unassigned")
 
 
 # what the window's Assign dialog requires of the cost per share: no default (the market price

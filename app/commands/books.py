@@ -44,6 +44,5 @@ def _assign(args: argparse.Namespace, settings) -> int:
                           "quantity": plain(done.quantity), "cost": plain(done.cost), "position": plain(done.position),
                           "unassigned_left": plain(done.unassigned_left)}))
     else:
-        print(f"assigned {done.quantity.normalize():f} {done.symbol} on {done.account} to {done.project} at {done.cost}: "
-              f"the project holds {done.position.normalize():f}, {done.unassigned_left.normalize():f} left unassigned")
+        print(done.headline())
     return EXIT_OK

@@ -11,7 +11,6 @@ from app.controllers.audit import AuditController
 from app.controllers.context import ConsoleContext
 from services.books import Assignment, BooksError, BooksService
 from services.change_feed import READING_AGAIN
-from services.core.typed_numbers import plain
 from services.domain import PositionRecord
 from widgets.dialogs.assign import AssignDialog
 
@@ -51,9 +50,8 @@ class BooksController:
         dialog.assigned()
         if self.dialog is dialog:
             self.dialog = None
-        self.ctx.status(f"Assigned {plain(done.quantity)} {done.symbol} on {done.account} to {done.project} at "
-                        f"{plain(done.cost)}: the project holds {plain(done.position)}, "
-                        f"{plain(done.unassigned_left)} left unassigned")
+        headline = done.headline()
+        self.ctx.status(headline[:1].upper() + headline[1:])
         await self.on_assigned()
         self.audit.schedule_refresh()
         return done

@@ -420,6 +420,11 @@ async def test_assign_positions_and_capital_commands(stack, ib_client, db_url):
     assert (done.json["position"], done.json["unassigned_left"]) == ("2", "1")
     mine = await cli("positions", "--project", "A", "--json")
     assert [(r["project"], r["quantity"], r["average_cost"]) for r in mine.json["positions"]] == [("A", "2", "228.5")]  # as orders and fills write amounts
+    # the last one, said in words: the window's status line says the same (Assignment.headline);
+    # the command wrote the cost as typed ("at 228.50") where the window wrote "at 228.5"
+    said = await cli("assign", "--symbol", "AAPL", "--quantity", "1", "--project", "A", "--cost", "228.50")
+    assert said.code == 0, said.err
+    assert said.out == f"assigned 1 AAPL on {stack.provider.account} to A at 228.5: the project holds 3, 0 left unassigned\n"
 
     capital = await cli("trade-settings", "set", "project_capital.A=50000")
     assert capital.code == 0, capital.err
