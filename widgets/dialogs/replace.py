@@ -12,7 +12,13 @@ from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
-from services.core.replace_rules import NOTHING_CHANGED, TypedReplace, state_problem, typed_replace
+from services.core.replace_rules import (
+    NOTHING_CHANGED,
+    TypedReplace,
+    replaced_order,
+    state_problem,
+    typed_replace,
+)
 from services.core.wording import as_sentence, describe_order, order_kind
 from services.domain import OrderRecord
 
@@ -44,11 +50,10 @@ def describe_replacement(order: OrderRecord, quantity: Decimal, limit: Decimal |
     """What Replace sends, once the fields hold a replace the rule allows: the order as it will
     stand (its quantity is the new total, filled shares included; its prices named as the
     blotter names them) and what is left to fill."""
-    new_limit = limit if limit is not None else order.limit_price
-    new_stop = stop if stop is not None else order.stop_price
-    kind = order_kind(order.order_type.value, new_stop, new_limit)
-    return (f"Replace sends: {order.side.value} {fmt_quantity(quantity)} {order.symbol} {kind} "
-            f"in all ({fmt_quantity(order.filled_quantity)} filled, {fmt_quantity(quantity - order.filled_quantity)} "
+    new = replaced_order(order, quantity, limit, stop)  # the order actions' own rule for what it becomes
+    kind = order_kind(order.order_type.value, new.stop_price, new.limit_price)
+    return (f"Replace sends: {order.side.value} {fmt_quantity(new.quantity)} {order.symbol} {kind} "
+            f"in all ({fmt_quantity(order.filled_quantity)} filled, {fmt_quantity(new.quantity - order.filled_quantity)} "
             f"left to fill), after the risk check.")
 
 
