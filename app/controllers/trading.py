@@ -133,6 +133,7 @@ class TradingController:
         w = self.ctx.window
         gate = self.session.form_edited(w.preview_view.field_texts())  # edited while it ran
         w.preview_model.reset(result.drafts)
+        w.preview_view.set_subject(result.subject_line)
         w.preview_view.set_skipped(result.skipped, result.notes)
         w.risk_view.set_report(result.report, risk_limit_rows(risk_params))
         self._show_gate(gate)
@@ -153,6 +154,7 @@ class TradingController:
             self.session.clear()
             w = self.ctx.window
             w.preview_model.clear()
+            w.preview_view.set_subject("")
             w.preview_view.set_skipped(())  # its working-orders note and skipped symbols went with it
             w.risk_view.clear()
             self._show_gate(self.session.gate())
@@ -169,6 +171,7 @@ class TradingController:
         self.session.clear()
         w = self.ctx.window
         w.preview_model.clear()
+        w.preview_view.set_subject("")
         w.preview_view.set_skipped(())
         w.risk_view.clear()
         self._show_gate(self.session.gate())

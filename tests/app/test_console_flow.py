@@ -615,6 +615,45 @@ def test_showing_another_snapshot_clears_the_previews_notes_with_its_table(qloop
     run(qloop, scenario())
 
 
+def test_the_preview_names_the_project_and_snapshot_it_was_built_from(qloop, open_console, tmp_path):
+    """Walked under Xvfb: with an older snapshot left selected in Snapshots, Preview built its plan
+    (selling what the newer one keeps) and the panel never said which snapshot it showed; only
+    the confirmation did. The line over the table names them, and goes with the preview."""
+    older, newer = tmp_path / "value_2026-11-20.csv", tmp_path / "value_2026-11-21.csv"
+    older.write_text(SNAPSHOT_CSV)
+    newer.write_text(SNAPSHOT_CSV.replace("IBM,0.05,225\n", ""))
+
+    async def scenario():
+        console = await open_console()
+        w, controller = console.window, console.controller
+        view = w.preview_view
+        try:
+            assert view.subject_label.isHidden()  # no preview: nothing named
+            imported = []
+            for path, rows in ((older, 4), (newer, 3)):
+                w.snapshots_view.import_requested.emit(str(path), "Value")
+                await wait_for(lambda rows=rows: w.snapshot_items_model.rowCount() == rows, 10, f"{path.name} imported")
+                imported.append(w.snapshots_view.current_snapshot_id())  # an import is shown selected
+            view.portfolio_edit.setText("100000")
+            view.preview_button.click()
+            await wait_for(lambda: controller.current_preview is not None, 15, "the preview")
+            await wait_for(lambda: "Preview" not in controller.runner.running(), 15, "the preview's end")
+            assert view.subject_label.text() == "Project Value · snapshot value_2026-11-21.csv"
+            assert view.subject_label.isVisible()
+            # another snapshot shown: the preview and its name go together
+            assert w.snapshots_view.select_snapshot(imported[0])
+            await wait_for(lambda: w.snapshot_items_model.rowCount() == 4, 10, "the older snapshot shown")
+            await wait_for(lambda: w.preview_model.rowCount() == 0, 10, "the preview forgotten")
+            assert view.subject_label.isHidden() and view.subject_label.text() == ""
+            view.preview_button.click()
+            await wait_for(lambda: view.subject_label.text() == "Project Value · snapshot value_2026-11-20.csv", 15,
+                           lambda: f"the older snapshot named, not {view.subject_label.text()!r}")
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
+
+
 def test_execute_is_off_while_the_form_differs_from_what_was_previewed(qloop, open_console, monkeypatch):
     """Preview, then a lot size of 10 typed without previewing again: Execute stayed green and
     sent the plan of lot 1 shown above the form that said 10. Execute is now off, saying why,

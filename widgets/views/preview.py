@@ -97,6 +97,9 @@ class PreviewView(QWidget):
         self.execute_button.setObjectName("executeButton")
         self.execute_button.setToolTip("Send the previewed orders (Ctrl+E)")
         self.execute_button.setEnabled(False)
+        self.subject_label = plain_label()  # whose plan the table shows (PreviewResult.subject_line)
+        self.subject_label.setObjectName("subjectLabel")
+        self.subject_label.setVisible(False)
         self.totals_label = plain_label()
         self.totals_label.setObjectName("totalsLabel")
         self.skipped_label = plain_label()
@@ -140,6 +143,7 @@ class PreviewView(QWidget):
         form_scroll.setMinimumWidth(form_holder.minimumSizeHint().width() + form_scroll.verticalScrollBar().sizeHint().width())
         form_scroll.setMaximumWidth(form_scroll.minimumWidth())
         right = QVBoxLayout()
+        right.addWidget(self.subject_label)
         right.addWidget(self.table)
         right.addWidget(self.totals_label)
         right.addWidget(self.error_label)
@@ -252,6 +256,10 @@ class PreviewView(QWidget):
         self.execute_button.setEnabled(enabled and not self._execute_busy)
         self.execute_action.setEnabled(enabled and not self._execute_busy)
         self.execute_button.setToolTip(reason or "Send the previewed orders (Ctrl+E)")
+
+    def set_subject(self, line: str) -> None:
+        """Whose plan the table shows ("" when none is shown): its project and snapshot."""
+        _say(self.subject_label, line)
 
     def set_skipped(self, skipped: Iterable[Any], note: str = "") -> None:
         """The symbols the builder skipped, after ``note`` (the preview's working orders counted

@@ -121,6 +121,17 @@ class PreviewResult:
                 f"{plan.gross_notional:,.2f}{currency}, to the {profile} account {account or '?'}?"
                 + (f"\n{rows}" if rows else ""))
 
+    @property
+    def subject_line(self) -> str:
+        """Whose plan the preview shows, over its table: "Project Demo momentum · snapshot
+        momentum_2026-11-21.json" ("" for a result not built by a preview). Walked under Xvfb:
+        the panel never named the snapshot it was built from, so an older one left selected in
+        Snapshots was previewed (and its sells reviewed) as if it were the newest; only the
+        confirmation said which (``confirm_rows``: the same names)."""
+        if self.subject is None:
+            return ""
+        return f"Project {self.subject.project} · snapshot {self.subject.snapshot or '(no file name)'}"
+
     def confirm_rows(self) -> tuple[tuple[str, str], ...]:
         """(label, text) rows of a run's confirmation, the LIVE dialog's and the paper question's
         (``confirm_question``): whose plan it is (none for a result not built by a preview), then
