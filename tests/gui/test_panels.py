@@ -311,6 +311,23 @@ def test_risk_view_says_a_limit_stored_beyond_the_bound(qtbot):
     assert f"stored as max_order_notional\n{said}" in tip, tip
 
 
+def test_another_snapshots_items_are_shown_from_their_first(qtbot):
+    """A trader's walk under Xvfb: scrolled down one snapshot's items, the next snapshot shown
+    kept that scroll, its rank 1 out of view."""
+    from services.core.snapshots import SnapshotItem
+
+    model = SnapshotItemsModel()
+    view = shown(qtbot, SnapshotsView(model), (900, 300))
+    many = [SnapshotItem(f"S{i:03d}", Decimal("0.01"), i + 2) for i in range(60)]
+    model.reset(many)
+    view.items_table.scrollToBottom()
+    bar = view.items_table.verticalScrollBar()
+    assert bar.value() > 0
+    model.reset(list(reversed(many)))  # another snapshot shown
+    assert bar.value() == 0
+    assert view.items_table.rowAt(0) == 0
+
+
 def test_snapshots_view_import_errors_and_selection(qtbot, monkeypatch, qtmodeltester):
     model = SnapshotItemsModel()
     qtmodeltester.check(model, force_py=True)

@@ -100,6 +100,9 @@ class SnapshotsView(QWidget):
         self.items_proxy.setSourceModel(model)
         self.items_table = make_table(self.items_proxy, self, sortable=True, replaced_whole=True)
         self.items_table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # file order until a header click
+        # another snapshot's items are read from their first: the table kept the scroll of the one
+        # shown before, and rank 1 of the new one was out of view (a trader's walk under Xvfb)
+        model.modelReset.connect(self.items_table.scrollToTop)
         # each snapshot shown replaces the rows whole: the columns widen for it, never narrow (sized
         # for the first snapshot alone, a later one's ZZZZNOPE or SAP@IBIS:EUR read "ZZZZNO…")
         left = QWidget()
