@@ -41,6 +41,7 @@ class SnapshotsController:
         view = ctx.window.snapshots_view
         view.import_requested.connect(self._on_import_requested)
         view.snapshot_selected.connect(self._on_snapshot_selected)
+        view.project_selected.connect(self._on_project_selected)
 
     async def load(self) -> None:
         """Projects and snapshots; the demo project's first snapshot (or the first one) shown."""
@@ -138,6 +139,13 @@ class SnapshotsController:
         if self._selecting:  # this controller selected it and shows it itself (_select_and_show)
             return
         self.ctx.runner.run(self.show(snapshot_id), what="Load snapshot")
+
+    def _on_project_selected(self, _project_id: int) -> None:
+        """A project's row, no snapshot of it: no items shown (a load still in flight included).
+        The table kept the items of the snapshot clicked before under the project's row, while
+        Preview asked for a snapshot to be selected (a trader's walk under Xvfb)."""
+        self._shown_asked.ask()
+        self.ctx.window.snapshot_items_model.reset([])
 
     async def show(self, snapshot_id: int) -> None:
         ticket = self._shown_asked.ask()

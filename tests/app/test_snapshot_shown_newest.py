@@ -139,3 +139,28 @@ def test_the_window_opens_on_the_newest_snapshot_by_its_date_and_lists_it_first(
             await console.close()
 
     run(qloop, scenario(), timeout=100)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
+def test_a_projects_row_clicked_shows_no_snapshots_items(qloop, open_console):
+    """A trader's walk under Xvfb: the project's row clicked kept the items of the snapshot shown
+    before in the table, while Preview asked for a snapshot to be selected."""
+
+    async def scenario():
+        console = await open_console()
+        w, controller = console.window, console.controller
+        tree, items = w.snapshots_view, w.snapshot_items_model
+        try:
+            await wait_for(lambda: items.rowCount() > 2, 10, "the demo snapshot")
+            shown = tree.current_snapshot_id()
+            tree.tree.setCurrentItem(tree.tree.topLevelItem(0))  # the project's row
+            assert tree.current_snapshot_id() is None
+            await wait_for(lambda: items.rowCount() == 0, 10, lambda: f"no items, not {items.rowCount()}")
+            assert tree.select_snapshot(shown)  # a snapshot again: its items
+            await wait_for(lambda: items.rowCount() > 2, 10, "the snapshot's items again")
+            assert await controller.runner.drain(timeout=10) == []
+        finally:
+            await console.close()
+
+    run(qloop, scenario(), timeout=100)
