@@ -1155,3 +1155,16 @@ def test_an_exponent_typed_in_the_preview_is_kept_and_refused_with_the_field_nam
         field.setText(before)
     with qtbot.waitSignal(view.preview_requested):
         view.preview_action.trigger()
+
+
+def test_the_watchlists_titles_read_whole(qtbot):
+    """A trader's walk under Xvfb: the watchlist's Change column, declared 56 px, read "hange"
+    cut at its left edge. Each column is at least as wide as its title."""
+    from widgets.models.quotes import QuotesModel
+    from widgets.views.watchlist import WatchlistView
+
+    view = shown(qtbot, WatchlistView(QuotesModel()), (900, 300))
+    header = view.table.horizontalHeader()
+    narrow = {view.table.model().headerData(c, Qt.Orientation.Horizontal): (view.table.columnWidth(c), header.sectionSizeHint(c))
+              for c in range(header.count()) if view.table.columnWidth(c) < header.sectionSizeHint(c)}
+    assert narrow == {}

@@ -43,11 +43,11 @@ class QuotesModel(SharedPricePlaces[Quote], CoalescingTableModel[Quote]):
     PRICE_COLUMNS = (BID, ASK, LAST)
 
     columns = (
-        Column("Symbol", lambda q: q.key, mutable=False, width=64),
+        Column("Symbol", lambda q: q.key, mutable=False, width=68),
         Column("Bid", lambda q: q.bid, align=RIGHT, fmt=fmt_price, width=62),
         Column("Ask", lambda q: q.ask, align=RIGHT, fmt=fmt_price, width=62),
         Column("Last", lambda q: q.last, align=RIGHT, fmt=fmt_price, width=62),
-        Column("Change", lambda q: q.change, align=RIGHT, fmt=fmt_change, foreground=lambda q: pnl_colour(q.change), width=56),
+        Column("Change", lambda q: q.change, align=RIGHT, fmt=fmt_change, foreground=lambda q: pnl_colour(q.change), width=68),  # its title whole ("hange" at 56 px)
         Column("%", lambda q: q.change_pct, align=RIGHT, fmt=fmt_change_pct, foreground=lambda q: pnl_colour(q.change), width=62),
         Column("Volume", lambda q: q.volume, align=RIGHT, fmt=fmt_quantity, width=84),
         Column("Data", data_shown, align=CENTER, fmt=lambda kind: KIND_LABELS.get(kind, kind),
