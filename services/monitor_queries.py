@@ -61,7 +61,8 @@ class LatestRun:
     """A run to follow: its project (id and name: the chart says whose run it follows, which
     may not be the selected project's), its state, and the plan it sent (by client order id, its
     gross notional the progress's target, in ``currency``, the run's base; none and zero when no
-    stored plan holds its orders)."""
+    stored plan holds its orders); ``ticket``: an order ticket's run (no snapshot: its one-order
+    plan), which gives way to the next run sent (RunProgress.gives_way_to)."""
 
     run_id: int
     project_id: int
@@ -71,6 +72,7 @@ class LatestRun:
     planned: dict[str, PlannedOrder]
     target: Decimal
     currency: str
+    ticket: bool = False
 
 
 def latest_run(db, project_id: int, mode: TradeMode, day: date) -> LatestRun | None:
@@ -100,8 +102,8 @@ def _to_follow(session, run: TradeRun) -> LatestRun:
     sent = set(session.scalars(select(TradeOrder.client_order_id).where(TradeOrder.run_id == run.id)))
     plans = session.scalars(select(OrderPlan).where(OrderPlan.run_id == run.id).order_by(OrderPlan.id.desc()))
     plan = next((p for p in map(to_plan, plans) if any(d.client_order_id in sent for d in p.orders)), None)
-    currency = _currency(session, run)
+    currency, ticket = _currency(session, run), run.snapshot_id is None
     if plan is None:
-        return LatestRun(run.id, run.project_id, project, RunStatus(run.status), None, {}, Decimal(0), currency)
+        return LatestRun(run.id, run.project_id, project, RunStatus(run.status), None, {}, Decimal(0), currency, ticket)
     return LatestRun(run.id, run.project_id, project, RunStatus(run.status), plan.id, _planned(plan), plan.gross_notional,
-                     currency)
+                     currency, ticket)

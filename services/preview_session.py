@@ -26,6 +26,9 @@ NO_PREVIEW = ExecuteGate(False, "Preview first")
 HALTED_GATE = ExecuteGate(False, "Trading is HALTED: resume trading to send orders")
 # the preview form edited since the plan was built: Execute would send the plan, not what the form says
 FORM_CHANGED = "The form changed since the preview: Preview again to send what it says (or put the fields back)"
+# the way on from a preview of a run that executed another plan (``superseded``), said on the
+# run-progress bar beside Execute, which stays off: before, only Execute's tooltip said it
+NEW_RUN_STEP = "Ctrl+Shift+P previews in a new run"
 
 
 class PreviewSession:
@@ -125,7 +128,7 @@ class PreviewSession:
             return ""
         note = f"plan {preview.plan.id} (run {preview.run_id}) previewed, not sent"
         if preview.run_executed_another:
-            note += f": the run executed plan {preview.executed_plan_id}"
+            note += f": the run executed plan {preview.executed_plan_id}; {NEW_RUN_STEP}"
         elif preview.blocked:
             # Execute only greys out: the line beside it says why and where the reasons are
             note += ": BLOCKED by risk, see Risk results"

@@ -128,12 +128,15 @@ class RunProgress:
 
     def reset(self, run_id: int | None, planned: Mapping[str, PlannedOrder], target_notional: Decimal,
               plan_id: int | None = None, status: RunStatus | None = None, *, project: str | None = None,
-              currency: str | None = None) -> None:
+              currency: str | None = None, ticket: bool = False) -> None:
         """A new run to follow; ``planned`` by client order id; ``status``: the run's stored
         state, when it was read (``set_status`` keeps it current); ``project``: whose run it is
         (a window may follow another project's run than the one it shows); ``currency``: the
-        run's base currency, what its notionals are in (``ProgressSnapshot.amounts`` says it)."""
+        run's base currency, what its notionals are in (``ProgressSnapshot.amounts`` says it);
+        ``ticket``: an order ticket's run, one resting order of it no reason to keep the progress
+        from the next run sent (``gives_way_to``)."""
         self.run_id = run_id
+        self.ticket = ticket
         self.project = project
         self.currency = currency
         self.plan_id = plan_id
@@ -203,13 +206,17 @@ class RunProgress:
 
     def gives_way_to(self, sent_run_id: int) -> bool:
         """Whether a run sent besides Execute (the order ticket's one order, ``sent_run_id``) takes
-        the progress from the run followed: not from a newer run, nor from one whose orders are
-        still working (a rebalance filling is watched to its end; the ticket's order is in the
-        blotter), else it does (a finished run's chart made way for nothing)."""
+        the progress from the run followed: not from a newer run, nor from a snapshot's run whose
+        orders are still working (a rebalance filling is watched to its end; the ticket's order is
+        in the blotter), else it does (a finished run's chart made way for nothing). Another
+        ticket's run gives way working or not: its limit order resting far from the market kept
+        the bar on it while the trader's next tickets went unseen."""
         if self.run_id is None:
             return True
         if self.run_id > sent_run_id:
             return False
+        if self.ticket:
+            return True
         counted = self._counted_orders()
         return not any(o.status.is_working for o in self._orders.values() if o.id in counted)
 

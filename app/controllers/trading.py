@@ -273,7 +273,7 @@ class TradingController:
         progress = RunProgress()
         if found is not None:
             progress.reset(found.run_id, found.planned, found.target, found.plan_id, found.status,
-                           project=found.project, currency=found.currency)
+                           project=found.project, currency=found.currency, ticket=found.ticket)
         self.progress, self._followed_project = progress, project
         await self.refresh_progress()
 
@@ -281,14 +281,15 @@ class TradingController:
         """A run this window sent other than by Execute (the order ticket's, a run of its own with
         a one-order plan): the newest run, so the progress follows it, as it did after a restart
         (follow_latest_run) but not before, when the chart kept the last Execute's run. A newer
-        run followed meanwhile (an Execute while this was read), or one still working, stays
-        followed (RunProgress.gives_way_to)."""
+        run followed meanwhile (an Execute while this was read), or a snapshot's run still
+        working, stays followed (RunProgress.gives_way_to); an earlier ticket's run gives way,
+        working or not."""
         found = await self.ctx.db(sent_run, self.ctx.stack.db, run_id)
         if found is None or not self.progress.gives_way_to(run_id):
             return
         progress = RunProgress()
         progress.reset(found.run_id, found.planned, found.target, found.plan_id, found.status, project=found.project,
-                       currency=found.currency)
+                       currency=found.currency, ticket=found.ticket)
         self.progress, self._followed_project = progress, found.project_id
         await self.refresh_progress()  # what streamed in before it was followed: read back
 

@@ -13,6 +13,7 @@ from PySide6.QtTest import QTest
 
 from tests.app.conftest import run
 from tests.fixtures.ib import wait_for
+from tests.fixtures.waiting import wait_until
 
 
 async def _execute_then_send_a_ticket(console, before_ticket=None, project: str | None = None):
@@ -178,6 +179,57 @@ def test_a_tickets_resting_order_reads_its_run_progress_in_the_base_currency(qlo
                                 bar.format()), bar.format()
             said = w.charts_view.no_run_label.textItem.toPlainText()
             assert said == f"Run {ticket_run}: nothing filled yet, 1 order working (0 of 500 USD target)", said
+            assert controller.last_error is None, controller.last_error
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
+
+
+async def _send_a_resting_ticket(console, symbol: str, limit: str) -> int:
+    """The trader's F2 ticket: BUY 5 ``symbol`` LMT ``limit`` (below the market: it rests,
+    working); returns its run once said sent."""
+    dialog = console.controller.desk.open_ticket({"symbol": symbol, "side": "BUY", "quantity": Decimal(5)})
+    dialog.type_combo.setCurrentText("LMT")
+    dialog.limit_box.clear()
+    QTest.keyClicks(dialog.limit_box, limit)
+    await wait_until(lambda: dialog.send_button.text() == f"Send BUY 5 {symbol}", 10,
+                     lambda: f"a passed verdict: {dialog.verdict_label.text()}")
+    dialog.send_button.click()
+    await wait_until(lambda: dialog.verdict_label.text().startswith("Sent "), 30,
+                     lambda: f"the ticket's Sent line: {dialog.verdict_label.text()}")
+    return int(re.search(r": run (\d+), order ", dialog.verdict_label.text()).group(1))
+
+
+def test_a_second_ticket_takes_the_run_progress_from_the_first_still_working(qloop, open_console):
+    """Walked under Xvfb in the demo: a ticket's AAPL LMT resting (run 2), then a ticket's MSFT
+    LMT (run 3): the bar stayed on "run 2, plan 4 (running) ... 1 working", and after a Preview
+    said "last sent: run 2, plan 4 (canceled)"; run 3 never showed. A run still working kept the
+    progress from any ticket (RunProgress.gives_way_to), a ticket's own run too: it is watched to
+    its end only when it is a snapshot's plan (a rebalance filling), not one resting order."""
+    async def scenario():
+        console = await open_console()
+        w, controller, sim = console.window, console.controller, console.sim
+        bar = w.preview_view.progress
+        try:
+            sim.set_price("AAPL", "100")
+            sim.set_price("MSFT", "400")
+            first = await _send_a_resting_ticket(console, "AAPL", "90")
+            await wait_until(lambda: bar.format().startswith(f"run {first}, plan ") and bar.format().endswith("· 1 working"),
+                             30, lambda: f"the first ticket's run on the bar: {bar.format()!r}")
+            second = await _send_a_resting_ticket(console, "MSFT", "360")
+            assert second > first
+            assert await controller.runner.drain(timeout=15) == []  # the follow of the second run included
+            await wait_until(lambda: bar.format().startswith(f"run {second}, plan ") and bar.format().endswith("· 1 working"),
+                             10, lambda: f"the second ticket's run on the bar: {bar.format()!r}")
+            assert controller.trading._progress.run_id == second
+
+            # a Preview: the bar names the last run sent beside the plan not sent
+            w.preview_view.portfolio_edit.setText("100000")
+            w.preview_view.preview_button.click()
+            await wait_until(lambda: controller.current_preview is not None, 15, "the preview")
+            assert await controller.runner.drain(timeout=15) == []
+            assert f" · last sent: run {second}, plan " in bar.format(), bar.format()
             assert controller.last_error is None, controller.last_error
         finally:
             await console.close()

@@ -105,7 +105,7 @@ def test_execute_stays_off_after_a_run_and_a_second_preview_is_said_not_sent_bes
             assert second.run_id == first.run_id
             text = view.progress.format()
             assert text == (f"plan {second.plan.id} (run {second.run_id}) previewed, not sent: the run executed "
-                            f"plan {first.plan.id} · last sent: {filled.text}"), text
+                            f"plan {first.plan.id}; Ctrl+Shift+P previews in a new run · last sent: {filled.text}"), text
             assert filled.text.startswith(f"run {first.run_id}, plan {first.plan.id}: "), filled.text
             assert view.progress.value() == int(filled.filled_notional / filled.target_notional * 1000) > 0
             assert not view.execute_button.isEnabled()

@@ -96,7 +96,9 @@ def test_the_progress_line_says_a_preview_not_sent_beside_the_last_sent_plans_ow
     outcome = sent.snapshot(T0)
     assert outcome.text == "run 5, plan 4: 0 of 1,000 filled"
     session.start(_preview(executed_plan_id=4), 3)
-    assert session.progress_line(outcome) == ("plan 9 (run 5) previewed, not sent: the run executed plan 4 · "
+    # the way on said beside Execute, off: not only in its tooltip
+    assert session.progress_line(outcome) == ("plan 9 (run 5) previewed, not sent: the run executed plan 4; "
+                                              "Ctrl+Shift+P previews in a new run · "
                                               "last sent: run 5, plan 4: 0 of 1,000 filled")
     session.mark_sent(5)
     assert session.progress_line(outcome) == outcome.text

@@ -237,6 +237,16 @@ def test_a_ticket_s_run_takes_the_progress_only_from_a_finished_older_run():
     assert RunProgress().gives_way_to(1)  # nothing followed yet
 
 
+def test_a_ticket_s_run_gives_way_to_the_next_ticket_even_while_its_order_works():
+    """A ticket's resting limit order (run 7) is no rebalance to watch to its end: the next
+    ticket's run takes the progress; an older one still does not."""
+    ticket = RunProgress()
+    ticket.reset(7, {"A": PlannedOrder("AAPL", Side.BUY, D("100"))}, D("3000"), ticket=True)
+    ticket.apply([_order(1, "A", "AAPL", Side.BUY, 30)], now=T0)
+    assert ticket.snapshot(T0).working == 1
+    assert ticket.gives_way_to(8) and not ticket.gives_way_to(6)
+
+
 def test_a_settled_run_takes_the_decisions_and_tca_only_from_its_own_preview_or_from_nothing():
     assert settled_run_shown(7, None)  # nothing shown yet
     assert settled_run_shown(7, 7)  # its preview's plan, shown since the trader previewed it

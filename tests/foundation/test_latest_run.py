@@ -61,6 +61,7 @@ def test_a_run_sent_by_id_is_read_as_the_latest_run_is(database):
     assert found == latest_run(database, alpha, TradeMode.PAPER, TODAY)
     assert found is not None and (found.run_id, found.project_id, found.status) == (ticket, alpha, RunStatus.RUNNING)
     assert found.project == "alpha"  # whose run the chart then says it shows
+    assert found.ticket  # no snapshot: a ticket's run, which gives way to the next one sent (RunProgress.gives_way_to)
     assert sent_run(database, ticket + 1) is None
 
 

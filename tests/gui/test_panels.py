@@ -804,7 +804,8 @@ def test_a_run_line_longer_than_the_bar_reads_from_its_start(qtbot):
     view.resize(700, 320)
     view.show()
     qtbot.waitExposed(view)
-    line = ("plan 3 (run 1) previewed, not sent: the run executed plan 2 · last sent: run 1, plan 2 (done): "
+    line = ("plan 3 (run 1) previewed, not sent: the run executed plan 2; Ctrl+Shift+P previews in a new run · "
+            "last sent: run 1, plan 2 (done): "
             "96,815 of 96,815 filled at the plan's prices · slippage -8.0 bps (96,737 at the fill prices)")
     bar = view.progress
     view.set_progress(Decimal(1), Decimal(1), line)
