@@ -134,6 +134,7 @@ class TradingController:
         gate = self.session.form_edited(w.preview_view.field_texts())  # edited while it ran
         w.preview_model.reset(result.drafts)
         w.preview_view.set_skipped(result.skipped, result.notes)
+        w.preview_view.set_targeted(result.targeted)
         w.risk_view.set_report(result.report, risk_limit_rows(risk_params))
         self._show_gate(gate)
         w.preview_view.set_busy("execute", False)  # the plan shown is the one Execute confirms and sends
@@ -154,6 +155,7 @@ class TradingController:
             w = self.ctx.window
             w.preview_model.clear()
             w.preview_view.set_skipped(())  # its working-orders note and skipped symbols went with it
+            w.preview_view.set_targeted()
             w.risk_view.clear()
             self._show_gate(self.session.gate())
             self.show_progress()  # its "not sent" goes; the last sent plan's outcome stays
@@ -170,6 +172,7 @@ class TradingController:
         w = self.ctx.window
         w.preview_model.clear()
         w.preview_view.set_skipped(())
+        w.preview_view.set_targeted()
         w.risk_view.clear()
         self._show_gate(self.session.gate())
         self.progress = RunProgress()
