@@ -135,6 +135,7 @@ class TradingController:
         w.preview_model.reset(result.drafts)
         w.preview_view.set_subject(result.subject_line)
         w.preview_view.set_skipped(result.skipped, result.notes)
+        w.preview_view.set_targeted(result.targeted)
         w.risk_view.set_report(result.report, risk_limit_rows(risk_params))
         self._show_gate(gate)
         w.preview_view.set_busy("execute", False)  # the plan shown is the one Execute confirms and sends
@@ -156,6 +157,7 @@ class TradingController:
             w.preview_model.clear()
             w.preview_view.set_subject("")
             w.preview_view.set_skipped(())  # its working-orders note and skipped symbols went with it
+            w.preview_view.set_targeted()
             w.risk_view.clear()
             self._show_gate(self.session.gate())
             self.show_progress()  # its "not sent" goes; the last sent plan's outcome stays
@@ -173,6 +175,7 @@ class TradingController:
         w.preview_model.clear()
         w.preview_view.set_subject("")
         w.preview_view.set_skipped(())
+        w.preview_view.set_targeted()
         w.risk_view.clear()
         self._show_gate(self.session.gate())
         self.progress = RunProgress()

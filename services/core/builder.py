@@ -53,6 +53,8 @@ from typing import Any
 
 from services.core.contracts import DEFAULT_SEC_TYPE, US_CURRENCY, ContractSpec, MissingRate, rate_to_base
 from services.core.typed_numbers import must_be_said
+from services.core.wording import grouped
+from services.core.wording import price as price_said
 from services.domain import OrderType, Side
 
 ZERO = Decimal(0)
@@ -351,6 +353,13 @@ def _as_target(item) -> Target:
     )
 
 
+def _below_min_said(symbol: str, qty: Decimal, price: Decimal, min_value: Decimal) -> str:
+    """"JPM: 10 x 221.07 is below 3,000": the numbers as the preview's table and the blotter write
+    them (wording.grouped, wording.price). A held quantity comes back from the database as
+    ``10.000000`` and read so beside a computed "20"."""
+    return f"{symbol}: {grouped(qty)} x {price_said(price)} is below {grouped(min_value)}"
+
+
 def build_orders(
     targets: Iterable,
     params: BuildParams,
@@ -426,7 +435,7 @@ def build_orders(
             continue
         qty = abs(delta)
         if min_value and qty * price * rate < min_value:
-            skipped.append(SkippedSymbol(symbol, "below_min_order_value", f"{symbol}: {qty} x {price} is below {min_value}"))
+            skipped.append(SkippedSymbol(symbol, "below_min_order_value", _below_min_said(symbol, qty, price, min_value)))
             continue
         orders.append((Side.BUY if delta > 0 else Side.SELL, symbol, qty, current, target_qty, t.weight, price, t, rate))
     for item in skipped:
@@ -449,7 +458,7 @@ def build_orders(
                 continue
             qty = abs(current)
             if min_value and qty * price * rate < min_value:
-                skipped.append(SkippedSymbol(symbol, "below_min_order_value", f"{symbol}: {qty} x {price} is below {min_value}"))
+                skipped.append(SkippedSymbol(symbol, "below_min_order_value", _below_min_said(symbol, qty, price, min_value)))
                 continue
             target = Target(held.symbol, ZERO, None, held.sec_type, held.exchange, held.currency, held.primary_exchange)
             orders.append((Side.SELL if current > 0 else Side.BUY, symbol, qty, current, ZERO, None, price, target, rate))

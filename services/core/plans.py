@@ -20,6 +20,7 @@ from typing import Any
 from services.domain import Side, TradeMode
 
 from .builder import OrderDraft
+from .wording import percent
 
 # How a reference price was obtained; "delayed" and "close" prices age differently from live ones
 # (the market-health gate and the stale-price rule read this).
@@ -56,12 +57,13 @@ class PriceMove:
 @dataclass(frozen=True, slots=True)
 class OrderTotals:
     """What a set of orders adds up to: the one rule for a plan's gross notional, the preview
-    panel's totals line and the confirmation's figure (they can never disagree)."""
+    panel's totals line and the confirmation's figure (they can never disagree). No target
+    weight: the orders' weights summed are only the traded names' share (3 of 12 names read
+    "target weight 20.00%" of a snapshot targeting 97 %); the plan's is ``targeted_said``."""
 
     count: int = 0
     buy_notional: Decimal = Decimal(0)
     sell_notional: Decimal = Decimal(0)
-    target_weight: Decimal = Decimal(0)  # the orders' target weights summed (their symbols' share)
 
     @property
     def gross_notional(self) -> Decimal:
@@ -69,9 +71,8 @@ class OrderTotals:
 
 
 def order_totals(orders: Iterable[OrderDraft]) -> OrderTotals:
-    """Buys and sells by their notional's size (an order without a notional adds nothing), and
-    the target weights of the orders' symbols."""
-    count, buy, sell, weight = 0, Decimal(0), Decimal(0), Decimal(0)
+    """Buys and sells by their notional's size (an order without a notional adds nothing)."""
+    count, buy, sell = 0, Decimal(0), Decimal(0)
     for order in orders:
         count += 1
         if order.notional is not None:
@@ -79,9 +80,18 @@ def order_totals(orders: Iterable[OrderDraft]) -> OrderTotals:
                 buy += abs(order.notional)
             elif order.side == Side.SELL:
                 sell += abs(order.notional)
-        if order.target_weight is not None:
-            weight += order.target_weight
-    return OrderTotals(count, buy, sell, weight)
+    return OrderTotals(count, buy, sell)
+
+
+def targeted_said(gross_weight: Decimal, cash_buffer: Decimal = Decimal(0)) -> str:
+    """What a plan targets, for the preview's totals line: the snapshot's whole gross weight
+    (every target, traded or not: its import says "gross weight" of the same sum), and with a
+    cash buffer the share of the portfolio that makes (the builder's budget is the value less the
+    buffer): "target weight 97.00%", "target weight 97.00%, 92.15% after the 5.00% cash buffer"."""
+    said = f"target weight {percent(gross_weight)}"
+    if not cash_buffer:
+        return said
+    return f"{said}, {percent(gross_weight * (1 - cash_buffer))} after the {percent(cash_buffer)} cash buffer"
 
 
 @dataclass(frozen=True, slots=True)

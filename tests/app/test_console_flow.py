@@ -599,6 +599,9 @@ def test_showing_another_snapshot_clears_the_previews_notes_with_its_table(qloop
             await wait_for(lambda: controller.current_preview is not None, 15, "the preview")
             await wait_for(lambda: "Preview" not in controller.runner.running(), 15, "the preview's end")
             shown = controller.trading.session.snapshot_id
+            # the plan's target, the preview's own words, ends the totals line; it goes with the table
+            assert w.preview_view.totals_label.text().endswith(" · " + controller.current_preview.targeted)
+            assert controller.current_preview.targeted.startswith("target weight ")
             # what the controller shows under the table for a preview that counted a working order
             w.preview_view.set_skipped((), "counted as filled: 1 working order of this project: AAPL +20")
             controller.trading.forget_preview_unless(shown)  # the same snapshot: kept
@@ -606,6 +609,7 @@ def test_showing_another_snapshot_clears_the_previews_notes_with_its_table(qloop
             assert w.preview_view.progress.format().endswith("previewed, not sent")  # the preview, said unsent
             controller.trading.forget_preview_unless(shown + 1000)  # another one
             assert w.preview_view.skipped_label.text() == "" and w.preview_model.rowCount() == 0
+            assert "target weight" not in w.preview_view.totals_label.text()
             # nor the forgotten plan's progress ("run 1: 0 of 4,808 filled" stayed, seen under Xvfb)
             assert w.preview_view.progress.format() == "no run" and w.preview_view.progress.value() == 0
             assert controller.trading.progress.run_id is None

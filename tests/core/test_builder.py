@@ -289,3 +289,15 @@ def test_the_projects_working_orders_count_as_if_they_filled():
     assert summary(unlisted) == [(1, "Z", "SELL", D(7))]
     # nothing working: the book alone, as before
     assert build_orders(targets, params, positions=positions, working={}) == first
+
+
+def test_a_skip_below_the_min_order_value_writes_its_numbers_as_the_preview_does():
+    # A held quantity comes back from the database as 10.000000; the message read
+    # "JPM: 10.000000 x 221.07 is below 3000" beside "XOM: 20 x 120.34 ...".
+    r = build_orders(
+        [Target("JPM", D(0), D("221.07000000")), Target("AAPL", D("0.5"), D(100))],
+        BuildParams(D(100000), min_order_value=D(3000), liquidate_unlisted=True),
+        positions={"JPM": D("10.000000"), "XOM": D("20.000000")},
+        prices={"XOM": D("120.34000000")},
+    )
+    assert [s.message for s in r.skipped] == ["JPM: 10 x 221.07 is below 3,000", "XOM: 20 x 120.34 is below 3,000"]

@@ -324,3 +324,18 @@ async def test_a_plan_is_confirmed_by_its_hash_or_a_prefix_of_at_least_twelve_di
     assert result.plan_id == first.plan_id and result.unsent == ()
     assert await stack.service.wait_acknowledged(result.run_id, 10) == []
     assert _sent(stack.sim) == _planned(first.plan)
+
+
+async def test_a_preview_says_what_its_whole_snapshot_targets_not_the_traded_names_share(stack):
+    """The totals line under the preview said "target weight" of the orders' weights summed:
+    here 90.00% (AAPL alone is traded; MSFT and NVDA are below the min order value) of a snapshot
+    targeting 97 %, and 97 % still with a 5 % cash buffer. The preview now says the snapshot's
+    whole weight and what the buffer leaves of it."""
+    _, snapshot_id = make_snapshot(stack.db, "whole", {"AAPL": "0.9", "MSFT": "0.05", "NVDA": "0.02"})
+    preview = await stack.service.preview_snapshot("whole", snapshot_id, TradeMode.PAPER, portfolio_value=Decimal(1_000_000),
+                                                   builder={"cash_buffer": Decimal("0.05"), "min_order_value": Decimal(60_000)})
+    assert [o.symbol for o in preview.drafts] == ["AAPL"]
+    assert preview.targeted == "target weight 97.00%, 92.15% after the 5.00% cash buffer"
+    plain = await stack.service.preview_snapshot("whole", snapshot_id, TradeMode.PAPER, portfolio_value=Decimal(1_000_000),
+                                                 builder={"cash_buffer": Decimal(0), "min_order_value": Decimal(60_000)})
+    assert plain.targeted == "target weight 97.00%"

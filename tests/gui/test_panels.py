@@ -68,6 +68,24 @@ def test_preview_model_and_view_show_the_core_drafts_with_totals(qtbot, qtmodelt
     qtmodeltester.check(model, force_py=True)
 
 
+def test_the_preview_totals_line_says_what_the_plan_targets_not_the_traded_rows_weights(qtbot):
+    """The line summed the target weights of the rows with orders ("target weight 30.00%" when
+    one 30 % name of a 97 % snapshot trades); it ends with the preview's own words of the plan's
+    target (PreviewResult.targeted), and with nothing of weights while no preview is shown."""
+    model = PreviewOrdersModel()
+    view = PreviewView(model)
+    qtbot.addWidget(view)
+    model.reset(drafts()[:1])
+    view.set_targeted("target weight 97.00%, 95.06% after the 2.00% cash buffer")
+    text = view.totals_label.text()
+    assert text.startswith("1 order · buy ")
+    assert text.endswith(" · target weight 97.00%, 95.06% after the 2.00% cash buffer")
+    assert "30.00%" not in text
+    model.clear()
+    view.set_targeted()
+    assert view.totals_label.text() == "0 orders · buy 0.00 · sell 0.00 · gross 0.00"
+
+
 def test_preview_view_emits_typed_params_and_validates(qtbot):
     view = PreviewView(PreviewOrdersModel())
     qtbot.addWidget(view)

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QStyledItemDelegate,
     QVBoxLayout,
     QWidget,
 )
@@ -31,6 +32,7 @@ from services.core.replace_rules import stepped_price, suggested_stop_limit
 from services.core.typed_numbers import NotANumber, exponent_said, typed_decimal
 
 from ..common import SymbolKeys, number_keys, wheel_only_when_focused
+from ..models.orders import SIDE_COLOURS
 
 TYPE_AN_ORDER = "Type an order: the risk verdict shows here before anything is sent."
 CHECKING = "Checking the risk of this order…"
@@ -43,7 +45,6 @@ TIFS = ("DAY", "GTC", "IOC")
 QUANTITY, NOTIONAL = "Quantity", "Notional"
 PLACEHOLDERS = {QUANTITY: "shares", NOTIONAL: "in the base currency"}
 CHECK_DELAY_MS = 350  # after the last keystroke: one check per pause, not per character
-BUY_COLOUR, SELL_COLOUR = "#2e9d55", "#d64545"
 PASS_COLOUR, BLOCK_COLOUR = "#2e9d55", "#d64545"
 
 
@@ -136,6 +137,14 @@ class OrderTicketDialog(QDialog):
         self.symbol_edit.editingFinished.connect(self._on_symbol_edited)
         self.side_combo = QComboBox()
         self.side_combo.addItems(["BUY", "SELL"])
+        # each side in its own colour in the open list, the blotter's and the preview's: the
+        # closed box's colour (``_show_side``) reached the list's items, and SELL read green
+        # under BUY. An item view's delegate draws an item's own colour; the combo's menu
+        # delegate (Fusion's) drew every item in the box's stylesheet colour
+        self.side_combo.setItemDelegate(QStyledItemDelegate(self.side_combo))
+        for row in range(self.side_combo.count()):
+            side = self.side_combo.itemText(row)
+            self.side_combo.setItemData(row, SIDE_COLOURS[side], Qt.ItemDataRole.ForegroundRole)
         self.amount_kind = QComboBox()
         self.amount_kind.addItems([QUANTITY, NOTIONAL])
         self.amount_kind.setToolTip("Quantity: a number of shares; Notional: an amount in the base currency, "
@@ -302,7 +311,7 @@ class OrderTicketDialog(QDialog):
         self.project_combo.blockSignals(False)
 
     def _show_side(self, side: str) -> None:
-        colour = BUY_COLOUR if side == "BUY" else SELL_COLOUR
+        colour = SIDE_COLOURS[side].name()
         self.side_combo.setStyleSheet(f"QComboBox {{ color: {colour}; font-weight: bold; }}")
 
     def _show_price_fields(self, order_type: str) -> None:
@@ -415,7 +424,7 @@ class OrderTicketDialog(QDialog):
             self._show_verdict(f"Risk: passed.\n{summary}", True)
             self.send_button.setText(f"Send {action}" if action else "Send")
             self.send_button.setEnabled(True)
-            colour = BUY_COLOUR if fields["side"] == "BUY" else SELL_COLOUR
+            colour = SIDE_COLOURS[fields["side"]].name()
             self.send_button.setStyleSheet(f"QPushButton {{ background: {colour}; color: white; font-weight: bold; }}")
         else:
             self._checked_fields = None

@@ -102,6 +102,7 @@ class PreviewView(QWidget):
         self.subject_label.setVisible(False)
         self.totals_label = plain_label()
         self.totals_label.setObjectName("totalsLabel")
+        self._targeted = ""  # what the shown preview's plan targets (PreviewResult.targeted)
         self.skipped_label = plain_label()
         self.skipped_label.setWordWrap(True)
         # each line takes its room only while it says something: empty, the two took some 40 px
@@ -271,6 +272,13 @@ class PreviewView(QWidget):
             lines.append("Skipped: " + "; ".join(s.message for s in skipped))
         _say(self.skipped_label, "\n".join(lines))
 
+    def set_targeted(self, targeted: str = "") -> None:
+        """What the shown preview's plan targets, said at the end of the totals line ("" when no
+        preview is shown): the service's words (PreviewResult.targeted), not a sum of the rows,
+        which counted only the traded names' weights."""
+        self._targeted = targeted
+        self._update_totals()
+
     def clear_progress(self) -> None:
         """No run followed (a preview forgotten before it was sent): the bar says so, not the
         forgotten plan's "0 of N filled"."""
@@ -314,7 +322,7 @@ class PreviewView(QWidget):
         t = self.model.totals()
         self.totals_label.setText(
             f"{counted(t.count, 'order')} · buy {fmt_money(t.buy_notional)} · sell {fmt_money(t.sell_notional)}"
-            f" · gross {fmt_money(t.gross_notional)} · target weight {percent(t.target_weight)}"
+            f" · gross {fmt_money(t.gross_notional)}" + (f" · {self._targeted}" if self._targeted else "")
         )
 
 

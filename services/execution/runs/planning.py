@@ -525,7 +525,9 @@ class RunPlanning(RunServiceBase):
                    "gross_notional": plain(plan.gross_notional), "verdict": plan.verdict}, session=session)
             executed = run_params.get("plan_id")
             return PreviewResult(run_id, tuple(result.orders), report, prices, portfolio_value, tuple(result.skipped), plan,
-                                 own_working, None if executed is None else int(executed), subject)
+                                 own_working, None if executed is None else int(executed), subject,
+                                 target_weight=sum((abs(t.weight) for t in targets), Decimal(0)),
+                                 cash_buffer=params.cash_buffer)
 
     async def prepare_run(self, project: str | int | None, snapshot: int, mode: TradeMode | str, *,
                           builder: dict | None = None, risk_overrides: list[str] | tuple[str, ...] = (),

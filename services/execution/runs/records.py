@@ -13,7 +13,7 @@ from sqlalchemy import Row
 from services.books import WorkingOrder, net_quantities
 from services.core.builder import OrderDraft
 from services.core.order_values import plan_value_rows
-from services.core.plans import Plan
+from services.core.plans import Plan, targeted_said
 from services.core.wording import counted, working_note
 from services.db.models import TradeRun
 from services.db.repositories.runs import NewRun
@@ -67,6 +67,16 @@ class PreviewResult:
     # what the portfolio value was: given (the form, --portfolio-value), the project's capital,
     # or, neither there, the account's NetLiquidation (services.core.books.project_money)
     value_source: str = "given"
+    # the snapshot's whole gross weight (every target, priced or not) and the builder's cash
+    # buffer: what the totals line says the plan targets (None: a result not built by a preview)
+    target_weight: Decimal | None = None
+    cash_buffer: Decimal = Decimal(0)
+
+    @property
+    def targeted(self) -> str:
+        """The totals line's "target weight 97.00%, 92.15% after the 5.00% cash buffer" ("" without
+        a snapshot's weight): services.core.plans.targeted_said."""
+        return "" if self.target_weight is None else targeted_said(self.target_weight, self.cash_buffer)
 
     @property
     def sizing_note(self) -> str:
