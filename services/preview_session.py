@@ -29,6 +29,7 @@ FORM_CHANGED = "The form changed since the preview: Preview again to send what i
 # the way on from a preview of a run that executed another plan (``superseded``), said on the
 # run-progress bar beside Execute, which stays off: before, only Execute's tooltip said it
 NEW_RUN_STEP = "Ctrl+Shift+P previews in a new run"
+FORM_CHANGED_SHORT = "the form changed since, Preview again"  # the run-progress bar's share of FORM_CHANGED
 
 
 class PreviewSession:
@@ -132,6 +133,10 @@ class PreviewSession:
         elif preview.blocked:
             # Execute only greys out: the line beside it says why and where the reasons are
             note += ": BLOCKED by risk, see Risk results"
+        elif self.form_changed:
+            # the table still shows the plan of the fields as they were (a trader's walk under Xvfb:
+            # Execute greyed out with nothing on screen saying the plan no longer matched the form)
+            note += f": {FORM_CHANGED_SHORT}"
         return note
 
     def progress_line(self, followed: ProgressSnapshot) -> str:

@@ -148,6 +148,7 @@ class TradingController:
         """A field edited: whether Execute may send is the session's to say (``form_edited``)."""
         if self.session.previewed_form is not None:
             self._show_gate(self.session.form_edited(self.ctx.window.preview_view.field_texts()))
+            self.show_progress()  # the bar says the plan shown no longer matches the form
 
     def forget_preview_unless(self, snapshot_id: int) -> None:
         """Another snapshot is shown: the preview of the previous one no longer applies."""

@@ -662,7 +662,7 @@ def test_execute_is_off_while_the_form_differs_from_what_was_previewed(qloop, op
     """Preview, then a lot size of 10 typed without previewing again: Execute stayed green and
     sent the plan of lot 1 shown above the form that said 10. Execute is now off, saying why,
     until the fields are put back or the form is previewed again; nothing is sent meanwhile."""
-    from services.preview_session import FORM_CHANGED
+    from services.preview_session import FORM_CHANGED, FORM_CHANGED_SHORT
 
     _say_yes(monkeypatch)
 
@@ -680,6 +680,9 @@ def test_execute_is_off_while_the_form_differs_from_what_was_previewed(qloop, op
 
             view.lot_size_edit.setText("10")
             assert not view.execute_button.isEnabled() and view.execute_button.toolTip() == FORM_CHANGED
+            # the bar beside Execute says it too: the table still shows the plan of lot 1 (a
+            # trader's walk under Xvfb found Execute greyed out with nothing on screen saying why)
+            assert view.progress.format() == f"plan {first.id} (run {first.run_id}) previewed, not sent: {FORM_CHANGED_SHORT}"
             controller.last_error = None
             controller.trading._on_execute_requested()  # the shortcut's way round a disabled button
             assert controller.last_error is not None and FORM_CHANGED in controller.last_error[1]
@@ -688,6 +691,7 @@ def test_execute_is_off_while_the_form_differs_from_what_was_previewed(qloop, op
             assert not view.execute_button.isEnabled()  # the order type still differs
             view.order_type_combo.setCurrentText("MKT")
             assert view.execute_button.isEnabled()  # put back: the plan shown is what the form says
+            assert view.progress.format() == f"plan {first.id} (run {first.run_id}) previewed, not sent"
             assert console.sim.orders() == []
 
             view.lot_size_edit.setText("10")
