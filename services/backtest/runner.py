@@ -188,13 +188,14 @@ class Backtester:
         projects: dict[str, _Project] = {}
         by_day = self._schedule(days, snapshots)
         status, message, last_day = "done", None, None
+        simulated = 0  # the days walked: all of them, or those before a cancel
         heartbeat = Heartbeat(self.db, self.backtest_id, every=self.heartbeat_every)  # its process lives: for looks from another machine
         try:
             projects.update(await self._open_projects(ids, clock))
             with _inputs_out_of_full_collections():
                 for index, day in enumerate(days):
                     await self._day(day, clock, projects, by_day.get(day, []), ids)
-                    last_day = day
+                    last_day, simulated = day, index + 1
                     heartbeat.beat()
                     self.progress(index + 1, len(days), day)
                     asked = self.cancel()
@@ -231,10 +232,12 @@ class Backtester:
                 close_leftovers(self.db, self.backtest_id)  # closed elsewhere: what it opened since
             raise
         await self._close(projects)
-        results = {"projects": per_project, "total": total, "days": len(days)}
+        # the days simulated: a backtest canceled at day 1,197 of 3,754 said "3754 trading days"
+        # beside an equity series of 1,197 (a trader's walk of the window and `backtests`)
+        results = {"projects": per_project, "total": total, "days": simulated}
         if not self._end(status, results, message):
             raise closed_elsewhere(self.db, self.backtest_id)  # its row says why; these results are not stored
-        return BacktestOutcome(self.backtest_id, status, per_project, total, len(days), last_day, message)
+        return BacktestOutcome(self.backtest_id, status, per_project, total, simulated, last_day, message)
 
     # ------------------------------------------------------------------ setup
     def _begin(self, snapshots: list[DatedSnapshot]) -> tuple[int, dict[tuple[str, date], tuple[int, int]]]:

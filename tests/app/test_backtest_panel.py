@@ -159,14 +159,16 @@ def test_the_panel_cancels_after_the_current_day_and_keeps_the_results_so_far(ql
         outcome = controller.last_outcome
         assert outcome.status == "canceled" and view.run_button.isEnabled()
         days = len(outcome.projects["north"]["equity"])
-        assert 3 <= days < outcome.days
+        total = view.progress.maximum()  # the window's trading days, as the bar counted them
+        # the days it simulated, as its equity has them (it said the window's whole count)
+        assert 3 <= days == outcome.days < total
         assert "canceled" in view.status_label.text()
         # the same cancel path as Ctrl-C on the command: the day it stopped after, stored
         last = outcome.projects["north"]["equity"][-1][0]
         assert outcome.last_day.isoformat() == last and outcome.message == f"canceled at {last}"
         assert load_backtest(controller.db, outcome.backtest_id).message == outcome.message
         # the bar says it stopped (it read "2024-02-06: day 4 of 232" as if still under way) ...
-        assert view.progress.text() == f"canceled after {last}: day {days} of {outcome.days}"
+        assert view.progress.text() == f"canceled after {last}: day {days} of {total}"
         # ... and counts nothing under an older backtest's results (it kept the canceled run's days)
         older = await _stored_backtest(controller.db, date(2024, 3, 29), projects=("north",))
         await controller.show_past(older.backtest_id)

@@ -308,7 +308,12 @@ async def test_a_cancel_with_a_reason_stops_after_that_day_and_stores_it(databas
     assert outcome.message == f"canceled at {seen[2]}: SIGINT"
     from services.backtest.requests import load_backtest
 
-    assert load_backtest(database, outcome.backtest_id).message == outcome.message
+    stored = load_backtest(database, outcome.backtest_id)
+    assert stored.message == outcome.message
+    # the days it simulated, as its equity series has them: not the window's whole count
+    # (canceled at day 1,197 of 3,754, it said "3754 trading days")
+    [project] = outcome.projects.values()
+    assert outcome.days == stored.results["days"] == len(project["equity"]) == 3
 
 
 async def test_a_backtest_failing_while_orders_wait_for_the_next_open_cancels_them_with_the_reason(database, market):
