@@ -27,6 +27,7 @@ from decimal import Decimal
 from services.core.contracts import ContractSpec, MissingRate, rate_to_base
 
 from .builder import BuildParams, BuildResult, OrderDraft, Target, held_as_if_filled
+from .typed_numbers import plain
 
 ZERO = Decimal(0)
 QUANTITY_PLACES = Decimal("0.000001")  # the quantity columns' scale
@@ -115,15 +116,17 @@ def order_decisions(targets: Iterable[Target], params: BuildParams, *, prices: M
         target_qty = result.targets.get(key)
         rounding = None if raw is None or target_qty is None else target_qty - raw
         delta = None if target_qty is None else target_qty - current
-        held = f"{current} held ({working[key]:+} of it in orders not yet filled, counted as filled)" if working.get(key) else f"{current} held"
+        held = (f"{plain(current)} held ({_signed(working[key])} of it in orders not yet filled, counted as filled)"
+                if working.get(key) else f"{plain(current)} held")
         decision = OrderDecision(key, "hold", "at_target", f"{key}: {held} is the target", target_weight=weight,
                                  raw_quantity=raw, target_quantity=target_qty, current_quantity=current, delta=delta,
                                  rounding=rounding, rounding_mode=mode if raw is not None else "", price=price, fx_rate=rate)
         order = orders.get(key)
         if order is not None:
             decision.action, decision.reason = str(order.side).lower(), "order" if target is not None else "liquidate"
-            decision.message = f"{order.side} {order.quantity} to move {current} -> {order.target_quantity}" + (
-                f" ({working[key]:+} of {current} in orders not yet filled, counted as filled)" if working.get(key) else "")
+            decision.message = f"{order.side} {plain(order.quantity)} to move {plain(current)} -> {plain(order.target_quantity)}" + (
+                f" ({_signed(working[key])} of {plain(current)} in orders not yet filled, counted as filled)"
+                if working.get(key) else "")
             decision.sequence, decision.client_order_id = order.sequence, order.client_order_id
         elif key in skipped:
             decision.action, decision.reason, decision.message = "skip", skipped[key].reason, skipped[key].message
@@ -135,6 +138,11 @@ def order_decisions(targets: Iterable[Target], params: BuildParams, *, prices: M
     return decided
 
 
+def _signed(quantity: Decimal) -> str:
+    """A quantity with its sign, as ``plain`` writes it: "+44", "-5"."""
+    return ("+" if quantity > 0 else "") + plain(quantity)
+
+
 def ticket_decision(draft: OrderDraft) -> OrderDecision:
     """A ticket's one order as its run's trail records it (services.execution.manual): the
     trader's own quantity, no weight and no rounding, from the project's book as the ticket's
@@ -142,6 +150,7 @@ def ticket_decision(draft: OrderDraft) -> OrderDecision:
     delta = draft.signed_quantity
     return OrderDecision(
         draft.key, str(draft.side).lower(), "ticket",
-        f"{draft.side} {draft.quantity} by ticket to move {draft.current_quantity} -> {draft.current_quantity + delta}",
+        f"{draft.side} {plain(draft.quantity)} by ticket to move {plain(draft.current_quantity)} -> "
+        f"{plain(draft.current_quantity + delta)}",
         target_quantity=draft.current_quantity + delta, current_quantity=draft.current_quantity, delta=delta,
         price=draft.reference_price, fx_rate=draft.fx_rate, sequence=draft.sequence, client_order_id=draft.client_order_id)

@@ -55,6 +55,17 @@ def test_liquidation_and_floor_rounding_are_recorded_as_such():
     assert (decided["AAPL"].rounding_mode, decided["AAPL"].target_quantity) == ("floor", D(4))
 
 
+def test_a_decisions_words_write_quantities_as_the_tables_do():
+    """A trader's walk of the Decisions dock: "SELL 4.000000 to move 50.000000 -> 46", the book's
+    quantities as the database gives them back; now as every table writes them."""
+    targets = [Target("AAPL", D("0.1"))]
+    positions = {"AAPL": D("50.000000"), "IBM": D("3.000000")}
+    build, result, _ = preview(targets, positions, liquidate_unlisted=True, rounding=Rounding.FLOOR)
+    decided = {d.symbol: d for d in order_decisions(targets, build, prices=PRICES, positions=positions, result=result)}
+    assert decided["AAPL"].message == "SELL 7 to move 50 -> 43"
+    assert decided["IBM"].message == "SELL 3 to move 3 -> 0"
+
+
 def test_signal_records_keep_score_rank_and_the_price_used():
     items = [{"symbol": "AAPL", "weight": D("0.01"), "score": D("0.9"), "rank": 1, "price": D(230)},
              {"symbol": "SAP", "weight": D("0.02"), "score": None, "rank": None, "price": None, "exchange": "IBIS",
