@@ -271,7 +271,10 @@ def _spec_and_snapshots(db, request: BacktestRequest, problems: list[str]) -> tu
         else:
             problems.append("no snapshots: give --snapshots PATH or --project NAME (its stored snapshots)")
     except SnapshotInputError as exc:
-        problems.extend(f"--snapshots: {p}" for p in exc.problems)
+        # named by the option given: a project's stored snapshots (--project) are no --snapshots
+        # PATH, and "--snapshots: no project named 'Nope'" named an option nobody typed
+        given = "--snapshots" if request.snapshots else "--project"
+        problems.extend(f"{given}: {p}" for p in exc.problems)
     builder = {"rounding": request.rounding, "lot_size": lot, "cash_buffer": buffer,
                "liquidate_unlisted": request.liquidate_unlisted}
     spec = BacktestSpec(cash, fill, slippage, request.commission, builder, tuple(request.risk_overrides), start, end)

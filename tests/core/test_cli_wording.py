@@ -175,6 +175,9 @@ def test_an_unknown_project_is_said_alike_by_every_command_with_the_projects_the
         assert (code, said) == (EXIT_BAD_INPUT, expected), argv
     code, said = _said(capsys, ["--db-url", url, "snapshot", "list", "--project", "nosuch"])
     assert (code, said) == (EXIT_BAD_INPUT, ["trading-console: snapshot list: no project named 'nosuch' (projects: momentum)"])
+    # a backtest of a project's stored snapshots names the option typed (it said "--snapshots: ...")
+    code, said = _said(capsys, ["--db-url", url, "backtest", "--project", "nosuch", "--from-broker"])
+    assert code == EXIT_BAD_INPUT and "trading-console: --project: no project named 'nosuch' (projects: momentum)" in said, said
 
 
 @pytest.mark.parametrize("command", ["orders", "fills"])
