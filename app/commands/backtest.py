@@ -60,6 +60,10 @@ def register(subparsers) -> None:
     source = parser.add_argument_group("inputs")
     source.add_argument("--prices", default=None, metavar="FILE", help="daily bars: CSV date,symbol,open,high,low,close[,volume] (no other column) or Parquet")
     source.add_argument("--from-broker", action="store_true", help="daily bars from the broker's history (the price cache)")
+    source.add_argument("--cached", action="store_true",
+                        help="daily bars already in the price cache, nothing downloaded, no connection (what an earlier "
+                             "--from-broker, `bars download` or the window's Backtest panel stored; with --demo the demo "
+                             "window's)")
     source.add_argument("--what-to-show", dest="what_to_show", default=DEFAULT_WHAT_TO_SHOW, metavar="|".join(WHAT_TO_SHOW),
                         help="with --from-broker: the broker's series (default TRADES; ADJUSTED_LAST: adjusted for "
                              "splits and dividends)")
@@ -105,6 +109,7 @@ def _backtest(args: argparse.Namespace, settings) -> int:
         as_json,
         bars_wanted,
         prepare,
+        prepare_from_cache,
         run_backtest,
     )
 
@@ -126,7 +131,21 @@ def _backtest(args: argparse.Namespace, settings) -> int:
         # makes it; a MySQL/MariaDB one behind head refused, the operator's to upgrade
         database = open_database(settings)
         try:
-            if args.from_broker:  # every other input checked before connecting, then the missing bars fetched
+            if args.cached and (args.from_broker or args.prices):
+                return refused(["give one of --prices FILE, --from-broker or --cached"])
+            if args.cached:  # the price cache's bars as they are: no connection
+                try:
+                    prepared = prepare_from_cache(database, request)
+                except BadBacktest as exc:
+                    return refused(exc.problems)
+            elif args.from_broker and settings.demo_given:
+                # the demo window's simulator is that window's: no command reaches it, and the
+                # generic refusal ("trades only in the demo window ... sends nothing") told a
+                # backtest, which sends nothing, nothing it could do (a trader's walk)
+                return refused([("--from-broker with --demo: the demo window's built-in simulator is reached only from "
+                                 "the window; give --cached to backtest on the bars it downloaded (its Backtest panel), "
+                                 "or --prices FILE")])
+            elif args.from_broker:  # every other input checked before connecting, then the missing bars fetched
                 try:
                     wanted = bars_wanted(database, request)
                 except BadBacktest as exc:

@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 
 # The service words its problems for the command (its flags); the panel names its own fields.
 _PANEL_WORDS = (
-    (re.compile(r"give --prices FILE or --from-broker"), "give a Prices file, or leave it empty for the broker's bars"),
+    (re.compile(r"give --prices FILE, --from-broker or --cached"), "give a Prices file, or leave it empty for the broker's bars"),
     (re.compile(r"give --snapshots PATH or --project NAME \(its stored snapshots\)"),
      "give a Snapshots file or folder, or tick a project (its stored snapshots)"),
     (re.compile(r"--(prices|snapshots|initial-cash|fill|commission|rounding|from|to)\b"),

@@ -109,7 +109,7 @@ def prepare(db, request: BacktestRequest, *, prices: PriceBook | None = None) ->
         if request.what_to_show != DEFAULT_WHAT_TO_SHOW:
             problems.append(f"--what-to-show {request.what_to_show} chooses the broker's bars: it goes with --from-broker")
         if not request.prices:
-            problems.append("no prices: give --prices FILE or --from-broker")
+            problems.append("no prices: give --prices FILE, --from-broker or --cached")
         else:
             try:
                 prices = read_price_book(request.prices)
@@ -216,6 +216,22 @@ async def prepare_from_broker(db, provider, request: BacktestRequest, wanted: Ba
     if report.failed:
         raise BrokerBarsFailed(report, wanted.named_in)
     return await asyncio.to_thread(prepare, db, request, prices=prices), report
+
+
+def prepare_from_cache(db, request: BacktestRequest, wanted: BarsWanted | None = None) -> PreparedBacktest:
+    """A backtest on the daily bars already in the price cache, nothing downloaded and nothing
+    connected (the command's ``--cached``): what an earlier ``--from-broker``, ``bars download``
+    or the window's Backtest panel stored. The same inputs as from the broker (``bars_wanted``),
+    then ``prepare`` on the cached bars: a listing the cache lacks is said as a missing price."""
+    if wanted is None:
+        wanted = bars_wanted(db, request)
+    series = price_cache.load_series(db, [s.key for s in wanted.listings], wanted.first, wanted.last,
+                                     what_to_show=wanted.what_to_show)
+    if not series:  # said with where bars come from, not as a bare "no prices"
+        raise BadBacktest([(f"no prices: the price cache holds no {wanted.what_to_show} daily bars of the snapshots' "
+                           f"listings from {wanted.first} to {wanted.last}; download them with --from-broker (or "
+                           "`bars download`, or the window's Backtest panel)")])
+    return prepare(db, request, prices=PriceBook.from_columns(series))
 
 
 async def broker_prices(db, provider, wanted: BarsWanted, *, on_listing=None,

@@ -94,8 +94,8 @@ async def test_bad_input_with_json_is_one_json_error_listing_every_problem(datab
         assert expected in result.err
     assert f"trading-console: {said['message']}" in result.err  # the same line for a reader
     one = await run(cli_args(db_url, 0, "backtest", "--snapshots", str(good), "--json", connection=False))
-    assert (one.code, one.json) == (2, {"error": "bad_input", "message": "no prices: give --prices FILE or --from-broker",
-                                        "problems": ["no prices: give --prices FILE or --from-broker"]}), one.err
+    assert (one.code, one.json) == (2, {"error": "bad_input", "message": "no prices: give --prices FILE, --from-broker or --cached",
+                                        "problems": ["no prices: give --prices FILE, --from-broker or --cached"]}), one.err
     with database.session() as session:
         assert session.scalar(select(func.count(Backtest.id))) == 0
         assert session.scalar(select(func.count(TradeRun.id))) == 0

@@ -46,6 +46,18 @@ async def test_backtest_from_broker_bars_downloads_once(database, db_url, make_s
     assert second.json["run_id"] != first.json["run_id"]
     assert second.json["projects"]["demo"]["final_equity"] == project["final_equity"]
 
+    # the cached bars alone, no connection (a port nobody listens on): the same result. A trader's
+    # walk found no way to backtest the bars the demo window had downloaded from the command line
+    cached_args = tuple("--cached" if a == "--from-broker" else a for a in args)
+    offline = await run(cli_args(db_url, 1, *cached_args), timeout=180)
+    assert offline.code == 0, offline.err
+    assert offline.json["projects"]["demo"]["final_equity"] == project["final_equity"]
+    assert len(sim.history_requests) == len(SYMBOLS)  # nothing asked
+    both = await run(cli_args(db_url, 1, *cached_args, "--from-broker"), timeout=60)
+    assert both.code == 2 and "give one of --prices FILE, --from-broker or --cached" in both.err, both.err
+    empty = await run(cli_args(db_url, 1, *cached_args, "--what-to-show", "MIDPOINT"), timeout=60)  # never downloaded
+    assert empty.code == 2 and "the price cache holds no MIDPOINT daily bars" in empty.err, empty.err
+
     # the split- and dividend-adjusted series is another series: its bars are asked for and cached apart
     await until_client_gone(sim, 1)
     adjusted = await run(cli_args(db_url, sim.port, *args, "--what-to-show", "ADJUSTED_LAST"), timeout=180)
