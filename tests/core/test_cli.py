@@ -287,3 +287,16 @@ def test_a_broker_command_given_demo_is_refused_before_anything_is_opened(capsys
     code, out = run_json(capsys, [*given, "reconcile", "--ib-port", str(port), "--connect-timeout", "2", "--json"])
     assert (code, out["error"]) == (EXIT_BAD_INPUT, "demo_sends_nothing"), out
     assert not (isolated_user_dirs / "data" / "demo.sqlite3").exists()
+
+
+def test_a_demo_backtest_from_the_broker_is_told_to_use_the_cached_bars(capsys, isolated_user_dirs, tmp_path):
+    """A trader's walk: `--demo backtest --from-broker` was refused in the words for sending
+    orders ("trades only in the demo window ... sends nothing"), which told a backtest, which
+    sends nothing, nothing it could do. It says to give --cached (the bars the demo window's
+    Backtest panel downloaded) or --prices."""
+    weights = tmp_path / "w.csv"
+    weights.write_text("date,symbol,weight\n2024-12-02,AAPL,0.1\n", encoding="utf-8")
+    code, out = run_json(capsys, ["--demo", "backtest", "--from-broker", "--snapshots", str(weights), "--project", "p",
+                                  "--json"])
+    assert code == EXIT_BAD_INPUT, out
+    assert out["message"].startswith("--from-broker with --demo: ") and "give --cached" in out["message"], out
