@@ -758,3 +758,24 @@ def test_tos_last_bar_day_moves_on_at_the_close_while_the_panel_stays_in_view(ql
         assert errors == []
 
     run(qloop, scenario())
+
+
+
+def test_the_past_backtests_list_says_each_ones_settings_in_its_tooltip(qloop, panel):
+    """A stored backtest's settings were shown nowhere in the window: two backtests with other
+    costs read alike in the Past backtests list but by their results. Each item's tooltip says
+    them in the service's line, as `backtests --show` prints it."""
+    from services.backtest.listing import list_backtests
+    from services.backtest.summary import settings_line
+
+    view, controller, _runner, _errors = panel
+    stored = run(qloop, _stored_backtest(controller.db, date(2024, 3, 29), projects=("north",)))
+
+    async def scenario():
+        await controller.load()
+        [listed] = await asyncio.to_thread(list_backtests, controller.db)
+        said = settings_line(stored.backtest_id, listed.params)
+        assert said is not None and "fill close, slippage 0 bps, commission ib-fixed" in said
+        assert said in view.past_combo.itemData(0, Qt.ItemDataRole.ToolTipRole)
+
+    run(qloop, scenario())

@@ -331,7 +331,8 @@ class BacktestView(QWidget):
             label = f"{item.id}: {item.started:%Y-%m-%d %H:%M}, {item.status}, {', '.join(item.projects)}{days}"
             self.past_combo.addItem(label, item.id)
             finals = "; ".join(f"{name} {value:,.2f}" for name, value in item.final_equity)
-            tip = "\n".join(text for text in (f"final equity: {finals}" if finals else "", item.message or "") if text)
+            tip = "\n".join(text for text in (f"final equity: {finals}" if finals else "", item.settings or "",
+                                              item.message or "") if text)
             self.past_combo.setItemData(self.past_combo.count() - 1, plain_tooltip(tip or label), Qt.ItemDataRole.ToolTipRole)
         self.past_combo.setCurrentIndex(self.past_combo.findData(current) if current is not None else -1)
         # none chosen is not none there: "no backtest yet" over a list of them read as an empty list
