@@ -219,6 +219,14 @@ class BacktestView(QWidget):
         past_row = _row_layout(QLabel("Past backtests"), self.past_combo)
         past_row.setStretch(1, 1)
         results_layout.addLayout(past_row)
+        # the shown backtest's own settings (the service's line): the form on the left is the next
+        # run's input, and a past backtest chosen read as if run with the form's costs
+        self.settings_label = plain_label()
+        self.settings_label.setWordWrap(True)
+        self.settings_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.settings_label.setToolTip("The settings the backtest shown ran with; the form is the next run's")
+        self.settings_label.setVisible(False)
+        results_layout.addWidget(self.settings_label)
         results_layout.addWidget(self.results_tabs, 1)
 
         # The panel lives in the bottom strip (150-230 px high by default): Run, Cancel and the
@@ -337,6 +345,11 @@ class BacktestView(QWidget):
         self.past_combo.setCurrentIndex(self.past_combo.findData(current) if current is not None else -1)
         # none chosen is not none there: "no backtest yet" over a list of them read as an empty list
         self.past_combo.setPlaceholderText(f"choose a past backtest ({len(listed)} listed)" if listed else NO_PAST)
+
+    def show_settings(self, text: str | None) -> None:
+        """The settings the results shown were made with (``summary.settings_line``); None: not known."""
+        self.settings_label.setText(text or "")
+        self.settings_label.setVisible(bool(text))
 
     def past_ids(self) -> list[int]:
         """The past backtests listed, in order (tests)."""
