@@ -264,6 +264,7 @@ BLOCKS_LISTED = 20  # a table's worth; --json has them all
 def _print_table(outcome) -> None:
     from services.backtest.failures import failed_rebalances_of
     from services.backtest.metrics import METRIC_COLUMNS, TOTAL, metric_texts, shown_summaries, summary_notes
+    from services.backtest.outcomes import blocked_said
     from services.backtest.summary import headline, settings_line
 
     rows = [tuple(title.upper() for title in METRIC_COLUMNS)]
@@ -281,7 +282,7 @@ def _print_table(outcome) -> None:
     for name, p in outcome.projects.items():
         blocked = p["risk_blocked"]
         for block in blocked[:BLOCKS_LISTED]:
-            print(f"blocked {name} {block['day']} run {block['run_id']}: {block['code']}: {block['message']}")
+            print(f"blocked {name} {block['day']} run {block['run_id']}: {blocked_said(block)}")  # the panel's words
         if len(blocked) > BLOCKS_LISTED:
             print(f"blocked {name}: {len(blocked) - BLOCKS_LISTED} more (--json lists every one)")
     for name, p in outcome.projects.items():

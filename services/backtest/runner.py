@@ -42,7 +42,7 @@ from .failures import FAILED, all_failed, failed_rebalance, failures_line
 from .heartbeat import BEAT_EVERY, Heartbeat, closed_elsewhere
 from .inputs import DatedSnapshot, left_out_entry
 from .metrics import TOTAL, compute_metrics, drawdown_series
-from .outcomes import SENT, left_out_line
+from .outcomes import BLOCKED, SENT, left_out_line
 from .prices import PriceBook
 
 log = logging.getLogger(__name__)
@@ -334,7 +334,7 @@ class Backtester:
                 if close and executed.sent:
                     project.broker.close_day()
         except RiskBlocked:
-            project.result.rebalances.append((day, run.id, "blocked"))
+            project.result.rebalances.append((day, run.id, BLOCKED))
             project.result.blocked.extend(self._blocks(run.id, day))
             return
         except ExecutionError as exc:

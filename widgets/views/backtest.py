@@ -477,7 +477,7 @@ class BacktestView(QWidget):
             xs = [_x(d) for d, _ in p["equity"]]
             self.equity_plot.plot(xs, [float(v) for _, v in p["equity"]], name=name, pen=pen)
             self.drawdown_plot.plot(xs, [100 * x for _, x in p["drawdown"]], name=name, pen=pen)
-        rebalances = sorted((day, name, run_id, rebalance_text(p, day, outcome)) for name, p in projects.items()
+        rebalances = sorted((day, name, run_id, rebalance_text(p, day, outcome, run_id)) for name, p in projects.items()
                             for day, run_id, outcome in p.get("rebalances", []))
         self.rebalances_table.setRowCount(len(rebalances))
         for r, (day, name, run_id, outcome) in enumerate(rebalances):
