@@ -283,12 +283,16 @@ BLOCKS_LISTED = 20  # a table's worth; --json has them all
 def _print_table(outcome) -> None:
     from services.backtest.failures import failed_rebalances_of
     from services.backtest.metrics import METRIC_COLUMNS, TOTAL, metric_texts, shown_summaries, summary_notes
-    from services.backtest.summary import headline
+    from services.backtest.outcomes import blocked_said
+    from services.backtest.summary import headline, settings_line
 
     rows = [tuple(title.upper() for title in METRIC_COLUMNS)]
     rows.extend(metric_texts(name, p) for name, p in [*outcome.projects.items(), (TOTAL, outcome.total)])
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     print(headline(outcome))  # the panel's words, its message with it
+    settings = settings_line(outcome.backtest_id, outcome.params)  # what it ran with, as the panel shows it
+    if settings:
+        print(settings)
     for row in rows:
         print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
     for name, p in shown_summaries(outcome.projects, outcome.total):  # what the rates measure when cash sat idle first (the panel's tooltip)
@@ -297,7 +301,7 @@ def _print_table(outcome) -> None:
     for name, p in outcome.projects.items():
         blocked = p["risk_blocked"]
         for block in blocked[:BLOCKS_LISTED]:
-            print(f"blocked {name} {block['day']} run {block['run_id']}: {block['code']}: {block['message']}")
+            print(f"blocked {name} {block['day']} run {block['run_id']}: {blocked_said(block)}")  # the panel's words
         if len(blocked) > BLOCKS_LISTED:
             print(f"blocked {name}: {len(blocked) - BLOCKS_LISTED} more (--json lists every one)")
     for name, p in outcome.projects.items():

@@ -1,7 +1,9 @@
 """`trading-console backtests [--limit N] [--json]`: the past backtests, newest first (id, when it
 started, status, projects, trading days, final equity per project and in total, message).
 `trading-console backtests --show ID [--json]`: one backtest's stored results, printed as
-`backtest` prints a run it has just made (the same table, the same JSON object).
+`backtest` prints a run it has just made (the same table, the same JSON object), the settings it
+ran with under its headline (``services.backtest.summary.settings_line``; ``params`` and
+``settings`` in the JSON, of the list's items too).
 
 Reading closes first the backtests whose process is gone (services.backtest.closing), as every
 look at backtests does. Exit 2 for an unknown backtest."""

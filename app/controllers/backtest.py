@@ -39,7 +39,7 @@ from services.backtest.requests import (
     run_backtest,
 )
 from services.backtest.runner import BacktestOutcome
-from services.backtest.summary import CANCELING_A_DOWNLOAD, CANCELING_A_RUN, headline
+from services.backtest.summary import CANCELING_A_DOWNLOAD, CANCELING_A_RUN, headline, settings_line
 from services.core.bars import DEFAULT_WHAT_TO_SHOW, WHAT_TO_SHOW
 from services.execution.errors import NotConnected
 from services.price_cache import DownloadCanceled
@@ -70,6 +70,7 @@ class ShownBacktest:
     headline: str  # the service's line (summary.headline), marked stored
     projects: Mapping[str, Mapping]
     total: Mapping
+    settings: str | None = None  # what it ran with (summary.settings_line): the form is the next run's
 
 
 def _shown(db, backtest_id: int) -> ShownBacktest | None:
@@ -77,7 +78,8 @@ def _shown(db, backtest_id: int) -> ShownBacktest | None:
     if outcome is None:
         return None
     return ShownBacktest(outcome.backtest_id, headline(outcome, stored=True),
-                         frozen(outcome.projects), frozen(outcome.total))
+                         frozen(outcome.projects), frozen(outcome.total),
+                         settings_line(outcome.backtest_id, outcome.params))
 
 
 def in_panel_words(problem: str) -> str:
@@ -283,6 +285,7 @@ class BacktestController:
             self._results_asked.ask()  # a past backtest's read still in flight is not drawn over these
             self.last_outcome = outcome
             view.show_results(outcome.projects, outcome.total)
+            view.show_settings(settings_line(outcome.backtest_id, outcome.params))
             if outcome.status == "canceled":
                 view.set_progress_canceled()
             # the service's line, with its message (why it was canceled, which rebalances failed:
@@ -342,6 +345,9 @@ class BacktestController:
             await self.list_past()
             return
         self.view.show_results(shown.projects, shown.total)
+        # the results say the settings they were made with: the form beside them (the last run's,
+        # or the trader's edits) is the next run's input, not this backtest's
+        self.view.show_settings(shown.settings)
         if not self._running:  # a run under way still counts its days on the bar
             self.view.clear_progress()
         self.view.show_status(shown.headline)

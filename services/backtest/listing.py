@@ -20,7 +20,7 @@ from services.db.models import Backtest
 from .closing import close_abandoned
 from .requests import load_backtest
 from .runner import BacktestOutcome
-from .summary import final_equity, summary_of
+from .summary import final_equity, settings_line, summary_of
 
 DEFAULT_LIMIT = 20
 
@@ -35,12 +35,19 @@ class BacktestListing:
     days: int | None  # trading days simulated; None when it has no results (running, failed)
     final_equity: tuple[tuple[str, Decimal], ...]  # per project, then summary.TOTAL when there are several
     message: str | None
+    params: Mapping[str, Any] | None = None  # the settings it ran with (``Backtest.params``)
+
+    @property
+    def settings(self) -> str | None:
+        """What it ran with, in ``summary.settings_line``'s words (None: a row without them)."""
+        return settings_line(self.id, self.params)
 
     def to_dict(self) -> dict:
         return {"id": self.id, "started": self.started.isoformat(),
                 "finished": self.finished.isoformat() if self.finished else None, "status": self.status,
                 "projects": list(self.projects), "days": self.days,
-                "final_equity": {name: str(value) for name, value in self.final_equity}, "message": self.message}
+                "final_equity": {name: str(value) for name, value in self.final_equity}, "message": self.message,
+                "params": dict(self.params) if self.params is not None else None, "settings": self.settings}
 
 
 def list_backtests(db, limit: int = DEFAULT_LIMIT) -> list[BacktestListing]:
@@ -61,7 +68,7 @@ def list_backtests(db, limit: int = DEFAULT_LIMIT) -> list[BacktestListing]:
             summary = summary or {}
             projects = tuple((params or {}).get("projects") or summary.get("projects") or ())
             listed.append(BacktestListing(backtest_id, started, finished, status, projects, summary.get("days"),
-                                          final_equity(summary), message))
+                                          final_equity(summary), message, params))
     return listed
 
 
@@ -74,7 +81,8 @@ def stored_outcome(db, backtest_id: int) -> BacktestOutcome | None:
     projects: dict[str, dict] = info.results.get("projects") or {}
     last_days = [p["equity"][-1][0] for p in projects.values() if p.get("equity")]
     return BacktestOutcome(info.id, info.status, projects, info.results.get("total") or {}, info.results.get("days") or 0,
-                           date.fromisoformat(max(last_days)) if last_days else None, info.message)
+                           date.fromisoformat(max(last_days)) if last_days else None, info.message,
+                           info.params or None)
 
 
 def frozen(value: Any) -> Any:

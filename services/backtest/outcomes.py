@@ -21,12 +21,29 @@ def outcome_text(outcome: str) -> str:
     return EXECUTED_IN_BACKTEST if outcome == SENT else outcome
 
 
-def rebalance_text(project: Mapping[str, Any], day: str, outcome: str) -> str:
-    """A Rebalances row's outcome: the words above, then the same-day snapshots its snapshot
-    replaced (the project's results' ``left_out_snapshots`` traded on ``day``), named as the
-    backtest's message names them."""
+BLOCKED = "blocked"  # the stored token of a rebalance the risk rules blocked (its blocks in ``risk_blocked``)
+
+
+def rebalance_text(project: Mapping[str, Any], day: str, outcome: str, run_id: int | None = None) -> str:
+    """A Rebalances row's outcome: the words above (a blocked one's with each block's rule and
+    message, ``blocked_said``: "blocked" alone gave no reason while ``backtests --show`` listed
+    them), then the same-day snapshots its snapshot replaced (the project's results'
+    ``left_out_snapshots`` traded on ``day``), named as the backtest's message names them."""
+    said = outcome_text(outcome)
+    if outcome == BLOCKED:
+        blocks = [blocked_said(b) for b in project.get("risk_blocked") or ()
+                  if b.get("day") == day and (run_id is None or b.get("run_id") == run_id)]
+        if blocks:
+            said = f"{BLOCKED}: {'; '.join(blocks)}"
     notes = [left_out_said(e) for e in project.get("left_out_snapshots") or () if e.get("traded_on") == day]
-    return "; ".join([outcome_text(outcome), *notes])
+    return "; ".join([said, *notes])
+
+
+def blocked_said(block: Mapping[str, Any]) -> str:
+    """``max_order_notional: A: order value 30,000.00 above 25,000.00``: a risk block of a
+    backtest's rebalance (``ProjectResult.blocked``), its rule and message (which names the
+    symbol), as ``backtests --show`` lists it and the Rebalances tab says it."""
+    return f"{block.get('code') or block.get('rule')}: {block.get('message')}"
 
 
 def left_out_said(entry: Mapping[str, Any]) -> str:

@@ -34,6 +34,7 @@ from .failures import all_failed, failed_rebalances_of
 from .inputs import DatedSnapshot, SnapshotInputError, read_snapshots
 from .prices import PriceBook, PriceFileError, read_price_book
 from .runner import Backtester, BacktestOutcome, BacktestSpec
+from .summary import settings_line
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,6 +434,9 @@ def as_json(outcome: BacktestOutcome) -> dict:
             **({"canceled_at": outcome.last_day.isoformat()} if outcome.status == "canceled" and outcome.last_day else {}),
             # why it was canceled or failed; which rebalances failed
             **({"message": outcome.message} if outcome.message else {}),
+            # the settings it ran with, stored with it, and said as `backtests --show` prints them
+            **({"params": outcome.params, "settings": settings_line(outcome.backtest_id, outcome.params)}
+               if outcome.params else {}),
             # traded_from: the first rebalance's day, the rates and turnover measured from it (None: stored before it was kept)
             "projects": {name: {**{k: p[k] for k in keys}, "traded_from": p.get("traded_from"),
                                 "failed_rebalances": failed_rebalances_of(p),

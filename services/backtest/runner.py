@@ -42,7 +42,7 @@ from .failures import FAILED, all_failed, failed_rebalance, failures_line
 from .heartbeat import BEAT_EVERY, Heartbeat, closed_elsewhere
 from .inputs import DatedSnapshot, left_out_entry
 from .metrics import TOTAL, compute_metrics, drawdown_series
-from .outcomes import SENT, left_out_line
+from .outcomes import BLOCKED, SENT, left_out_line
 from .prices import PriceBook
 
 log = logging.getLogger(__name__)
@@ -120,6 +120,7 @@ class BacktestOutcome:
     days: int
     last_day: date | None = None  # the last day simulated (a canceled backtest stopped after it)
     message: str | None = None  # why it was canceled; which rebalances failed (failures.failures_line)
+    params: dict | None = None  # the settings it ran with, as stored (``Backtest.params``; summary.settings_line)
 
 
 @contextmanager
@@ -169,6 +170,7 @@ class Backtester:
         self.progress = progress or (lambda _done, _total, _day: None)
         self.cancel = cancel or (lambda: False)
         self.backtest_id: int | None = None
+        self.params: dict = {}  # the settings stored with the backtest (its row's ``params``)
         self.heartbeat_every = heartbeat_every  # seconds of wall time between two beats
         self.on_begin = on_begin  # told the backtest's id once its row is stored (a failure can name it)
 
@@ -237,7 +239,8 @@ class Backtester:
         results = {"projects": per_project, "total": total, "days": simulated}
         if not self._end(status, results, message):
             raise closed_elsewhere(self.db, self.backtest_id)  # its row says why; these results are not stored
-        return BacktestOutcome(self.backtest_id, status, per_project, total, simulated, last_day, message)
+        return BacktestOutcome(self.backtest_id, status, per_project, total, simulated, last_day, message,
+                               dict(self.params))
 
     # ------------------------------------------------------------------ setup
     def _begin(self, snapshots: list[DatedSnapshot]) -> tuple[int, dict[tuple[str, date], tuple[int, int]]]:
@@ -245,8 +248,8 @@ class Backtester:
         one is reused): (backtest id, (project, day) -> (project id, snapshot id))."""
         ids: dict[tuple[str, date], tuple[int, int]] = {}
         with self.db.unit_of_work() as session:
-            row = Backtest(status="running", params={**self.spec.to_dict(),
-                                                     "projects": sorted({s.project for s in snapshots})},
+            self.params = {**self.spec.to_dict(), "projects": sorted({s.project for s in snapshots})}
+            row = Backtest(status="running", params=self.params,
                            heartbeat_at=datetime.now(UTC),
                            **own_process())  # who runs it: closed by the next look if it dies
             session.add(row)
@@ -334,7 +337,7 @@ class Backtester:
                 if close and executed.sent:
                     project.broker.close_day()
         except RiskBlocked:
-            project.result.rebalances.append((day, run.id, "blocked"))
+            project.result.rebalances.append((day, run.id, BLOCKED))
             project.result.blocked.extend(self._blocks(run.id, day))
             return
         except ExecutionError as exc:

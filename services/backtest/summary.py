@@ -9,8 +9,9 @@ panel say it."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .metrics import TOTAL  # the summaries' lists end with it, as the metrics rows do
 
@@ -48,3 +49,53 @@ def headline(outcome: BacktestOutcome, *, stored: bool = False) -> str:
     said = f": {outcome.message}" if outcome.message else ""
     return (f"backtest {outcome.backtest_id}: {outcome.status}, {outcome.days} trading days"
             + (" (stored)" if stored else "") + said)
+
+
+def settings_line(backtest_id: int, params: Mapping[str, Any] | None) -> str | None:
+    """``backtest 7 ran with initial cash 20,000, fill next-open, slippage 10 bps, commission
+    ib-fixed, rounding floor, lot size 1, cash buffer 2.5%, holdings absent from a snapshot sold,
+    the console's risk limits, from the first snapshot to 2024-03-29``: the settings stored with
+    it (``Backtest.params``, ``BacktestSpec.to_dict``), as ``backtests --show`` prints them and the
+    window's Backtest panel shows them over its results (two backtests with other costs read alike
+    but by their results). A row stored before a value was kept says what it has (None: nothing)."""
+    if not params:
+        return None
+    said: list[str] = []
+    if params.get("initial_cash") is not None:
+        said.append(f"initial cash {_amount(params['initial_cash'])}")
+    if params.get("fill"):
+        said.append(f"fill {params['fill']}")
+    if params.get("slippage_bps") is not None:
+        said.append(f"slippage {params['slippage_bps']} bps")
+    if params.get("commission"):
+        said.append(f"commission {params['commission']}")
+    builder: Mapping[str, Any] = params.get("builder") or {}
+    if builder.get("rounding"):
+        said.append(f"rounding {builder['rounding']}")
+    if builder.get("lot_size") is not None:
+        said.append(f"lot size {builder['lot_size']}")
+    if builder.get("cash_buffer") is not None:
+        said.append(f"cash buffer {_percent(builder['cash_buffer'])}")
+    if "liquidate_unlisted" in builder:  # a row stored before it was a flag holds "True" or "False"
+        sold = builder["liquidate_unlisted"] in (True, "True", "true")
+        said.append(f"holdings absent from a snapshot {'sold' if sold else 'kept'}")
+    if "risk_overrides" in params:
+        overrides = list(params.get("risk_overrides") or ())
+        said.append(f"risk {', '.join(overrides)}" if overrides else "the console's risk limits")
+    if "from" in params or "to" in params:
+        said.append(f"from {params.get('from') or 'the first snapshot'} to {params.get('to') or 'the last bar'}")
+    return f"backtest {backtest_id} ran with {', '.join(said)}" if said else None
+
+
+def _amount(text: Any) -> str:
+    try:
+        return f"{Decimal(str(text)):,}"
+    except ArithmeticError:
+        return str(text)
+
+
+def _percent(ratio: Any) -> str:
+    try:
+        return f"{(Decimal(str(ratio)) * 100).normalize():f}%"
+    except ArithmeticError:
+        return str(ratio)

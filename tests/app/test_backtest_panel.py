@@ -472,6 +472,10 @@ def test_the_panel_lists_past_backtests_and_shows_a_chosen_ones_stored_results_w
         ran = controller.last_outcome.backtest_id
         assert view.past_ids() == [ran, newer.backtest_id, older.backtest_id]
         assert view.past_combo.currentData() == ran
+        # the run's own settings over its results, as a past one's (its settings_line)
+        from services.backtest.summary import settings_line
+        assert view.settings_label.text() == settings_line(ran, controller.last_outcome.params)
+        assert "commission ib-fixed" in view.settings_label.text()
 
     run(qloop, scenario(), timeout=200)
 
@@ -758,5 +762,54 @@ def test_tos_last_bar_day_moves_on_at_the_close_while_the_panel_stays_in_view(ql
         assert clock.armed() == [] and placeholder() == "YYYY-MM-DD (last bar)"
         await runner.drain(timeout=5)
         assert errors == []
+
+    run(qloop, scenario())
+
+
+
+def test_the_past_backtests_list_says_each_ones_settings_in_its_tooltip(qloop, panel):
+    """A stored backtest's settings were shown nowhere in the window: two backtests with other
+    costs read alike in the Past backtests list but by their results. Each item's tooltip says
+    them in the service's line, as `backtests --show` prints it."""
+    from services.backtest.listing import list_backtests
+    from services.backtest.summary import settings_line
+
+    view, controller, _runner, _errors = panel
+    stored = run(qloop, _stored_backtest(controller.db, date(2024, 3, 29), projects=("north",)))
+
+    async def scenario():
+        await controller.load()
+        [listed] = await asyncio.to_thread(list_backtests, controller.db)
+        said = settings_line(stored.backtest_id, listed.params)
+        assert said is not None and "fill close, slippage 0 bps, commission ib-fixed" in said
+        assert said in view.past_combo.itemData(0, Qt.ItemDataRole.ToolTipRole)
+
+    run(qloop, scenario())
+
+
+def test_a_chosen_past_backtest_names_its_own_settings_over_its_results_not_the_forms(qloop, panel):
+    """The form kept the last run's settings (next-open, 10 bps) while a past backtest chosen showed
+    its results, read as if run with them; nothing in the window said a stored backtest's settings.
+    The results now say the shown backtest's own (the service's line, as `backtests --show`
+    prints it), and its item in the list says them in its tooltip: the form is the next run's."""
+    from services.backtest.listing import list_backtests
+    from services.backtest.summary import settings_line
+
+    view, controller, runner, errors = panel
+    stored = run(qloop, _stored_backtest(controller.db, date(2024, 3, 29), projects=("north",)))
+    view.fill_combo.setCurrentText("next-open")  # the previous run's, still in the form
+    view.slippage_edit.setText("10")
+
+    async def scenario():
+        await controller.load()
+        assert not view.settings_label.isVisible()  # nothing shown: no settings said
+        view.past_combo.activated.emit(0)  # as a click on it
+        await wait_until(lambda: controller.past_shown is not None, 10, lambda: f"the stored backtest drawn ({errors})")
+        await runner.drain(timeout=5)
+        [listed] = await asyncio.to_thread(list_backtests, controller.db)
+        said = settings_line(stored.backtest_id, listed.params)
+        assert said is not None and "fill close, slippage 0 bps, commission ib-fixed" in said
+        assert view.settings_label.isVisible() and view.settings_label.text() == said
+        assert said in view.past_combo.itemData(0, Qt.ItemDataRole.ToolTipRole)
 
     run(qloop, scenario())

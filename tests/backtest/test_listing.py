@@ -166,3 +166,45 @@ def test_the_list_reads_summaries_not_results_and_an_older_row_alone(database):
         assert listed.to_dict()["final_equity"] == expected[listed.id], listed.id
         assert (listed.status, listed.days) == ("done", LONG)
         assert listed.projects == (("east", "west") if len(expected[listed.id]) > 1 else ("north",))
+
+
+async def test_show_says_the_settings_a_backtest_ran_with_so_two_with_other_costs_read_apart(database, db_url, capsys):
+    """A stored backtest's settings (its row's ``params``) were printed nowhere: two backtests with
+    other costs read alike but by their results. ``--show`` says them on a line of their own (the
+    window's Backtest panel shows the same line), ``--json`` has them, and so does the list's JSON."""
+    from services.backtest.summary import settings_line
+
+    snapshots = monthly_snapshots(SYMBOLS, date(2024, 1, 2), date(2024, 2, 29), "east", seed=3)
+    prices = PriceBook(generated_bars(SYMBOLS, date(2023, 12, 20), date(2024, 2, 29)))
+    builder = {"rounding": "floor", "lot_size": Decimal(1), "cash_buffer": Decimal("0.025"), "liquidate_unlisted": True}
+    cheap = await Backtester(database, prices, snapshots, BacktestSpec(
+        Decimal(20_000), FillAt.CLOSE, Decimal(0), "none", dict(builder), end=date(2024, 2, 29))).run()
+    dear = await Backtester(database, prices, snapshots, BacktestSpec(
+        Decimal(20_000), FillAt.NEXT_OPEN, Decimal(10), "ib-fixed", dict(builder), ("max_order_notional=off",),
+        start=date(2024, 1, 2), end=date(2024, 2, 29))).run()
+
+    said = {}
+    for outcome in (cheap, dear):
+        code, out, _ = _cli(db_url, capsys, "--show", str(outcome.backtest_id))
+        assert code == 0
+        said[outcome.backtest_id] = out.splitlines()[1]  # under the headline
+    assert said[cheap.backtest_id] == (
+        f"backtest {cheap.backtest_id} ran with initial cash 20,000, fill close, slippage 0 bps, commission none, "
+        "rounding floor, lot size 1, cash buffer 2.5%, holdings absent from a snapshot sold, the console's risk limits, "
+        "from the first snapshot to 2024-02-29")
+    assert said[dear.backtest_id] == (
+        f"backtest {dear.backtest_id} ran with initial cash 20,000, fill next-open, slippage 10 bps, commission ib-fixed, "
+        "rounding floor, lot size 1, cash buffer 2.5%, holdings absent from a snapshot sold, "
+        "risk max_order_notional=off, from 2024-01-02 to 2024-02-29")
+
+    code, out, _ = _cli(db_url, capsys, "--show", str(dear.backtest_id), "--json")
+    shown = json.loads(out)
+    assert code == 0 and shown["settings"] == said[dear.backtest_id]
+    assert shown["params"]["fill"] == "next-open" and shown["params"]["slippage_bps"] == "10"
+    assert shown["params"]["commission"] == "ib-fixed" and shown["params"]["projects"] == ["east"]
+
+    code, out, _ = _cli(db_url, capsys, "--json")
+    listed = {b["id"]: b for b in json.loads(out)}
+    assert listed[cheap.backtest_id]["settings"] == said[cheap.backtest_id] == settings_line(
+        cheap.backtest_id, listed[cheap.backtest_id]["params"])
+    assert listed[dear.backtest_id]["params"]["risk_overrides"] == ["max_order_notional=off"]

@@ -886,6 +886,35 @@ def test_a_rebalance_that_traded_says_it_executed_in_the_backtest_as_its_trail_d
     assert table.columnWidth(3) > needed, (table.columnWidth(3), needed)  # on one line, whole
 
 
+
+def test_a_blocked_rebalance_says_its_rule_and_message_as_the_command_does(qtbot, capsys):
+    """Walked in the demo: the Rebalances tab said only "blocked" of a rebalance the risk rules
+    blocked, while `backtests --show` listed its rule, symbol and message. The cell (and its
+    tooltip) says them in the command's words (services.backtest.outcomes.blocked_said), each
+    block of that run, not another day's or another run's."""
+    from app.commands.backtest import _print_table
+    from services.backtest.outcomes import blocked_said
+    from services.backtest.runner import BacktestOutcome
+    from widgets.views.backtest import BacktestView
+
+    view = shown(qtbot, BacktestView(), (1360, 300))
+    days = ["2026-11-20", "2026-11-23"]
+    block = {"day": days[1], "run_id": 4, "symbol": "AAPL", "rule": "max_order_notional", "code": "max_order_notional",
+             "message": "AAPL: order value 30,000.00 above 25,000.00"}
+    other = dict(block, run_id=9, symbol="MSFT", message="MSFT: order value 40,000.00 above 25,000.00")
+    project = {"final_equity": "101200", "total_return": 0.012, "cagr": 0.37, "volatility": 0.04, "sharpe": 7.2,
+               "max_drawdown": -0.0051, "turnover": 1.3, "commissions": "20", "orders": 22, "fills": 22,
+               "risk_blocked": [block, other], "equity": [(d, 100000) for d in days],
+               "drawdown": [(d, 0.0) for d in days],
+               "rebalances": [(days[0], 2, "sent"), (days[1], 4, "blocked")]}
+    view.show_results({"Demo momentum": project}, None)
+    cell = view.rebalances_table.item(1, 3)
+    said = blocked_said(block)
+    assert cell.text() == f"blocked: {said}" and "MSFT" not in cell.text()
+    assert said in cell.toolTip()
+    _print_table(BacktestOutcome(1, "done", {"Demo momentum": project}, {**project, "risk_blocked": []}, 2))
+    assert f"blocked Demo momentum {days[1]} run 4: {said}" in capsys.readouterr().out.splitlines()
+
 def test_the_past_backtests_list_says_there_are_some_to_choose_when_none_is_chosen(qtbot):
     """Walked under Xvfb: after a restart the Backtest panel's past list held backtest 1 but,
     none chosen, said "no backtest yet"."""

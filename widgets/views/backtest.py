@@ -219,6 +219,14 @@ class BacktestView(QWidget):
         past_row = _row_layout(QLabel("Past backtests"), self.past_combo)
         past_row.setStretch(1, 1)
         results_layout.addLayout(past_row)
+        # the shown backtest's own settings (the service's line): the form on the left is the next
+        # run's input, and a past backtest chosen read as if run with the form's costs
+        self.settings_label = plain_label()
+        self.settings_label.setWordWrap(True)
+        self.settings_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.settings_label.setToolTip("The settings the backtest shown ran with; the form is the next run's")
+        self.settings_label.setVisible(False)
+        results_layout.addWidget(self.settings_label)
         results_layout.addWidget(self.results_tabs, 1)
 
         # The panel lives in the bottom strip (150-230 px high by default): Run, Cancel and the
@@ -331,11 +339,17 @@ class BacktestView(QWidget):
             label = f"{item.id}: {item.started:%Y-%m-%d %H:%M}, {item.status}, {', '.join(item.projects)}{days}"
             self.past_combo.addItem(label, item.id)
             finals = "; ".join(f"{name} {value:,.2f}" for name, value in item.final_equity)
-            tip = "\n".join(text for text in (f"final equity: {finals}" if finals else "", item.message or "") if text)
+            tip = "\n".join(text for text in (f"final equity: {finals}" if finals else "", item.settings or "",
+                                              item.message or "") if text)
             self.past_combo.setItemData(self.past_combo.count() - 1, plain_tooltip(tip or label), Qt.ItemDataRole.ToolTipRole)
         self.past_combo.setCurrentIndex(self.past_combo.findData(current) if current is not None else -1)
         # none chosen is not none there: "no backtest yet" over a list of them read as an empty list
         self.past_combo.setPlaceholderText(f"choose a past backtest ({len(listed)} listed)" if listed else NO_PAST)
+
+    def show_settings(self, text: str | None) -> None:
+        """The settings the results shown were made with (``summary.settings_line``); None: not known."""
+        self.settings_label.setText(text or "")
+        self.settings_label.setVisible(bool(text))
 
     def past_ids(self) -> list[int]:
         """The past backtests listed, in order (tests)."""
@@ -463,7 +477,7 @@ class BacktestView(QWidget):
             xs = [_x(d) for d, _ in p["equity"]]
             self.equity_plot.plot(xs, [float(v) for _, v in p["equity"]], name=name, pen=pen)
             self.drawdown_plot.plot(xs, [100 * x for _, x in p["drawdown"]], name=name, pen=pen)
-        rebalances = sorted((day, name, run_id, rebalance_text(p, day, outcome)) for name, p in projects.items()
+        rebalances = sorted((day, name, run_id, rebalance_text(p, day, outcome, run_id)) for name, p in projects.items()
                             for day, run_id, outcome in p.get("rebalances", []))
         self.rebalances_table.setRowCount(len(rebalances))
         for r, (day, name, run_id, outcome) in enumerate(rebalances):
