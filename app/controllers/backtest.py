@@ -135,6 +135,7 @@ class BacktestController:
         view.rebalance_activated.connect(self._on_rebalance)
         view.start_inputs_changed.connect(self._on_start_inputs)
         view.panel_shown.connect(self._read_hints_again)
+        view.panel_shown.connect(self._list_past_again)
         view.panel_hidden.connect(self._forget_close)
         view.set_bar_series(WHAT_TO_SHOW, DEFAULT_WHAT_TO_SHOW)
 
@@ -323,6 +324,13 @@ class BacktestController:
         past = tuple(await asyncio.to_thread(list_backtests, self.db))
         if self._list_asked.is_newest(ticket):  # an older list finishing last lacked the newest backtests
             self.view.set_past_backtests(past, current)
+
+    def _list_past_again(self) -> None:
+        """The past list read again when the panel comes into view, the one chosen kept: the
+        backtests another process ran since (`trading-console backtest`) were missing from it
+        until the window's next run (a trader's walk)."""
+        if not self._running:
+            self.runner.run(self.list_past(current=self.view.chosen_past()), what="Past backtests")
 
     async def _list_past_after_failure(self) -> None:
         """The list read again after a backtest failed; a failure of this read is only logged,

@@ -813,3 +813,27 @@ def test_a_chosen_past_backtest_names_its_own_settings_over_its_results_not_the_
         assert said in view.past_combo.itemData(0, Qt.ItemDataRole.ToolTipRole)
 
     run(qloop, scenario())
+
+
+def test_the_past_list_reads_again_when_the_panel_comes_into_view(qloop, panel):
+    """A trader's walk: backtests run from the command line (another process) were missing from
+    the Past backtests list until the window's next run. The list is read again whenever the
+    panel comes into view, the backtest chosen in it kept."""
+    view, controller, runner, errors = panel
+    first = run(qloop, _stored_backtest(controller.db, date(2024, 3, 29), projects=("north",)))
+
+    async def scenario():
+        await controller.load()
+        view.past_combo.setCurrentIndex(0)
+        view.past_combo.activated.emit(0)  # chosen, as a click does both
+        await wait_until(lambda: controller.past_shown is not None, 10, lambda: f"the stored backtest drawn ({errors})")
+        later = await _stored_backtest(controller.db, date(2024, 4, 30), projects=("north",))  # "another process"
+        assert later.backtest_id not in view.past_ids()
+        view.hide()
+        view.show()  # another tab, then this one again
+        await wait_until(lambda: later.backtest_id in view.past_ids(), 10, lambda: f"the later backtest listed ({errors})")
+        await runner.drain(timeout=5)
+        assert errors == [] and view.past_ids() == [later.backtest_id, first.backtest_id]
+        assert view.chosen_past() == first.backtest_id  # still the one chosen
+
+    run(qloop, scenario())

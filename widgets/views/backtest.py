@@ -351,6 +351,11 @@ class BacktestView(QWidget):
         self.settings_label.setText(text or "")
         self.settings_label.setVisible(bool(text))
 
+    def chosen_past(self) -> int | None:
+        """The past backtest the list shows chosen (None: none)."""
+        value = self.past_combo.currentData()
+        return None if value is None else int(value)
+
     def past_ids(self) -> list[int]:
         """The past backtests listed, in order (tests)."""
         return [int(self.past_combo.itemData(i)) for i in range(self.past_combo.count())]
