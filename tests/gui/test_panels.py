@@ -1216,3 +1216,23 @@ def test_the_watchlists_titles_read_whole(qtbot):
     narrow = {view.table.model().headerData(c, Qt.Orientation.Horizontal): (view.table.columnWidth(c), header.sectionSizeHint(c))
               for c in range(header.count()) if view.table.columnWidth(c) < header.sectionSizeHint(c)}
     assert narrow == {}
+
+
+def test_a_long_list_of_problems_keeps_the_backtest_form_in_view(qtbot):
+    """A trader's walk: a price file with hundreds of problems wrote every one of them into the
+    Backtest panel's status line, which pushed the form's fields below the panel and kept that
+    room after a valid run. The line shows its first lines and how many more; the list is in its
+    tooltip (the first forty: a tooltip taller than the screen is cut)."""
+    from widgets.views.backtest import STATUS_LINES, BacktestView
+
+    view = shown(qtbot, BacktestView(), (1000, 260))
+    form = view.form_scroll.height()
+    problems = "\n".join(f"bars.csv: line {i}: 2024-12-25 is no session of XNYS" for i in range(2, 302))
+    view.show_status(problems)
+    shown_lines = view.status_label.text().split("\n")
+    assert len(shown_lines) == STATUS_LINES and shown_lines[-1].startswith("… and 295 more lines")
+    assert "line 41:" in view.status_label.toolTip() and "… and 260 more" in view.status_label.toolTip()
+    qtbot.waitUntil(lambda: view.status_label.height() <= STATUS_LINES * view.status_label.fontMetrics().lineSpacing())
+    assert view.form_scroll.height() >= form - STATUS_LINES * view.status_label.fontMetrics().lineSpacing()
+    view.show_status("backtest 3: done, 83 trading days")
+    assert view.status_label.toolTip() == ""

@@ -49,6 +49,10 @@ NO_PAST = "no backtest yet"
 # the status line before anything is said on it: what to do first (a blank line under Run read as
 # room left by a mistake); in the theme's muted colour, as a hint, not a run's state
 NOTHING_RUN = "Tick a project (or give Snapshots), then Run backtest"
+# The status line's most lines: a price file with hundreds of problems wrote them all over the
+# form, its fields pushed below the panel for good (a trader's walk); the rest is in its tooltip
+STATUS_LINES = 6
+TIP_LINES = 40
 # the panel's names of the widest titles (the command's table and every tooltip say them whole)
 SHORT_TITLES = {"Volatility": "Vol", "Max drawdown": "Max DD", "Commissions": "Comm."}
 COLOURS = ("#4f8fd6", "#2e9d55", "#d08a1c", "#b05cc7", "#d6504f", "#3bb3b3", "#8c8c8c")
@@ -448,7 +452,17 @@ class BacktestView(QWidget):
             self.status_label.setProperty("hint", hint)  # QLabel[hint="true"] in the themes
             self.status_label.style().unpolish(self.status_label)
             self.status_label.style().polish(self.status_label)
-        self.status_label.setText(text)
+        lines = text.split("\n")
+        if len(lines) > STATUS_LINES:
+            kept = STATUS_LINES - 1
+            more = f"… and {len(lines) - kept} more lines: the list in this line's tooltip"
+            self.status_label.setText("\n".join([*lines[:kept], more]))
+            # a tooltip taller than the screen is cut by it too: the first lines, and how many more
+            tip = lines if len(lines) <= TIP_LINES else [*lines[:TIP_LINES], f"… and {len(lines) - TIP_LINES} more"]
+            self.status_label.setToolTip(plain_tooltip("\n".join(tip)))
+        else:
+            self.status_label.setText(text)
+            self.status_label.setToolTip("")
         self._keep_status_room()
 
     def _keep_status_room(self) -> None:
@@ -457,8 +471,9 @@ class BacktestView(QWidget):
         line = self.status_label.fontMetrics().lineSpacing()
         width = self.status_label.width() if self.status_label.isVisible() else 0
         needed = self.status_label.heightForWidth(width) if width > 0 else line
-        self._status_lines = max(self._status_lines, -(-needed // line))
+        self._status_lines = min(STATUS_LINES, max(self._status_lines, -(-needed // line)))
         self.status_label.setMinimumHeight(self._status_lines * line)
+        self.status_label.setMaximumHeight(STATUS_LINES * line)  # long lines wrapped past it are cut
 
     def show_results(self, projects: Mapping[str, Mapping], total: Mapping | None) -> None:
         """Per project (the service's summaries): curves, the metrics row, the rebalances."""
