@@ -162,6 +162,13 @@ def bars_wanted(db, request: BacktestRequest, *, today: date | None = None) -> B
     if last < first:
         raise BadBacktest([f"--to {last} is before --from {first}"])
     used = [snap for snap in snapshots if first <= snap.day <= last]
+    if not used:
+        # said before any download, as a bar file's backtest says it (checks.check_spec): with no
+        # listing to ask bars of, the window and the command said a bare "no prices" of a From
+        # after every snapshot (a trader's walk)
+        dated = sorted({snap.day for snap in snapshots})
+        raise BadBacktest([(f"no snapshot between {first} and {last} (the snapshots are dated "
+                           f"{dated[0]}{'' if len(dated) == 1 else f' to {dated[-1]}'})")])
     listings = tuple(dict.fromkeys(item.spec for snap in used for item in snap.items))
     named_in: dict[str, list[str]] = {}
     for snap in used:

@@ -76,6 +76,13 @@ async def test_from_broker_checks_the_other_inputs_before_connecting(db_url, tmp
     assert both.code == 2, both.err
     for expected in ("not both", "--fill 'later'", "line 2", "--what-to-show 'LAST'"):
         assert expected in both.err, (expected, both.err)
+    # a From after every snapshot: no listing to ask bars of. Said as a bar file's backtest says
+    # it, before connecting; it was a bare "no prices" (a trader's walk of the window)
+    weights.write_text(WEIGHTS, encoding="utf-8")
+    late = await run(cli_args(db_url, 1, "backtest", "--from-broker", "--snapshots", str(weights), "--from", "2025-01-02",
+                              "--to", "2025-01-31"))
+    assert late.code == 2 and "no snapshot between 2025-01-02 and 2025-01-31 (the snapshots are dated 2024-12-02 to " \
+        "2024-12-16)" in late.err, late.err
 
 
 @pytest.mark.parametrize("as_json", [False, True])
