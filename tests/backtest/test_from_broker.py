@@ -81,8 +81,8 @@ async def test_from_broker_checks_the_other_inputs_before_connecting(db_url, tmp
     weights.write_text(WEIGHTS, encoding="utf-8")
     late = await run(cli_args(db_url, 1, "backtest", "--from-broker", "--snapshots", str(weights), "--from", "2025-01-02",
                               "--to", "2025-01-31"))
-    assert late.code == 2 and "no snapshot between 2025-01-02 and 2025-01-31 (the snapshots are dated 2024-12-02 to " \
-        "2024-12-16)" in late.err, late.err
+    said = "no snapshot between 2025-01-02 and 2025-01-31 (the snapshots are dated 2024-12-02 to 2024-12-16)"
+    assert late.code == 2 and said in late.err, late.err
 
 
 @pytest.mark.parametrize("as_json", [False, True])
