@@ -19,9 +19,11 @@ class RiskVerdict(NamedTuple):
     blocked: bool
 
 
-def risk_verdict(report: Any, halted: bool) -> RiskVerdict:
-    """What the risk results say above their table: blocked by a rule, nothing to trade, halted
-    (a preview that passed is never shown as ready while trading is halted), ready."""
+def risk_verdict(report: Any, halted: bool, sent_run: int | None = None) -> RiskVerdict:
+    """What the risk results say above their table: blocked by a rule, nothing to trade, sent
+    (``sent_run``: the preview's run went; it said READY over orders already filled, where the
+    gate had turned Execute off), halted (a preview that passed is never shown as ready while
+    trading is halted), ready."""
     orders = list(report.orders)
     blocked = str(getattr(report.verdict, "value", report.verdict)).lower() != "ready"
     if blocked:
@@ -31,6 +33,8 @@ def risk_verdict(report: Any, halted: bool) -> RiskVerdict:
         return RiskVerdict(f"BLOCKED — {detail}", "blocked", True)
     if not orders:  # nothing to send is not a green light for anything
         return RiskVerdict("NOTHING TO TRADE — the book already holds the targets", "", False)
+    if sent_run is not None:  # sent: no longer ready for anything, as the Execute gate says
+        return RiskVerdict(f"SENT — run {sent_run}: {counted(len(orders), 'order')} passed every rule at preview", "", False)
     if halted:  # the preview passed, but the halt stops it at execute
         return RiskVerdict(f"HALTED — {counted(len(orders), 'order')} passed every rule at preview; "
                            "nothing is sent until trading resumes", "blocked", False)

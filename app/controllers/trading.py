@@ -223,6 +223,7 @@ class TradingController:
             await self._unless_any_went(earlier, refusal)
             raise
         self._show_gate(self.session.mark_sent(run_id))
+        self.ctx.window.risk_view.set_sent(run_id)  # its headline said READY over orders already filled
         self.ctx.status(describe_execute(run_id, result),
                         level=Level.WARNING if execute_needs_attention(result) else Level.INFO)
         await self.audit.refresh()

@@ -89,6 +89,8 @@ def test_import_preview_execute_shows_fills(qloop, open_console, tmp_path, monke
                            15, "the settled run's TCA")
             assert w.tca_view.title_label.text().startswith(f"Run {run_id}")
             assert "shortfall" in w.tca_view.totals_label.text()
+            # the risk headline no longer says READY over orders that filled (a trader's walk)
+            assert w.risk_view.verdict_label.text() == f"SENT — run {run_id}: 4 orders passed every rule at preview"
             assert w.decisions_view.title_label.text().endswith("(executed)")
             assert " 0 state changes" not in w.decisions_view.summary_label.text()
             # The audit panel shows the run and its chain verifies.

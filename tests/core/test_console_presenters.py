@@ -334,6 +334,16 @@ def test_the_risk_headline_and_the_execute_gate_read_a_preview_alike():
                 applies = {"BLOCKED": blocked, "NOTHING TO TRADE": not drafts, "HALTED": halted, "READY": gate.enabled}
                 assert applies[verdict.text.split(" — ")[0]], (verdict, gate)
     assert risk_verdict(report(False, ("AAPL",)), False).text == "READY — 1 order passes every rule"
+    # sent, the gate turns Execute off: the headline says so rather than READY over orders that
+    # filled (a trader's walk), whether or not trading was halted since
+    for halted in (False, True):
+        session = PreviewSession()
+        session.start(_preview(blocked=False, drafts=("AAPL", "MSFT")), 1)
+        session.set_halted(halted)
+        gate = session.mark_sent(7)
+        verdict = risk_verdict(report(False, ("AAPL", "MSFT")), halted, sent_run=7)
+        assert not gate.enabled and verdict.look != "ready" and not verdict.blocked
+        assert verdict.text == "SENT — run 7: 2 orders passed every rule at preview"
 
 
 def test_a_live_preview_s_dialog_says_what_the_preview_does_with_the_word():

@@ -32,6 +32,7 @@ class RiskView(QWidget):
         self.verdict_label = plain_label("No risk check yet")
         self._report: Any = None  # the last verdict shown, for set_trading_halted
         self._halted = False
+        self._sent_run: int | None = None  # the run the preview shown went as (set_sent)
         self.verdict_label.setObjectName("verdictLabel")
         self.verdict_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.verdict_label.setWordWrap(True)  # the HALTED sentence is wider than a laptop's panel
@@ -64,6 +65,7 @@ class RiskView(QWidget):
     def set_report(self, report: Any, params: Sequence[tuple[str, str, str]] = ()) -> bool:
         """``report``: the core's RiskReport (verdict, orders, run_blocks, rules). Returns whether it blocks."""
         self._report = report
+        self._sent_run = None  # a new preview: not sent yet
         blocked = self._set_verdict(report)
         self.run_blocks_list.clear()
         for block in getattr(report, "run_blocks", ()) or ():
@@ -76,7 +78,7 @@ class RiskView(QWidget):
         return blocked
 
     def _set_verdict(self, report: Any) -> bool:
-        verdict = risk_verdict(report, self._halted)  # the service's reading of the report
+        verdict = risk_verdict(report, self._halted, self._sent_run)  # the service's reading of the report
         self.verdict_label.setText(verdict.text)
         self.verdict_label.setProperty("verdict", verdict.look)
         self.verdict_label.style().unpolish(self.verdict_label)
@@ -86,6 +88,12 @@ class RiskView(QWidget):
     def set_trading_halted(self, halted: bool) -> None:
         """The account's trading state: a halt turns a READY verdict into HALTED until resumed."""
         self._halted = halted
+        if self._report is not None:
+            self._set_verdict(self._report)
+
+    def set_sent(self, run_id: int) -> None:
+        """The preview shown was sent as run ``run_id``: its verdict no longer says READY."""
+        self._sent_run = run_id
         if self._report is not None:
             self._set_verdict(self._report)
 
