@@ -50,7 +50,7 @@ class ChainShown:
         self._asked = NewestAnswer()
         self._verdicts = ChainVerdicts()
         self._full: int | None = None  # the ticket of the newest full walk under way
-        self._broken_at = 0  # the ticket of the newest attempt whose break was shown
+        self._broken_at = 0  # the newest ticket asked when a break was shown: none asked by then undoes it
 
     async def verify(self, reading: Awaitable[AuditVerification], *, full: bool = False) -> AuditVerification | None:
         """``reading``: the verification (in a worker thread), a walk of the whole chain if
@@ -78,7 +78,11 @@ class ChainShown:
             raise
         shown = self._shown_when_ended(ticket)
         if not result.ok:
-            self._broken_at = max(self._broken_at, ticket)
+            # every attempt asked until now may have begun its walk before this break dropped the
+            # checkpoint, and then reads "verified" from it: none of them undoes the break (a
+            # refresh the change feed asked while a full walk ran came back after the full walk's
+            # break and turned it green; seen in a fresh-clone run)
+            self._broken_at = max(self._broken_at, self._asked.latest)
         # a full walk asked before a break was shown ends "verified": it read that entry before it
         # was altered, and the newer walk's break stays
         if not result.ok or (shown and ticket > self._broken_at):

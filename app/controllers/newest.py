@@ -18,5 +18,10 @@ class NewestAnswer:
         self._asked += 1
         return self._asked
 
+    @property
+    def latest(self) -> int:
+        """The newest ticket given (0: none yet)."""
+        return self._asked
+
     def is_newest(self, ticket: int) -> bool:
         return ticket == self._asked

@@ -148,3 +148,54 @@ def test_a_full_walk_says_it_is_verifying_until_its_verdict(qloop, open_console,
             await console.close()
 
     run(qloop, scenario(), timeout=100)
+
+
+@sqlite_only
+@pytest.mark.timeout(120)
+def test_a_verification_that_walked_before_a_break_was_found_does_not_undo_it(qloop, open_console, monkeypatch):
+    """Seen in a fresh-clone run: while a full walk ran, the change feed asked a refresh whose walk
+    from the checkpoint (blind to an old entry altered) read "verified"; it came back after the
+    full walk's break was shown and turned the label green. A verification asked before a break
+    was shown never undoes it."""
+    real_verify = AuditLog.verify
+    full_held, refresh_walked = threading.Event(), threading.Event()
+    release_full, release_refresh = threading.Event(), threading.Event()
+
+    def ordered(self, *, full=False):
+        if full:
+            full_held.set()
+            assert release_full.wait(30), "the test never released the full walk"
+            return real_verify(self, full=True)
+        result = real_verify(self, full=False)  # walked from the checkpoint before the break is known
+        refresh_walked.set()
+        assert release_refresh.wait(30), "the test never released the refresh"
+        return result
+
+    async def scenario():
+        console = await open_console()
+        w, controller = console.window, console.controller
+        label = w.audit_view.chain_label
+        try:
+            assert await controller.runner.drain(timeout=10) == []
+            await asyncio.to_thread(console.stack.audit.append_many, _entries(50))
+            assert (await controller.audit.verify()).ok  # the checkpoint moves to the newest entry
+            assert await controller.runner.drain(timeout=10) == []
+            _alter_the_first_entry(console)  # behind the checkpoint
+            monkeypatch.setattr(AuditLog, "verify", ordered)
+            full = asyncio.ensure_future(controller.verify_full_chain())
+            await wait_for(full_held.is_set, 10, "the full walk asked")
+            refresh = asyncio.ensure_future(controller.audit.verify())  # as the feed's refresh asks it
+            await wait_for(refresh_walked.is_set, 10, "the refresh's walk from the checkpoint")
+            release_full.set()
+            assert not (await full).ok
+            assert label.property("state") == "broken"
+            release_refresh.set()
+            assert (await refresh).ok  # it read "verified" before the break was known ...
+            assert label.property("state") == "broken"  # ... and does not undo it
+            assert label.text().startswith("Chain broken at entry")
+        finally:
+            release_full.set()
+            release_refresh.set()
+            await console.close()
+
+    run(qloop, scenario(), timeout=100)
