@@ -71,6 +71,8 @@ __all__ = ["LAYOUT_VERSION", "MONITOR_HIDDEN", "MainWindow"]
 # those that need a broker (the watchlist's quotes, the account's figures: "Not connected"
 # always), the backtest (it writes), and the decisions and TCA, which nothing feeds in a monitor
 # (shown, "Show run" and the run filter left them at "No run selected").
+# Tab's most steps past widgets off screen before it gives up (the window holds about 150 stops)
+MAX_FOCUS_STEPS = 400
 MONITOR_HIDDEN = ("snapshots", "preview", "risk", "watchlist", "account", "backtest", "decisions")
 
 
@@ -427,6 +429,21 @@ class MainWindow(QMainWindow):
                 return
             for dock in order:
                 asked[dock] = max(1, asked[dock] + heights[dock] - dock.height())
+
+    def focusNextPrevChild(self, next: bool) -> bool:
+        """Tab and Shift+Tab visit only what is on screen: Qt keeps the pages of a tabbed dock
+        that are behind other tabs shown, moved off the window's edge, and the focus chain went
+        into them (Risk results, Positions, Watchlist behind their tabs), where nothing on screen
+        changed and typed keys went nowhere; the blotter after them was never reached (a
+        trader's walk, keyboard only). A widget with nothing of it on screen is passed over."""
+        start = QApplication.focusWidget()
+        for _ in range(MAX_FOCUS_STEPS):
+            if not super().focusNextPrevChild(next):
+                return False
+            focused = QApplication.focusWidget()
+            if focused is None or focused is start or not focused.visibleRegion().isEmpty():
+                return True
+        return True
 
     def event(self, event: QEvent) -> bool:
         """A press and release on the window itself, not on a panel: on a separator, the trader

@@ -1004,3 +1004,39 @@ def test_the_backtest_panel_at_1366x768_after_a_restore_keeps_its_metrics_column
     outcome_left = table.columnViewportPosition(3)
     assert room - outcome_left > metrics_font.horizontalAdvance("executed in the backtest"), (outcome_left, room)
     assert room - outcome_left >= room // 2, (outcome_left, room)  # the outcome, not the name, has the room
+
+
+def test_tab_visits_only_what_is_on_screen_and_reaches_the_blotter(qtbot):
+    """A trader's walk, keyboard only: after the preview's buttons Tab went into the panels behind
+    other tabs (Risk results, Positions, Watchlist: Qt keeps a tabbed dock's hidden pages shown,
+    off the window's edge), where nothing on screen changed and typed keys went nowhere; the
+    blotter, Cancel All and Halt were never reached. Tab now skips what is not on screen."""
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    window = _window(qtbot)
+    with qtbot.waitActive(window):
+        window.activateWindow()
+    start = window.preview_view.portfolio_edit
+    start.setFocus()
+    qtbot.waitUntil(start.hasFocus)
+    seen = []
+    for _ in range(60):
+        QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+        focused = QApplication.focusWidget()
+        assert focused is not None, f"Tab left the window after {[type(w).__name__ for w in seen]}"
+        assert not focused.visibleRegion().isEmpty(), f"Tab went off screen, to {type(focused).__name__} of {focused.window()}"
+        seen.append(focused)
+        if focused is start:
+            break
+    assert window.blotter_view.search_edit in seen
+    assert seen[-1] is start, "Tab went round to where it began"
+    back = []
+    for _ in range(60):  # Shift+Tab the other way round, through the same stops
+        QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_Backtab, Qt.KeyboardModifier.ShiftModifier)
+        focused = QApplication.focusWidget()
+        assert focused is not None and not focused.visibleRegion().isEmpty(), focused
+        back.append(focused)
+        if focused is start:
+            break
+    assert back[-1] is start and set(back) == set(seen)
