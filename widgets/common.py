@@ -22,6 +22,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import (
     QAction,
     QContextMenuEvent,
+    QKeyEvent,
     QKeySequence,
     QPaintEvent,
     QRegularExpressionValidator,
@@ -268,8 +269,14 @@ class _KeyboardMenuOnCurrentRow(QObject):
         self.open_at = open_at
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if (event.type() == QEvent.Type.ContextMenu and isinstance(event, QContextMenuEvent)
-                and event.reason() == QContextMenuEvent.Reason.Keyboard):
+        keyboard_menu = (event.type() == QEvent.Type.ContextMenu and isinstance(event, QContextMenuEvent)
+                         and event.reason() == QContextMenuEvent.Reason.Keyboard)
+        # Shift+F10 as well: Windows maps it to the menu key, X11 and Wayland do not (a trader's
+        # walk under Xvfb: Shift+F10 on a selected order did nothing, the menu key opened its menu)
+        shift_f10 = (event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent)
+                     and event.key() == Qt.Key.Key_F10
+                     and event.modifiers() == Qt.KeyboardModifier.ShiftModifier)
+        if keyboard_menu or shift_f10:
             index = self.view.currentIndex()
             if index.isValid():
                 self.open_at(self.view.visualRect(index).center())  # the viewport's coordinates

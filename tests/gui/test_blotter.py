@@ -679,6 +679,27 @@ def test_the_menu_key_opens_the_menu_of_the_selected_order_not_the_one_below(blo
     assert built == visible_ids(blotter)  # each row's own menu, in the order the rows show
 
 
+def test_shift_f10_opens_the_menu_of_the_selected_order_as_the_menu_key_does(blotter, monkeypatch):
+    """A trader's walk under Xvfb: Shift+F10 on a selected order did nothing (Windows maps it to
+    the menu key; X11 does not), while the menu key opened the order's menu."""
+    from PySide6.QtCore import Qt as QtNS
+    from PySide6.QtTest import QTest
+
+    built = []
+
+    class Shown:  # the menu as opened, without its modal loop
+        def exec(self, *_args) -> None: ...
+        def deleteLater(self) -> None: ...
+
+    monkeypatch.setattr(blotter, "context_menu_for", lambda o: built.append(o.id) or Shown())
+    table = blotter.table
+    table.setCurrentIndex(blotter.proxy.index(1, 0))
+    QTest.keyClick(table, QtNS.Key.Key_F10, QtNS.KeyboardModifier.ShiftModifier)
+    assert built == [visible_ids(blotter)[1]]
+    QTest.keyClick(table, QtNS.Key.Key_F10)  # F10 alone is not the menu
+    assert built == [visible_ids(blotter)[1]]
+
+
 def test_the_fills_export_dialog_opens_where_the_blotters_export_went(blotter, qtbot, tmp_path, monkeypatch):
     """Walked under Xvfb: the blotter exported to /tmp/h11/orders.csv, and the fills' Export CSV…
     opened its dialog in the process's working directory again (the repository the console was
