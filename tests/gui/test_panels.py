@@ -278,7 +278,9 @@ def test_risk_view_shows_verdict_results_reasons_and_params(qtbot, qtmodeltester
     assert results == ["BLOCK", "PASS", "PASS"]  # AAPL 30 % of 98k > 25k
     reason = model.index(0, RiskResultsModel.REASONS)
     code = blocked.orders[0].blocks[0].code
-    assert model.data(reason) == code
+    message = blocked.orders[0].blocks[0].message
+    assert model.data(reason) == f"{message} ({code})"  # the rule's words, not its code alone
+    assert message.startswith("AAPL: ")
     assert model.data(reason, Qt.ItemDataRole.ToolTipRole) == f"{code}: {blocked.orders[0].blocks[0].message}"
     assert model.data(model.index(1, RiskResultsModel.REASONS), Qt.ItemDataRole.ToolTipRole) is None
     assert model.data(model.index(0, RiskResultsModel.RESULT), Qt.ItemDataRole.ForegroundRole).name() == "#d64545"

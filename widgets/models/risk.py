@@ -24,7 +24,10 @@ def result_text(result: Any) -> str:
 
 
 def reasons_text(result: Any) -> str:
-    return ", ".join(b.code or b.rule for b in _blocks(result))
+    """Each block in its rule's words, its code after them, as `preview` prints it: the code
+    alone ("max_order_notional") said nothing a trader could act on without the tooltip (a
+    trader's walk), while the ticket's check wrote the whole sentence."""
+    return "; ".join(f"{b.message} ({b.code or b.rule})" for b in _blocks(result))
 
 
 def reasons_tooltip(result: Any) -> str | None:
