@@ -196,7 +196,17 @@ def history_detail(event_type: str, message: str | None, payload: Mapping | None
         return message
     if not (quantity.is_finite() and all(v is None or v.is_finite() for v in (limit, stop))):
         return message
-    return f"{message or 'replace requested'} to {replaced_to(quantity, limit, stop)}"
+    said = f"{message or 'replace requested'} to {replaced_to(quantity, limit, stop)}"
+    was = payload.get("was")
+    try:  # what it was, when the replace stored it (those before it did not)
+        if isinstance(was, Mapping):
+            old_quantity = Decimal(str(was["quantity"]))
+            old_limit, old_stop = (None if was.get(key) is None else Decimal(str(was[key])) for key in ("limit_price", "stop_price"))
+            if old_quantity.is_finite() and all(v is None or v.is_finite() for v in (old_limit, old_stop)):
+                said += f", from {replaced_to(old_quantity, old_limit, old_stop)}"
+    except (KeyError, ArithmeticError, ValueError):
+        pass
+    return said
 
 
 # A stored trade setting this version has no rule for (a newer version stored it, or a hand in the

@@ -143,6 +143,12 @@ class ReplaceOrder(ActionPart):
                    "limit_price": None if new_limit is None else str(new_limit)}
         if order.order_type.has_stop:
             payload["stop_price"] = None if new_stop is None else str(new_stop)
+        # what it was: the history, the audit log and `audit list` said only what it became (8 @
+        # 408.50), the order's 5 @ 407 before it nowhere (a trader's walk)
+        payload["was"] = {"quantity": plain(order.quantity),
+                          "limit_price": None if order.limit_price is None else plain(order.limit_price),
+                          **({"stop_price": None if order.stop_price is None else plain(order.stop_price)}
+                             if order.order_type.has_stop else {})}
         # the order as it would stand after the replace: the stored one with only these changed
         # (the risk check values a stop order at its stop)
         wanted = dataclasses.replace(original, client_order_id=order.client_order_id + "-chk", quantity=new_quantity,

@@ -40,7 +40,14 @@ async def test_an_orders_history_says_what_each_replace_asked_for(stack):
     await _accepted(stack, limit.id)
     await stack.actions.replace(limit.id, limit_price=Decimal("402"))
     await _accepted(stack, limit.id)
-    assert _replace_rows(stack.db, limit.id) == ["replace requested to 7 @ 401.50", "replace requested to 7 @ 402.00"]
+    # what each became, and what it was (a trader's walk: the old 5 @ 400 was said nowhere)
+    assert _replace_rows(stack.db, limit.id) == ["replace requested to 7 @ 401.50, from 5 @ 400.00",
+                                                 "replace requested to 7 @ 402.00, from 7 @ 401.50"]
+    # the audit log's entries say it too (`audit list`, the Audit log panel)
+    from services.audit import AuditLog
+
+    replaced = [e.payload for e in AuditLog(stack.db).list(action="order.replace", entity_id=limit.id)]
+    assert sorted(p["was"]["quantity"] for p in replaced) == ["5", "7"], replaced
 
     sent = await ManualOrders(stack.service).send(
         Ticket.of("AAPL", "BUY", quantity="5", order_type="STP LMT", stop_price="105", limit_price="106"))
@@ -48,4 +55,4 @@ async def test_an_orders_history_says_what_each_replace_asked_for(stack):
     await _accepted(stack, stop_id)
     await stack.actions.replace(stop_id, quantity=Decimal(6), stop_price=Decimal("104.5"))
     await _accepted(stack, stop_id)
-    assert _replace_rows(stack.db, stop_id) == ["replace requested to 6 stop 104.50 limit 106.00"]
+    assert _replace_rows(stack.db, stop_id) == ["replace requested to 6 stop 104.50 limit 106.00, from 5 stop 105.00 limit 106.00"]
