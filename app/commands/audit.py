@@ -16,6 +16,7 @@ import sys
 from app.cli import EXIT_BAD_INPUT, EXIT_OK, say_failure
 from app.commands import arguments
 from app.commands.db import run_guarded
+from services.core.wording import audit_entity  # pure: no database at start-up
 
 EXIT_CHAIN_BROKEN = 1
 
@@ -101,7 +102,7 @@ def _list(args: argparse.Namespace, settings) -> int:
             print(json.dumps([_record_dict(r) for r in records], ensure_ascii=False, indent=2, sort_keys=True))
             return EXIT_OK
         for r in records:
-            entity = f"{r.entity_type}:{r.entity_id}" if r.entity_type or r.entity_id else "-"
+            entity = audit_entity(r.entity_type, r.entity_id)
             payload = json.dumps(r.payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
             print(f"{r.id:>6}  {r.time.strftime('%Y-%m-%d %H:%M:%S.%f')}Z  {r.actor:<12} {r.action:<20} {entity:<16} {payload}")
         if not records:

@@ -239,3 +239,12 @@ def working_note(orders: int, quantities: Mapping[str, Decimal], unsent: int = 0
     else:
         what = f"{sent} working and {counted(unsent, 'unsent order')}"
     return f"counted as filled: {what} of this project: {listed}"
+
+
+def audit_entity(entity_type: str | None, entity_id: object) -> str:
+    """What an audit entry is about, as `audit list` and the Audit log panel both write it:
+    "trade_run:5", the type alone for an entry about no one row ("project" of a capital change
+    naming its projects in the payload), "-" for neither. The command wrote "project:None"."""
+    if entity_id is None or entity_id == "":
+        return entity_type or "-"
+    return f"{entity_type or ''}:{entity_id}"

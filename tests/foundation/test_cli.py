@@ -128,6 +128,20 @@ def test_audit_list_filters_and_prints_json(database, db_url, tmp_path):
     assert text_result.returncode == 0
     assert len(text_result.stdout.splitlines()) == 1 and "bob" not in text_result.stdout
     assert text_result.stdout.split()[0] == "3"
+    # an entry about no one row reads as the Audit log panel writes it: its type alone, no
+    # ":None" (a trader's walk read "project:None", "trade_settings:None")
+    log.append("carol", "project.capital", "project", None, {"capital": {"A": "1"}})
+    log.append("dave", "trading.resume")
+    texts = console("--db-url", db_url, "audit", "list", cwd=tmp_path).stdout.splitlines()
+    entities = [line.split()[5] for line in texts[-2:]]
+    from services.core.wording import audit_entity
+    from widgets.models.audit import AuditModel
+
+    model = AuditModel()
+    model.reset(log.list()[-2:])
+    column = [c.title for c in model.columns].index("Entity")
+    shown = [text for _id, text in sorted((model.record_at(row).id, model.data(model.index(row, column))) for row in range(2))]
+    assert entities == shown == ["project", "-"] == [audit_entity("project", None), audit_entity(None, None)]
 
 
 def test_audit_list_of_an_action_the_console_never_writes_is_refused_naming_the_close_ones(database, db_url, tmp_path):

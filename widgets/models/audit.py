@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from services.core.wording import audit_entity
 from services.domain import AuditRecord
 
 from .base import RIGHT, CoalescingTableModel, Column, fmt_time
@@ -23,7 +24,7 @@ class AuditModel(CoalescingTableModel[AuditRecord]):
         Column("Time", lambda a: a.time, fmt=fmt_time, mutable=False, width=170),
         Column("Actor", lambda a: a.actor, mutable=False, width=90),
         Column("Action", lambda a: a.action, mutable=False, width=220),  # run.unsent_closed_by_cancel_all
-        Column("Entity", lambda a: f"{a.entity_type or ''}:{a.entity_id or ''}".strip(":"), mutable=False, width=150),
+        Column("Entity", lambda a: audit_entity(a.entity_type, a.entity_id), mutable=False, width=150),
         Column("Payload", payload_text, mutable=False, tooltip=payload_text, width=420),
         Column("Hash", lambda a: a.hash[:12], mutable=False, tooltip=lambda a: f"{a.hash}\nprev {a.prev_hash}",
                export=lambda a: a.hash),
