@@ -38,6 +38,9 @@ SETTING_LABELS: dict[str, str] = {
     "max_auto_retries": "Automatic re-placements per order (count)",
     "max_price_deviation_pct": "Max price move before re-placing (%)",
     "allow_replace_outside_rth": "Re-place outside regular trading hours (true / false)",
+    "plan_max_age_seconds": "A stored plan may be sent until (seconds after its preview)",
+    "plan_max_price_move_pct": "Max price move since the preview before a stored plan is refused (%)",
+    "allow_delayed_prices_live": "Delayed prices may price a live run or order (true / false)",
 }
 
 
@@ -110,11 +113,15 @@ def dialog_values(settings: Any, trade_values: dict[str, Any], session: dict[str
                "market_data_type": ib.market_data_type, "market_data_lines": ib.market_data_lines},
         "risk_defaults": trade_values["risk"],
         "recovery": trade_values["auto_recovery"],
+        # the plans sent after their preview (a plan too old or its prices moved is refused) and
+        # delayed prices in a live session: `trade-settings` listed them, the dialog did not
+        "execution": dict(trade_values.get("execution") or {}),
         "project_capital": dict(trade_values.get("project_capital") or {}),
         # the stored value as it is (it may predate validation: the dialog shows it as an error)
         "execution_data_source": trade_values["execution_data_source"],
         "data_sources": list(DATA_SOURCES),
-        "labels": {key: setting_label(key) for key in (*trade_values["risk"], *trade_values["auto_recovery"])},
+        "labels": {key: setting_label(key) for key in (*trade_values["risk"], *trade_values["auto_recovery"],
+                                                       *(trade_values.get("execution") or {}))},
         # values stored beyond today's bounds, each with its label, value and why: OK saves the others
         "stored_problems": [f"{setting_label(key.split('.', 1)[1])}: {_stored(trade_values, key)} is {problem}."
                             for key, problem in (trade_values.get("stored_problems") or {}).items()],
@@ -165,7 +172,7 @@ def change_from_dialog(settings: Any, data: dict[str, Any]) -> SettingsChange:
     if theme is not None:
         changes["ui"] = replace(settings.ui, theme=theme)
     trade_changes = {"risk": data.get("risk_defaults"), "auto_recovery": data.get("recovery"),
-                     "execution_data_source": data.get("execution_data_source")}
+                     "execution": data.get("execution"), "execution_data_source": data.get("execution_data_source")}
     if data.get("remove"):  # settings of another version, removed (`trade-settings unset`)
         trade_changes["unset"] = list(data["remove"])
     if data.get("project_capital"):  # each project's capital (docs/project-books.md)

@@ -232,6 +232,10 @@ def test_settings_dialog_saves_connection_to_the_file_and_risk_to_the_database(q
             row = dialog.row_of(dialog.risk_table, "max_order_notional")
             assert dialog.risk_table.item(row, 0).text() == "Max order notional (base currency)"  # a label, with its unit
             dialog.risk_table.item(row, 1).setText("12345")
+            # the stored plans' settings are there too (a trader's walk: only `trade-settings` had them)
+            age = dialog.row_of(dialog.execution_table, "plan_max_age_seconds")
+            assert dialog.execution_table.item(age, 0).text() == "A stored plan may be sent until (seconds after its preview)"
+            dialog.execution_table.item(age, 1).setText("300")
             # the demo runs the built-in simulator whatever is stored: the choice is not offered
             # (tests/app/test_settings_session.py), and the stored one stays as it was
             assert dialog.data_source_combo.isHidden()
@@ -244,6 +248,7 @@ def test_settings_dialog_saves_connection_to_the_file_and_risk_to_the_database(q
             assert saved["ib"]["port"] == 4002
             with console.stack.db.session() as session:
                 assert SettingsRepository(session).risk_defaults()["max_order_notional"] == 12345
+                assert SettingsRepository(session).execution()["plan_max_age_seconds"] == 300
                 assert SettingsRepository(session).execution_data_source() == stored_source
             # The new limit is in force at the next preview: exactly the orders above it are blocked.
             preview = await controller.preview(console.window.preview_view.params())

@@ -292,6 +292,11 @@ def test_settings_dialog_values_hide_the_password():
     assert values["ib"]["market_data_lines"] == 100
     assert values["execution_data_source"] == "ib" and values["data_sources"] == ["ib", "simulator"]
     assert values["risk_defaults"] == {"max_order_notional": 5} and values["theme"] == "dark"
+    # the stored plans' settings too (`trade-settings` listed them, the dialog did not: a trader's walk)
+    shown = dialog_values(_Settings(), {"risk": {}, "auto_recovery": {}, "execution_data_source": "ib",
+                                        "execution": {"plan_max_age_seconds": 120, "plan_max_price_move_pct": 1.0}})
+    assert shown["execution"] == {"plan_max_age_seconds": 120, "plan_max_price_move_pct": 1.0}
+    assert shown["labels"]["plan_max_age_seconds"] == "A stored plan may be sent until (seconds after its preview)"
 
 
 def test_a_submitted_dialog_changes_the_file_and_the_database_parts():
@@ -305,7 +310,9 @@ def test_a_submitted_dialog_changes_the_file_and_the_database_parts():
     assert change.settings.db_url == "mysql://u:secret@h/db"  # no URL submitted: kept
     # no data source submitted: None, which the trade settings service reads as "unchanged"
     assert change.trade_changes == {"risk": {"max_order_notional": 7}, "auto_recovery": {"new_timeout_seconds": 30},
-                                    "execution_data_source": None}
+                                    "execution": None, "execution_data_source": None}
+    assert change_from_dialog(_Settings(), {"execution": {"plan_max_age_seconds": "300"}}).trade_changes["execution"] == {
+        "plan_max_age_seconds": "300"}
     assert change.audit_payload == {"ib": data["ib"], "database_changed": False}
     assert change_from_dialog(_Settings(), {"theme": "neon"}).theme is None
     assert with_theme(_Settings(), "light").ui.theme == "light"

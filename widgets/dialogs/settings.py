@@ -131,7 +131,8 @@ class SettingsDialog(QDialog):
         labels = values.get("labels") or {}
         # what is stored, for OK to tell a row left as it was from a change (a value stored beyond
         # today's bounds stops no other change)
-        self._stored = {"risk": dict(values.get("risk_defaults", {})), "auto_recovery": dict(values.get("recovery", {}))}
+        self._stored = {"risk": dict(values.get("risk_defaults", {})), "auto_recovery": dict(values.get("recovery", {})),
+                        "execution": dict(values.get("execution", {}))}
         self.risk_table = self._dict_table(values.get("risk_defaults", {}), labels, "switches the limit off")
         self.risk_table.setMinimumHeight(200)
         risk = QGroupBox("Risk defaults")
@@ -140,12 +141,18 @@ class SettingsDialog(QDialog):
         self.recovery_table.setMinimumHeight(120)
         recovery = QGroupBox("Auto-recovery")
         QVBoxLayout(recovery).addWidget(self.recovery_table)
+        self.execution_table = self._dict_table(values.get("execution", {}), labels)
+        self.execution_table.setMinimumHeight(100)
+        execution = QGroupBox("Sending stored plans")
+        QVBoxLayout(execution).addWidget(self.execution_table)
+        execution.setVisible(bool(values.get("execution")))
         # a setting another version stored cannot be changed here, only removed (as by
         # `trade-settings unset`): its row shows the value read-only beside Remove, which hides
         # the row; OK hands the key over in "remove" (Cancel forgets it)
         self._removed: set[str] = set()
         self.remove_buttons: dict[str, QPushButton] = {}
-        for section, table in (("risk", self.risk_table), ("auto_recovery", self.recovery_table)):
+        for section, table in (("risk", self.risk_table), ("auto_recovery", self.recovery_table),
+                               ("execution", self.execution_table)):
             for row in range(table.rowCount()):
                 if _cell_key(table, row) not in SECTIONS[section]:
                     self._offer_removal(section, table, row)
@@ -181,7 +188,7 @@ class SettingsDialog(QDialog):
         groups = QWidget()
         groups_layout = QVBoxLayout(groups)
         groups_layout.setContentsMargins(0, 0, 0, 0)
-        for box in (connection, risk, recovery, capital, other):
+        for box in (connection, risk, recovery, execution, capital, other):
             groups_layout.addWidget(box)
         self.scroll_area = QScrollArea()
         self.scroll_area.setWidgetResizable(True)
@@ -266,6 +273,7 @@ class SettingsDialog(QDialog):
             },
             "risk_defaults": self._read_table(self.risk_table, "risk"),
             "recovery": self._read_table(self.recovery_table, "auto_recovery"),
+            "execution": self._read_table(self.execution_table, "execution"),
             "project_capital": self._read_table(self.capital_table),
             "theme": self.theme_combo.currentText(),
         }
@@ -301,7 +309,8 @@ class SettingsDialog(QDialog):
                 return as_sentence(str(exc))
         # the services' own reading of what they store (services.trade_settings reads it again)
         for section, table, key in (("risk", self.risk_table, "risk_defaults"),
-                                    ("auto_recovery", self.recovery_table, "recovery")):
+                                    ("auto_recovery", self.recovery_table, "recovery"),
+                                    ("execution", self.execution_table, "execution")):
             for name, text in values[key].items():
                 try:
                     changed_section(section, {name: text}, self._stored[section])
