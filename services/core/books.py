@@ -75,7 +75,7 @@ def parse_capital(text: object, name: str = "capital") -> Decimal | None:
     except NotANumber as exc:  # a misplaced comma says why
         raise CapitalError(not_a_number_said(raw, exc.hint, name=name)) from None
     if not value.is_finite() or value <= 0:
-        raise CapitalError(must_be_said(raw, "a number > 0 (or off)", name=name))
+        raise CapitalError(must_be_said(raw, "a number > 0, or off (or left empty) for no capital", name=name))
     if value.adjusted() >= MONEY_WHOLE_DIGITS:
         raise CapitalError(must_be_said(
             raw, f"a number below 1e{MONEY_WHOLE_DIGITS} (a plan keeps no larger portfolio value)", name=name))

@@ -287,7 +287,7 @@ def test_a_number_a_service_checks_is_said_as_every_number_option_says_it(capsys
     (["trade-settings", "set", "project_capital.alpha=1,5"], {},
      "trading-console: project_capital.alpha: not a number: '1,5' (commas only group thousands, as in 1,000.5)"),
     (["trade-settings", "set", "project_capital.alpha=-5"], {},
-     "trading-console: project_capital.alpha: must be a number > 0 (or off): '-5'"),
+     "trading-console: project_capital.alpha: must be a number > 0, or off (or left empty) for no capital: '-5'"),
     (["trade-settings", "set", "project_capital.alpha=1e10"], {},
      "trading-console: project_capital.alpha: must be a number below 1e10 (a plan keeps no larger portfolio value): '1e10'"),
     (["orders"], {"TC_IB_PORT": "x"}, "trading-console: TC_IB_PORT: not a number: 'x'"),

@@ -18,7 +18,7 @@ def test_settings_dialog_edits_project_capital_and_refuses_a_bad_one(qtbot):
         ("alpha", "50000"), ("beta", "off")]
     table.item(1, 1).setText("-5")
     dialog.accept()
-    assert dialog.error_label.text() == "Project beta: capital: must be a number > 0 (or off): '-5'."
+    assert dialog.error_label.text() == "Project beta: capital: must be a number > 0, or off (or left empty) for no capital: '-5'."
     table.item(1, 1).setText("1e10")  # the service's bound (what a plan keeps): the dialog does not let it through
     dialog.accept()
     assert dialog.error_label.text() == "Project beta: capital: must be a number below 1e10 (a plan keeps no larger portfolio value): '1e10'."
