@@ -67,12 +67,13 @@ from widgets.views.watchlist import WatchlistView
 
 __all__ = ["LAYOUT_VERSION", "MONITOR_HIDDEN", "MainWindow"]
 
+# Tab's most steps past widgets off screen before it gives up (the window holds about 150 stops)
+MAX_FOCUS_STEPS = 400
+
 # The panels a monitor (no broker, a read-only database) does not show: those that only trade,
 # those that need a broker (the watchlist's quotes, the account's figures: "Not connected"
 # always), the backtest (it writes), and the decisions and TCA, which nothing feeds in a monitor
 # (shown, "Show run" and the run filter left them at "No run selected").
-# Tab's most steps past widgets off screen before it gives up (the window holds about 150 stops)
-MAX_FOCUS_STEPS = 400
 MONITOR_HIDDEN = ("snapshots", "preview", "risk", "watchlist", "account", "backtest", "decisions")
 
 

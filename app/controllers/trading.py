@@ -153,24 +153,14 @@ class TradingController:
     def forget_preview_unless(self, snapshot_id: int) -> None:
         """Another snapshot is shown: the preview of the previous one no longer applies."""
         if self.session.stale_for(snapshot_id):
-            self.session.clear()
-            w = self.ctx.window
-            w.preview_model.clear()
-            w.preview_view.set_subject("")
-            w.preview_view.set_skipped(())  # its working-orders note and skipped symbols went with it
-            w.preview_view.set_targeted()
-            w.risk_view.clear()
-            self._show_gate(self.session.gate())
+            self._forget_shown_preview()
             self.show_progress()  # its "not sent" goes; the last sent plan's outcome stays
         if self.ctx.window.snapshots_view.current_project_id() != self._project_looked_up:
             self.ctx.runner.run(self.follow_latest_run(), what="Run progress")
 
-    def forget_database(self) -> None:
-        """The database was replaced under the window (dropped and created again, restored): the
-        preview's run and plan, and the run followed, were the old database's; under their ids
-        the new one holds another run or none, and Execute would send that. Forgotten, as a
-        preview of another snapshot is; the latest run is looked for again in the new one."""
-        self._preview_asked.ask()  # a preview still in flight was asked of the old one
+    def _forget_shown_preview(self) -> None:
+        """The preview no longer shown: its session, its table and every line about it (whose plan,
+        its working-orders note and skipped symbols, what it targets), its risk results, the gate."""
         self.session.clear()
         w = self.ctx.window
         w.preview_model.clear()
@@ -179,6 +169,14 @@ class TradingController:
         w.preview_view.set_targeted()
         w.risk_view.clear()
         self._show_gate(self.session.gate())
+
+    def forget_database(self) -> None:
+        """The database was replaced under the window (dropped and created again, restored): the
+        preview's run and plan, and the run followed, were the old database's; under their ids
+        the new one holds another run or none, and Execute would send that. Forgotten, as a
+        preview of another snapshot is; the latest run is looked for again in the new one."""
+        self._preview_asked.ask()  # a preview still in flight was asked of the old one
+        self._forget_shown_preview()
         self.progress = RunProgress()
         self._followed_project = self._project_looked_up = None
         self._settled_run = None
