@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from .errors import AccountGuardError, ConnectionLost, NotConnected, Refused
+from .errors import AccountGuardError, ConnectionLost, DatabaseLockHeld, NotConnected, Refused
 from .events import (
     ConnectionEvent,
     ConnectionState,
@@ -386,6 +386,8 @@ class IbConnection(ProviderState):
         for hook in list(self._resync_hooks):
             try:
                 await hook(state)
+            except DatabaseLockHeld as exc:  # a known state with its own words: a traceback on a command's stderr said no more
+                log.warning("resync after %s stopped: %s", state, exc)
             except Exception:
                 log.exception("resync hook failed after %s", state)
 

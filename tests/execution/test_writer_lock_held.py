@@ -88,6 +88,12 @@ async def test_a_stop_ends_the_writer_s_own_lock_wait_at_once_and_loses_nothing(
                                          {"id": waiter}).scalar()
         assert command in (None, "Sleep"), f"the writer's attempt still runs in the server: {command}"
         assert journal.read_text().strip(), "the writer's event kept in its journal"
+        # its last word says what stopped it and where the event is, not the driver's words of
+        # its own KILL QUERY, nor a memory limit it never reached
+        said = writer.health.describe()
+        assert said.startswith("stopped while waiting for a row another connection keeps locked; 1 event kept in the "
+                               "journal "), said
+        assert "1317" not in said and "memory" not in said, said
         # the holder's transaction is untouched: it still holds the row
         assert locker.exec_driver_sql("SELECT @@in_transaction").scalar() == 1
         assert locker.exec_driver_sql("SELECT id FROM trade_orders WHERE client_order_id = 'W-3' FOR UPDATE").all()

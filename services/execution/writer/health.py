@@ -49,7 +49,9 @@ class WriterHealth:
 
     def _said(self) -> str:
         parts = []
-        if self.degraded:
+        if self.degraded and not self.backlog and self.journaled and not self.overflow:
+            parts.append(self.message or "database unreachable")  # all in the journal: "0 events in memory" said nothing
+        elif self.degraded:
             parts.append(f"{self.message or 'database unreachable'}; {counted(self.backlog, 'event')} waiting in memory"
                          + (" (memory limit reached)" if self.overflow else ""))
         if self.journaled:

@@ -40,6 +40,7 @@ from .subscribers import Subscribers
 log = logging.getLogger(__name__)
 
 WAITING_ON_LOCK = "waiting for a row another connection keeps locked"
+STOPPED_ON_LOCK = "stopped while waiting for a row another connection keeps locked"
 LOCK_LOOK_TIMEOUT = 5.0  # seconds for the database to say who holds the locks the writer waits for
 
 
@@ -123,6 +124,7 @@ class EventWriter:
         self._parked_due = 0.0
         self.journal = EventJournal(journal_path, JOURNAL_CODEC) if journal_path else None
         self._journaled = 0  # journal lines not replayed yet (as far as this writer knows)
+        self._overflowed = False  # some of them went there because memory was full (WriterHealth.overflow)
         self._replay_due = False
         self._stop_requested = False
         # the last attempt found the database unreachable (not a lock wait): a stop does not
@@ -473,11 +475,19 @@ class EventWriter:
         # a lock another connection keeps (a process frozen in its transaction) is waited out as an
         # outage is, but named for what it is
         # (or its own wait for one that a stop ended: the server answered, it is no outage)
-        locked = is_lock_conflict(exc) or (self._lock_held and is_interrupted(exc))
+        ended_by_stop = self._lock_held and is_interrupted(exc)
+        locked = is_lock_conflict(exc) or ended_by_stop
         self._unreachable = not locked
-        what = WAITING_ON_LOCK if locked else "database unreachable"
-        message = f"{what}: {str(exc).splitlines()[0][:200]}"
-        if self.journal is not None and (self._stop_requested or self.backlog >= self.buffer_limit):
+        if ended_by_stop:  # the stop's own KILL QUERY, not news from the server: the driver's words said nothing
+            message = STOPPED_ON_LOCK
+        else:
+            message = f"{WAITING_ON_LOCK if locked else 'database unreachable'}: {str(exc).splitlines()[0][:200]}"
+        memory_full = self.backlog >= self.buffer_limit
+        if self.journal is not None and (self._stop_requested or memory_full):
+            # the memory limit is said while what it sent to the journal waits there; a stop sends
+            # everything to the journal with memory to spare ("0 events waiting in memory (memory
+            # limit reached)" was said of a command that merely ended)
+            self._overflowed = self._overflowed or memory_full
             self._drain_queue(limit=None)
             events, self._pending = self._pending, []
             try:
@@ -486,7 +496,7 @@ class EventWriter:
                 log.exception("event writer: the journal %s cannot be written; %d events stay in memory",
                               self.journal.path, len(events))
                 self._pending[:0] = events
-        overflow = self.backlog >= self.buffer_limit or self._journaled > 0
+        overflow = self.backlog >= self.buffer_limit or (self._overflowed and self._journaled > 0)
         self._set_health(self._health(True, message, overflow))
         if self._unrecorded_subscribers:  # (those spilled to the journal are no longer at hand)
             self._tell_unrecorded(tuple(e for e in self._pending if isinstance(e, OrderStatusEvent)
