@@ -44,21 +44,48 @@ def _a_lease_row_locked(database) -> bool:
             connection.rollback()
 
 
-async def pause_outside_a_lease_renewal(proc, database) -> None:
+def _order_rows_locked(database) -> tuple[bool, bool]:
+    """(whether another connection keeps a row of an order locked that is past NEW, whether one
+    of an order still NEW): fewer rows readable with SKIP LOCKED than without, as above."""
+    def locked(connection, where: str) -> bool:
+        every = connection.exec_driver_sql(f"SELECT COUNT(*) FROM trade_orders WHERE {where}").scalar()
+        free = connection.exec_driver_sql(f"SELECT id FROM trade_orders WHERE {where} FOR UPDATE SKIP LOCKED").all()
+        return len(free) < every
+
+    with database.engine.connect() as connection:
+        try:
+            return locked(connection, "status <> 'NEW'"), locked(connection, "status = 'NEW'")
+        finally:
+            connection.rollback()
+
+
+async def pause_outside_a_lease_renewal(proc, database, *, inside_a_write_of_sent_orders: bool = False) -> None:
     """SIGSTOP ``proc`` at a moment it is not inside its lease's renewal (an UPDATE of the lease
     row, committed a moment later; every third of the time to live). Paused inside one, it keeps
     the lease row locked and no one can take the lease over at all: the taker waits out MariaDB's
     lock waits and says the database kept a row locked, another case than these tests'. The
     shorter the lease, the more often a pause lands in one (every 1.7 s at a 5 s lease). Woken and
-    paused again until it is not."""
+    paused again until it is not.
+
+    ``inside_a_write_of_sent_orders``: and inside its writer's transaction, which keeps rows of
+    orders it sent locked (the rows a taker's writer then needs for the broker's news of them),
+    but not inside a claim of NEW orders (the taker's own claim would wait for those, and its
+    writer perhaps for nothing). A pause lands in the writer's batch most of the time while the
+    process sends; a fresh-clone run's landed in a claim, and the taker said database_lock_held
+    with no event unwritten."""
     def paused_outside() -> bool:
         proc.send_signal(signal.SIGSTOP)
         if not _a_lease_row_locked(database):
-            return True
+            if not inside_a_write_of_sent_orders:
+                return True
+            sent_locked, new_locked = _order_rows_locked(database)
+            if sent_locked and not new_locked:
+                return True
         proc.send_signal(signal.SIGCONT)  # it commits its renewal, then it is paused again
         return False
 
-    await wait_until(paused_outside, 30, "a moment the execute process is not renewing its lease, to pause it")
+    await wait_until(paused_outside, 30, "a moment the execute process is not renewing its lease" +
+                     (" and is writing orders it sent" if inside_a_write_of_sent_orders else "") + ", to pause it")
 
 
 # a pause of more than the lease's time to live (SHORT_LEASE_TTL for both processes: the same race

@@ -1,8 +1,9 @@
 """A real ``execute`` process paused (SIGSTOP) mid-send and left paused, while a second ``execute``
 of the same run takes the expired lease over; the paused process still holds MariaDB row locks in
-an open transaction (its writer was writing the sent orders' events: the test holds those very
-locks itself, in a transaction it keeps open, so that the pause's timing does not decide whether
-they are held). The taker's event writer waits on those locks; the taker must end saying so (what held it,
+an open transaction (it is paused inside its writer's batch of the sent orders' events: the test
+waits for such a moment, as a rows' look tells; the taker learns the same news of those orders
+from the broker, and writes are needed for them; a row the database already has as the broker
+says is written nothing). The taker's event writer waits on those locks; the taker must end saying so (what held it,
 that nothing more was sent from there, what to do), with the database's exit code, and nothing may
 be lost: once the paused process is gone, the next execute of the run writes or re-derives it all."""
 
@@ -40,12 +41,14 @@ async def test_a_taker_held_by_a_paused_process_s_row_locks_says_so_and_nothing_
     snapshot_id = _prepare(database, "locked")
     first = await start(_execute(db_url, sim.port, snapshot_id, "locked", client_id=1, lease_wait=0))
     await _until_orders_at_broker(sim, 10, first)
-    await pause_outside_a_lease_renewal(first, database)  # mid-send
+    # mid-send, inside its writer's transaction (not inside a claim of NEW orders: a fresh-clone
+    # run's pause landed in one, and the taker's own claim waited for it, no event of its writer unwritten)
+    await pause_outside_a_lease_renewal(first, database, inside_a_write_of_sent_orders=True)
     locker, second = database.engine.connect(), None
     try:
         locker.exec_driver_sql("BEGIN")
-        # what the paused process's writer holds mid-transaction: the rows of the orders it sent
-        # that the broker has (those it locked itself are skipped: they are held already)
+        # more of what the taker's writer may need: the rows of the other orders the database
+        # records at the broker (those the paused writer locked itself are skipped: held already)
         locker.exec_driver_sql("SELECT id FROM trade_orders WHERE status NOT IN ('NEW', 'SENDING') "
                                "FOR UPDATE SKIP LOCKED").all()
         monkeypatch.setenv("TC_WRITE_TIMEOUT", "5")
@@ -63,10 +66,12 @@ async def test_a_taker_held_by_a_paused_process_s_row_locks_says_so_and_nothing_
                 await proc.wait()
     assert taker.code == 5, taker.err[-3000:]
     assert "internal_error" not in taker.out + taker.err
+    assert "Traceback" not in taker.err, taker.err[-3000:]  # a known state, said in words
     assert "lock" in taker.err, taker.err[-3000:]
     assert taker.json["error"] == "database_lock_held", taker.json
     # what its writer could not write is kept for the next process (the commands' journal)
-    assert (isolated_user_dirs / "data" / "writer-journal.jsonl").read_text().strip()
+    journal = isolated_user_dirs / "data" / "writer-journal.jsonl"
+    assert journal.exists() and journal.read_text().strip(), taker.err[-6000:]
     # the next execute of the run finishes it: each order at the broker once, the record agrees
     again = await start(_execute(db_url, sim.port, snapshot_id, "locked", client_id=3, lease_wait=LEASE_TTL * 3))
     last = await _finish(again)
