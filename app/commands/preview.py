@@ -37,6 +37,7 @@ from app.cli import EXIT_BAD_INPUT, EXIT_BLOCKED, EXIT_OK
 from app.commands import arguments
 from services.core.builder import BPS, builder_defaults, given_builder
 from services.core.cash_buffer import cash_buffer_percent
+from services.core.risk_base import block_said
 from services.core.wording import counted, grouped, money, price, working_note
 
 
@@ -251,10 +252,10 @@ def _print_table(preview: dict) -> None:
     for s in preview["skipped"]:
         print(f"skipped {s['message']}")  # the builder's message names its symbol: "skipped AAPL: AAPL: no price" read twice
     for b in preview["risk"]["run"]:
-        print(f"run blocked: {b['message']} ({b['code']})")
+        print(f"run blocked: {block_said(b['message'], b['code'], b.get('symbol'))}")
     for r in preview["risk"]["results"]:
-        for b in r["blocks"]:
-            print(f"blocked {r['symbol']}: {b['message']} ({b['code']})")
+        for b in r["blocks"]:  # the rule's words name the symbol: "blocked AAPL: AAPL: ..." read it twice
+            print(f"blocked {block_said(b['message'], b['code'], r['symbol'])}")
     if "notes" in preview:  # the broker's preview: its result's own lines, as the window shows them
         for line in preview["notes"]:
             print(line)

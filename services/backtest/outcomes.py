@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from services.core.risk_base import block_said
+
 SENT = "sent"  # the stored token of a rebalance whose orders went to the simulated broker
 EXECUTED_IN_BACKTEST = "executed in the backtest"
 NEVER_SENT = f"{EXECUTED_IN_BACKTEST}, never sent to a broker"  # a backtest run's trail heading
@@ -40,10 +42,11 @@ def rebalance_text(project: Mapping[str, Any], day: str, outcome: str, run_id: i
 
 
 def blocked_said(block: Mapping[str, Any]) -> str:
-    """``max_order_notional: A: order value 30,000.00 above 25,000.00``: a risk block of a
-    backtest's rebalance (``ProjectResult.blocked``), its rule and message (which names the
-    symbol), as ``backtests --show`` lists it and the Rebalances tab says it."""
-    return f"{block.get('code') or block.get('rule')}: {block.get('message')}"
+    """``A: order value 30,000.00 above 25,000.00 (max_order_notional)``: a risk block of a
+    backtest's rebalance (``ProjectResult.blocked``) as ``backtests --show`` lists it and the
+    Rebalances tab says it, in the risk panel's and ``preview``'s words
+    (``services.core.risk_base.block_said``)."""
+    return block_said(str(block.get("message") or ""), block.get("code") or block.get("rule"), block.get("symbol"))
 
 
 def left_out_said(entry: Mapping[str, Any]) -> str:

@@ -43,6 +43,21 @@ class RuleResult:
     def to_dict(self) -> dict[str, Any]:
         return {"rule": self.rule, "passed": self.passed, "code": self.code, "message": self.message, "symbol": self.symbol}
 
+    @property
+    def said(self) -> str:
+        """This block as the trader reads it everywhere (``block_said``)."""
+        return block_said(self.message, self.code or self.rule, self.symbol)
+
+
+def block_said(message: str, code: str | None = None, symbol: str | None = None) -> str:
+    """``AAPL: order value 10,072.92 above 9,000.00 (max_order_notional)``: a risk block in its
+    rule's words with its code after them, its symbol first when the words do not name it: the
+    one wording of the risk panel, ``preview``, a backtest's rebalances and ``backtests --show``
+    (the panel said "message (code)", a backtest "code: message", ``preview`` "blocked AAPL:
+    AAPL: ...")."""
+    named = message if not symbol or message.startswith(f"{symbol}:") else f"{symbol}: {message}"
+    return f"{named} ({code})" if code else named
+
 
 PASS = RuleResult("", True)
 

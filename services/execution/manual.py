@@ -424,7 +424,7 @@ class TicketCheck:
 
     def reasons(self) -> list[str]:
         """Why it may not go: risk's blocks, then the market's problems."""
-        lines = [f"{b.code or b.rule}: {b.message}" for b in self.report.all_blocks()]
+        lines = [b.said for b in self.report.all_blocks()]  # the risk panel's words
         return lines + [f"market: {r}" for r in self.health.reasons]
 
 

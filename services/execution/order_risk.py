@@ -299,8 +299,9 @@ def check_order_in(db, provider, draft_of: Callable[[MarketInputs], OrderDraft],
 
 
 def block_lines(report: RiskReport) -> tuple[str, ...]:
-    """A report's blocks, one "code: message" each (a verdict shown before the click lists them)."""
-    return tuple(f"{b.code or b.rule}: {b.message}" for b in report.all_blocks())
+    """A report's blocks, one line each in the risk panel's words (``RuleResult.said``; a verdict
+    shown before the click lists them)."""
+    return tuple(b.said for b in report.all_blocks())
 
 
 def block_reasons(report: RiskReport) -> str:

@@ -17,7 +17,8 @@ def test_the_table_lists_the_blocks_then_says_how_to_test_other_limits(capsys):
     blocked = {**metrics, "risk_blocked": [block] * (BLOCKS_LISTED + 3)}
     _print_table(BacktestOutcome(1, "done", {"demo": blocked}, {**metrics, "risk_blocked": []}, 58))
     lines = capsys.readouterr().out.splitlines()
-    assert lines.count(f"blocked demo 2024-01-02 run 1: max_order_notional: {block['message']}") == BLOCKS_LISTED
+    # the risk panel's and preview's words (services.core.risk_base.block_said): it said "code: message"
+    assert lines.count(f"blocked demo 2024-01-02 run 1: {block['message']} (max_order_notional)") == BLOCKS_LISTED
     assert "blocked demo: 3 more (--json lists every one)" in lines
     assert lines[-1].startswith("the risk limits are the console's own") and "--risk NAME=VALUE" in lines[-1]
 

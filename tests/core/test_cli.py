@@ -79,6 +79,14 @@ def test_preview_blocked_by_risk_exits_3(capsys):
     blocked = [r["symbol"] for r in out["risk"]["results"] if r["status"] == "block"]
     assert blocked == ["AAPL", "AMZN", "META", "MSFT", "NVDA"]
 
+    # for people: each block in the risk panel's words, its symbol once ("blocked AAPL: AAPL: ..." before)
+    assert main(["preview", "--snapshot", NOV20, "--portfolio-value", "100000",
+                 "--risk", "max_order_notional=10000", "max_orders_per_run=5"]) == EXIT_BLOCKED
+    said = capsys.readouterr().out.splitlines()
+    aapl = [line for line in said if line.startswith("blocked AAPL")]
+    assert aapl and aapl[0].startswith("blocked AAPL: order value ") and aapl[0].endswith(" (max_order_notional)"), said
+    assert any(line.startswith("run blocked: ") and line.endswith(" (max_orders_per_run)") for line in said), said
+
 
 def test_preview_missing_price_blocks(capsys, tmp_path):
     snap = tmp_path / "s.csv"

@@ -213,7 +213,7 @@ async def test_a_ticket_refused_by_risk_sends_nothing_and_blocks_its_run(stack):
     manual = _manual(stack)
     ticket = Ticket.of("AAPL", "BUY", quantity="60")
     check = await manual.check(ticket)
-    assert check.blocked and any(r.startswith("max_order_quantity:") for r in check.reasons())
+    assert check.blocked and any(r.endswith("(max_order_quantity)") for r in check.reasons())
     with pytest.raises(RiskBlocked, match="max_order_quantity"):
         await manual.send(ticket)
     assert stack.sim.orders() == [] and _orders(stack.db) == []
@@ -232,8 +232,8 @@ async def test_a_sale_of_shares_another_projects_book_holds_says_where_they_are_
     await manual.send(Ticket.of("AAPL", "BUY", quantity="10", project="Demo momentum"))
     await _until_order(stack, OrderState.FILLED)
 
-    hint = ("short_sale: AAPL: selling 5 of 0 held would go short; the account's AAPL is in project Demo momentum's book "
-            "(10 held): sell it as Demo momentum's order (the ticket's Project, `order --project 'Demo momentum'`)")
+    hint = ("AAPL: selling 5 of 0 held would go short; the account's AAPL is in project Demo momentum's book "
+            "(10 held): sell it as Demo momentum's order (the ticket's Project, `order --project 'Demo momentum'`) (short_sale)")
     ticket = Ticket.of("AAPL", "SELL", quantity="5")  # the command's default project, manual
     check = await manual.check(ticket)
     assert check.blocked and check.reasons() == [hint]
@@ -248,7 +248,7 @@ async def test_a_sale_of_shares_another_projects_book_holds_says_where_they_are_
     await wait_until(lambda: len([o for o in _orders(stack.db) if o.status is OrderState.FILLED]) == 2, 5, "desk's fill")
     [reason] = (await manual.check(Ticket.of("AAPL", "SELL", quantity="5", project="other"))).reasons()
     assert reason.endswith("; the account's AAPL is in other projects' books (Demo momentum 10, desk 4): sell it as "
-                           "the order of the project that holds it (the ticket's Project, `order --project NAME`)"), reason
+                           "the order of the project that holds it (the ticket's Project, `order --project NAME`) (short_sale)"), reason
     # a sale going short in desk's book names the other book only
     [reason] = (await manual.check(Ticket.of("AAPL", "SELL", quantity="5", project="desk"))).reasons()
     assert "in project Demo momentum's book (10 held)" in reason and "desk 4" not in reason, reason
@@ -279,10 +279,10 @@ async def test_a_sale_of_shares_no_projects_book_holds_says_they_are_unassigned_
     # before any reconciliation books them: the broker's position less every book's
     await wait_until(the_broker_says_it, 5, lambda: f"the account's 10 AAPL in the ticket's check: {seen[-1:]}")
 
-    hint = ("short_sale: AAPL: selling 5 of 0 held would go short; the account's AAPL is unassigned, in no project's book "
+    hint = ("AAPL: selling 5 of 0 held would go short; the account's AAPL is unassigned, in no project's book "
             "(10 held): assign it to manual's book to sell it there (`assign --symbol AAPL --quantity 10 --project manual "
             "--cost PRICE`, PRICE what each share cost; or the Positions panel's Assign to project… on its "
-            "unassigned line)")
+            "unassigned line) (short_sale)")
     check = await manual.check(ticket)
     assert check.blocked and check.reasons() == [hint]
     with pytest.raises(RiskBlocked) as refused:
@@ -293,7 +293,7 @@ async def test_a_sale_of_shares_no_projects_book_holds_says_they_are_unassigned_
     [reason] = (await manual.check(Ticket.of("AAPL", "SELL", quantity="5", project="Demo momentum"))).reasons()
     assert reason.endswith("to Demo momentum's book to sell it there (`assign --symbol AAPL --quantity 10 --project "
                            "'Demo momentum' --cost PRICE`, PRICE what each share cost; or the Positions panel's Assign to "
-                      "project… on its unassigned line)"), reason
+                      "project… on its unassigned line) (short_sale)"), reason
 
     # 4 of them assigned to desk: both said, another book's first
     assert (await stack.reconciler.reconcile()).unassigned == {"AAPL": "10"}
@@ -301,11 +301,11 @@ async def test_a_sale_of_shares_no_projects_book_holds_says_they_are_unassigned_
         ProjectRepository(session).create("desk")
     BooksService(stack.db, "tester").assign("AAPL", Decimal(4), "desk", Decimal(100))
     [reason] = (await manual.check(ticket)).reasons()
-    assert reason == ("short_sale: AAPL: selling 5 of 0 held would go short; the account's AAPL is in project desk's book "
+    assert reason == ("AAPL: selling 5 of 0 held would go short; the account's AAPL is in project desk's book "
                       "(4 held): sell it as desk's order (the ticket's Project, `order --project desk`); the account's "
                       "AAPL is unassigned, in no project's book (6 held): assign it to manual's book to sell it there "
                       "(`assign --symbol AAPL --quantity 6 --project manual --cost PRICE`, PRICE what each share cost; or the Positions panel's Assign to "
-                      "project… on its unassigned line)"), reason
+                      "project… on its unassigned line) (short_sale)"), reason
     # the rest assigned to manual: its sale passes
     BooksService(stack.db, "tester").assign("AAPL", Decimal(6), "manual", Decimal(100))
     assert (await manual.check(ticket)).may_send

@@ -40,7 +40,7 @@ async def test_the_check_of_a_replace_agrees_with_the_replace_and_sends_nothing(
 
     blocked = await stack.actions.check_replace(record.id, quantity=Decimal(7))
     assert not blocked.may_replace
-    assert [r.split(":")[0] for r in blocked.reasons()] == ["max_position_ratio"], blocked.reasons()
+    assert [r.rsplit(" (", 1)[1] for r in blocked.reasons()] == ["max_position_ratio)"], blocked.reasons()
     assert (blocked.quantity, blocked.limit_price) == (Decimal(7), Decimal("405.00"))  # the order as it would stand
     # nothing went, nothing was written: the order, its events, its audit trail as they were
     assert (len(_events(stack.db, record.id)), _actions_of(stack.db, record.id)) == (events, audited)

@@ -281,7 +281,8 @@ def test_risk_view_shows_verdict_results_reasons_and_params(qtbot, qtmodeltester
     message = blocked.orders[0].blocks[0].message
     assert model.data(reason) == f"{message} ({code})"  # the rule's words, not its code alone
     assert message.startswith("AAPL: ")
-    assert model.data(reason, Qt.ItemDataRole.ToolTipRole) == f"{code}: {blocked.orders[0].blocks[0].message}"
+    # the tooltip in the same words, one block a line (it said "code: message", a second wording)
+    assert model.data(reason, Qt.ItemDataRole.ToolTipRole) == f"{message} ({code})"
     assert model.data(model.index(1, RiskResultsModel.REASONS), Qt.ItemDataRole.ToolTipRole) is None
     assert model.data(model.index(0, RiskResultsModel.RESULT), Qt.ItemDataRole.ForegroundRole).name() == "#d64545"
     params = {view.params_table.item(r, 0).text(): view.params_table.item(r, 1).text()

@@ -27,14 +27,14 @@ def reasons_text(result: Any) -> str:
     """Each block in its rule's words, its code after them, as `preview` prints it: the code
     alone ("max_order_notional") said nothing a trader could act on without the tooltip (a
     trader's walk), while the ticket's check wrote the whole sentence."""
-    return "; ".join(f"{b.message} ({b.code or b.rule})" for b in _blocks(result))
+    return "; ".join(b.said for b in _blocks(result))  # services.core.risk_base.block_said
 
 
 def reasons_tooltip(result: Any) -> str | None:
     blocks = _blocks(result)
     if not blocks:
         return None
-    return "\n".join(f"{b.code or b.rule}: {b.message}" for b in blocks)
+    return "\n".join(b.said for b in blocks)
 
 
 class RiskResultsModel(CoalescingTableModel[Any]):

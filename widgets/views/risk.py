@@ -69,7 +69,7 @@ class RiskView(QWidget):
         blocked = self._set_verdict(report)
         self.run_blocks_list.clear()
         for block in getattr(report, "run_blocks", ()) or ():
-            item = QListWidgetItem(f"{block.code or block.rule}: {block.message}")
+            item = QListWidgetItem(block.said)  # services.core.risk_base.block_said: one wording
             item.setToolTip(plain_tooltip(block.message))
             self.run_blocks_list.addItem(item)
         self.run_blocks_list.setVisible(self.run_blocks_list.count() > 0)

@@ -21,6 +21,7 @@ from services.audit_actions import AuditAction
 from services.books import net_quantities, project_positions, working_orders
 from services.core.builder import held_as_if_filled
 from services.core.plans import Plan, hash_confirms, plan_hash_problem, price_moves
+from services.core.risk_base import block_said
 from services.core.typed_numbers import plain
 from services.core.wording import counted
 from services.db.lock_conflicts import retry_lock_conflicts
@@ -75,7 +76,8 @@ def _risk_reasons(risk: Mapping[str, Any]) -> str:
     blocks = [b for b in risk.get("run", []) if not b.get("passed", False)]
     for result in risk.get("results", []):
         blocks.extend(result.get("blocks", []))
-    return "; ".join(f"{b.get('code') or b.get('rule')}: {b.get('message')}" for b in blocks[:10]) or "blocked"
+    return "; ".join(block_said(str(b.get("message") or ""), b.get("code") or b.get("rule"), b.get("symbol"))
+                     for b in blocks[:10]) or "blocked"  # the risk panel's words (services.core.risk_base)
 
 
 def _listing(ids, limit: int = 20) -> str:
