@@ -193,9 +193,12 @@ async def preview_with_broker(args, settings) -> int:
         print(json.dumps(preview, indent=2))
     else:
         _print_table(preview)
-        # the hash in the command: what is then sent is the content reviewed here, or nothing
-        print(f"plan {plan.id} stored (hash {plan.content_hash[:12]}): "
-              f"trading-console execute --plan {plan.id} --plan-hash {plan.content_hash[:12]}")
+        # the hash in the command: what is then sent is the content reviewed here, or nothing. A
+        # blocked plan was offered the same command, which execute then refused
+        stored = f"plan {plan.id} stored (hash {plan.content_hash[:12]})"
+        print(f"{stored}, blocked by risk: execute refuses it; preview again with other limits (--risk NAME=VALUE, "
+              "or the trade settings) or another snapshot" if plan.blocked else
+              f"{stored}: trading-console execute --plan {plan.id} --plan-hash {plan.content_hash[:12]}")
     return EXIT_BLOCKED if plan.blocked else EXIT_OK
 
 

@@ -188,6 +188,20 @@ async def test_cli_preview_save_takes_allow_short_as_its_offline_preview_does(da
     assert "shorts" in {p.name for p in projects_and_snapshots(database)[0]}
 
 
+async def test_a_blocked_plan_saved_is_not_offered_the_execute_command(db_url, simulator, tmp_path):
+    """`preview --save` of a plan risk blocks printed "plan 1 stored (hash ...): trading-console
+    execute --plan 1 --plan-hash ...", the command execute then refused (exit 3): it says the plan
+    is blocked and what to change instead."""
+    snapshot = tmp_path / "s.csv"
+    snapshot.write_text("symbol,weight,price\nAAPL,0.5,228.50\n")
+    saved = await run(cli_args(db_url, simulator.port, "preview", "--snapshot", str(snapshot), "--project", "blocked",
+                               "--save", "--portfolio-value", "100000", "--risk", "max_order_notional=1000"))
+    assert saved.code == 3, saved.err
+    last = saved.out.strip().splitlines()[-1]
+    assert last.startswith("plan 1 stored (hash ") and ", blocked by risk: execute refuses it; preview again" in last, last
+    assert "execute --plan" not in saved.out
+
+
 @pytest.mark.slow  # `python -m app` subprocesses
 async def test_cli_execute_takes_allow_short_as_preview_does_and_sends_the_previewed_plan(db_url, simulator, tmp_path):
     """`execute` had no --allow-short: a short snapshot FILE previewed with `preview --save
