@@ -189,8 +189,8 @@ def sent_gate(run_id: int) -> ExecuteGate:
 
 
 def describe_execute(run_id: int, result: ExecuteResult) -> str:
-    text = (f"Run {run_id}: {len(result.sent)} sent, {len(result.already_known)} already at the broker, "
-            f"{len(result.failed)} failed, {len(result.unsent)} not sent")
+    # the send's counts in the words `execute` prints too (ExecuteResult.counts_said)
+    text = f"Run {run_id}: {result.counts_said()}"
     text += f" ({result.stopped})" if result.stopped else ""
     # another session's Cancel All came while this run sent: what it wrote then was canceled by
     # its sender (services.execution.sending), or could not be, and still works at the broker

@@ -383,11 +383,7 @@ async def cmd_execute(args, settings) -> int:
             "fills": [fill_dict(f) for f in view.fills],
         }, indent=2))
     else:
-        missing = outcome.commissions_missing
-        print(f"run {view.run.id} ({view.run.mode}, snapshot {view.run.snapshot_id}, plan {outcome.plan_id}): {view.run.status}; "
-              f"sent {len(result.sent)}, already at the broker {len(result.already_known)}, "
-              f"still working {len(outcome.still_working)}, not sent {len(outcome.not_sent)}"
-              + (f", fills without a commission report {len(missing)}" if missing else ""))
+        print(outcome.headline())  # the window's words for the send, and the run's end after them
         _print_orders(view.orders)
         if view.fills:
             print()

@@ -241,6 +241,14 @@ def working_note(orders: int, quantities: Mapping[str, Decimal], unsent: int = 0
     return f"counted as filled: {what} of this project: {listed}"
 
 
+def send_counts(sent: int, already_at_broker: int, failed: int, not_sent: int) -> str:
+    """What sending a run's orders came to, in the words and the order the window's status line
+    after Execute and the `execute` command's line share: "5 sent, 0 already at the broker,
+    1 failed, 1 not sent". The window said so, the command "sent 5, already at the broker 0, ...,
+    not sent 0": its own order and no failed ones."""
+    return f"{sent} sent, {already_at_broker} already at the broker, {failed} failed, {not_sent} not sent"
+
+
 def audit_entity(entity_type: str | None, entity_id: object) -> str:
     """What an audit entry is about, as `audit list` and the Audit log panel both write it:
     "trade_run:5", the type alone for an entry about no one row ("project" of a capital change

@@ -81,6 +81,18 @@ class RunOutcome:
         return bool(self.not_sent or self.connection_lost or result.lease_lost or result.stopped or self.rejected
                     or result.canceled_after_cancel_all or result.not_canceled_after_cancel_all)
 
+    def headline(self) -> str:
+        """The line `execute` prints: the run, then the send's counts in the window's words
+        (ExecuteResult.counts_said), "not sent" counted at the run's end (the orders ``problems``
+        lists and exit 5 is for), then what only a run waited for to its end knows: the orders
+        still working, and the fills IB's commission report has not come for (only when any)."""
+        run = self.view.run
+        line = (f"run {run.id} ({run.mode}, snapshot {run.snapshot_id}, plan {self.plan_id}): {run.status}; "
+                f"{self.result.counts_said(self.not_sent)}; {len(self.still_working)} still working")
+        if self.commissions_missing:
+            line += f", {counted(len(self.commissions_missing), 'fill')} without a commission report"
+        return line
+
     def problems(self) -> list[str]:
         """What went wrong, for the trader (empty: every order went out on a live connection)."""
         out = []

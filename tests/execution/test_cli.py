@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -37,6 +38,13 @@ async def test_execute_orders_fills_and_rerun(db_url, simulator, snapshot_file):
     assert again.code == 0, again.err
     assert again.json["run"]["id"] == data["run"]["id"] and again.json["run"]["sent"] == [] and again.json["run"]["created"] is False
     assert len(simulator.orders()) == 2
+    await until_client_gone(simulator, 1)
+    # for people, the send in the window's words (services.preview_session.describe_execute) and the run's end
+    # after them; it said "sent 0, already at the broker 2, still working 0, not sent 0"
+    said = await run(cli_args(db_url, port, "execute", "--snapshot", str(snapshot_file), "--project", "cli", "--mode", "paper"))
+    assert said.code == 0, said.err
+    assert re.match(rf"run {data['run']['id']} \(paper, snapshot \d+, plan \d+\): done; "
+                    r"0 sent, 2 already at the broker, 0 failed, 0 not sent; 0 still working$", said.out.splitlines()[0]), said.out
 
     orders = await run(cli_args(db_url, port, "orders", "--run", str(data["run"]["id"]), "--status", "filled", "--json", connection=False))
     assert orders.code == 0 and sorted(o["symbol"] for o in orders.json) == ["AAPL", "MSFT"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -14,7 +15,7 @@ from services.books import WorkingOrder, net_quantities
 from services.core.builder import OrderDraft
 from services.core.order_values import plan_value_rows
 from services.core.plans import Plan, targeted_said
-from services.core.wording import counted, working_note
+from services.core.wording import counted, send_counts, working_note
 from services.db.models import TradeRun
 from services.db.repositories.runs import NewRun
 from services.domain import FillRecord, OrderRecord, RunStatus, TradeMode
@@ -174,6 +175,15 @@ class ExecuteResult:
     # after it (written, still working there), and what it could not cancel, with why
     canceled_after_cancel_all: tuple[str, ...] = ()
     not_canceled_after_cancel_all: tuple[tuple[str, str], ...] = ()
+
+    def counts_said(self, not_sent: Sequence[str] | None = None) -> str:
+        """This send's counts in the words the window and `execute` share
+        (services.core.wording.send_counts). ``not_sent``: the run's orders not sent as the caller
+        knows them later (`execute` says them at the run's end, after its wait: the ones it lists
+        on stderr and exits 5 for; recovery may have sent some of ``unsent`` meanwhile, a halt
+        closed some); by default this send's own ``unsent``, what the window knows right after it."""
+        return send_counts(len(self.sent), len(self.already_known), len(self.failed),
+                           len(self.unsent if not_sent is None else not_sent))
 
     def cancel_all_notes(self) -> list[str]:
         """What became of the orders sent as another session's Cancel All came, said the same by
