@@ -23,7 +23,8 @@ from sqlalchemy import func, select
 
 from services.backtest.outcomes import NEVER_SENT
 from services.console_books import rates_listed, stored_rates_said
-from services.core.risk_measures import MEASURED_IS_PRICE, holds_its_price
+from services.core.risk_measures import MEASURED_IS_PRICE, holds_its_price, is_block
+from services.core.wording import counted
 from services.db.models import (
     OrderEvent,
     OrderPlan,
@@ -66,6 +67,23 @@ class DecisionTrail:
         """The portfolio snapshots whose money could not be converted into the account's base
         currency (a rate missing: their market value, cash and equity are None; ``money_in`` says why)."""
         return tuple(s for s in self.portfolio_snapshots if (s.get("rates") or {}).get("missing"))
+
+    @property
+    def blocked_verdicts(self) -> int:
+        """How many of the risk rules' verdicts are blocks."""
+        return sum(1 for record in self.risk_decisions if is_block(record))
+
+    @property
+    def summary(self) -> str:
+        """The counts the Decisions panel says of the trail: "1 signal · 2 decisions · 14 verdicts
+        (1 block) · 2 state changes · 1 snapshot", then the snapshots a missing exchange rate left
+        without money figures and why, said rather than hidden in the count."""
+        unconverted = self.snapshots_without_money
+        why = sorted({s.get("money_in") or "" for s in unconverted})
+        return (f"{counted(len(self.signals), 'signal')} · {counted(len(self.order_decisions), 'decision')} · "
+                f"{counted(len(self.risk_decisions), 'verdict')} ({self.blocked_verdicts} block) · "
+                f"{counted(len(self.state_changes), 'state change')} · {counted(len(self.portfolio_snapshots), 'snapshot')}"
+                + (f" ({len(unconverted)} without money figures: {'; '.join(why)})" if unconverted else ""))
 
     @property
     def plan_words(self) -> str:

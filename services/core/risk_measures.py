@@ -58,6 +58,9 @@ QUANTITY_RULES = frozenset({MaxOrderQuantity.name})
 
 ORDER_SCOPE = "order"
 ACCOUNT_SCOPE = "account"
+# a rule's verdict, as a RiskDecision holds it and the trail stores it
+PASS = "pass"
+BLOCK = "block"
 
 
 @dataclass(slots=True)  # not frozen: see services.core.trail.SignalRecord (most trail records are these)
@@ -66,7 +69,7 @@ class RiskDecision:
 
     scope: str
     rule: str
-    verdict: str  # "pass" | "block"
+    verdict: str  # PASS | BLOCK
     measured: str | None  # the value the rule compared (exact text), None when it compares nothing
     limit: str | None
     code: str = ""
@@ -254,6 +257,12 @@ def _gross_ratio(orders: Sequence[OrderDraft], ctx: RiskContext) -> Decimal | No
     return _ratio(gross, ctx.portfolio_value)
 
 
+def is_block(record: Mapping[str, Any]) -> bool:
+    """Whether a stored risk decision (a trail record, ``services.trail_queries``) is a block:
+    one test for the Decisions panel's count and its colour of the verdict."""
+    return record.get("verdict") == BLOCK
+
+
 def _first(results: Sequence[RuleResult], rule: str) -> RuleResult | None:
     return next((r for r in results if r.rule == rule), None)
 
@@ -266,7 +275,7 @@ def risk_decisions(report: RiskReport) -> list[RiskDecision]:
     orders = report.drafts
     out: list[RiskDecision] = []
     if ctx is None or not rules:
-        return [RiskDecision(ACCOUNT_SCOPE if b.symbol is None else ORDER_SCOPE, b.rule, "block", None, None, b.code, b.message,
+        return [RiskDecision(ACCOUNT_SCOPE if b.symbol is None else ORDER_SCOPE, b.rule, BLOCK, None, None, b.code, b.message,
                              symbol=b.symbol) for b in report.all_blocks()]
     run_blocks = report.run_blocks
     for rule in rules:
@@ -275,13 +284,13 @@ def risk_decisions(report: RiskReport) -> list[RiskDecision]:
         if measured is None and block is None:
             continue
         value, limit = measured if measured is not None else (None, None)
-        out.append(RiskDecision(ACCOUNT_SCOPE, rule.name, "block" if block else "pass", _text(value), _text(limit),
+        out.append(RiskDecision(ACCOUNT_SCOPE, rule.name, BLOCK if block else PASS, _text(value), _text(limit),
                                 block.code if block else "", block.message if block else "", symbol=block.symbol if block else None))
     # the account-level rules (services.core.account_risk: every project together) by their verdict
     measured_names = {rule.name for rule in rules}
     for block in run_blocks:
         if block.rule not in measured_names:
-            out.append(RiskDecision(ACCOUNT_SCOPE, block.rule, "block", None, None, block.code, block.message, symbol=block.symbol))
+            out.append(RiskDecision(ACCOUNT_SCOPE, block.rule, BLOCK, None, None, block.code, block.message, symbol=block.symbol))
     # those answered once for the account above left out; each rule's measuring function chosen once
     per_order = [(rule, _measure(rule)) for rule in rules if not isinstance(rule, RUN_WIDE_RULES)]
     limit_texts: dict[tuple[type, Any], str | None] = {}  # a rule's limit is the same for every order: written once
@@ -294,11 +303,11 @@ def risk_decisions(report: RiskReport) -> list[RiskDecision]:
             limit_text = limit_texts.get(limit_key, _MISSING)
             if limit_text is _MISSING:
                 limit_text = limit_texts[limit_key] = _text(limit)
-            out.append(RiskDecision(ORDER_SCOPE, rule.name, "block" if block else "pass", _text(value), limit_text,
+            out.append(RiskDecision(ORDER_SCOPE, rule.name, BLOCK if block else PASS, _text(value), limit_text,
                                     block.code if block else "", block.message if block else "",
                                     order.sequence, order.client_order_id, order.symbol))
         for block in blocks:  # an account-level rule's block of this order
             if block.rule not in measured_names:
-                out.append(RiskDecision(ORDER_SCOPE, block.rule, "block", None, None, block.code, block.message,
+                out.append(RiskDecision(ORDER_SCOPE, block.rule, BLOCK, None, None, block.code, block.message,
                                         order.sequence, order.client_order_id, order.symbol))
     return out

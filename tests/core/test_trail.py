@@ -4,14 +4,16 @@ measured value and limit, blocks included."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
 from services.core.builder import BuildParams, Rounding, Target
 from services.core.pipeline import RiskFacts, build_and_check
-from services.core.risk_measures import risk_decisions
+from services.core.risk_measures import is_block, risk_decisions
 from services.core.trail import order_decisions, signal_records
 from services.domain import OrderType, TradingState
+from services.trail_queries import DecisionTrail
 
 PRICES = {"AAPL": D("228.5"), "MSFT": D("415.2"), "IBM": D("225")}
 
@@ -99,6 +101,20 @@ def test_every_rule_answers_for_every_order_with_measured_value_and_limit():
     # the verdicts are the report's own: every block appears, nothing else blocks
     assert sorted((r.rule, r.symbol) for r in rows if r.verdict == "block") == sorted(
         (b.rule, None if b in report.run_blocks else b.symbol) for b in report.all_blocks())
+
+
+def test_a_trail_counts_the_blocks_among_its_verdicts():
+    """The Decisions panel counted the "block" verdicts itself; the trail says how many
+    (DecisionTrail.blocked_verdicts, a verdict told by risk_measures.is_block) in the summary the
+    panel shows as it is."""
+    targets = [Target("AAPL", D("0.2")), Target("MSFT", D("0.01"))]
+    _, _, report = preview(targets, {}, limits={"max_order_notional": 10000, "max_gross_exposure": "0.15"},
+                           order_type=OrderType.LMT, limit_offset_bps=D(10))
+    records = tuple(asdict(r) for r in risk_decisions(report))  # as the trail reads its rows back: dicts
+    trail = DecisionTrail(7, 1, False, risk_decisions=records)
+    assert trail.blocked_verdicts == len(report.all_blocks()) == 3  # AAPL's notional and ratio, the account's gross
+    assert trail.summary == f"0 signals · 0 decisions · {len(records)} verdicts (3 block) · 0 state changes · 0 snapshots"
+    assert [is_block(r) for r in ({"verdict": "block"}, {"verdict": "pass"}, {})] == [True, False, False]
 
 
 def test_run_wide_blocks_and_the_trading_state_are_on_record():

@@ -14,7 +14,7 @@ from typing import Any
 
 from PySide6.QtGui import QColor
 
-from services.core.risk_measures import trail_figure
+from services.core.risk_measures import is_block, trail_figure
 from services.core.wording import percent
 
 from .base import CENTER, RIGHT, CoalescingTableModel, Column, fmt_price, fmt_quantity
@@ -99,7 +99,7 @@ class RuleVerdictsModel(CoalescingTableModel[dict]):
         Column("Measured", _figure("measured"), align=RIGHT, tooltip=_figure_exact("measured", "measured"), export=_raw("measured")),
         Column("Limit", _figure("limit_value"), align=RIGHT, tooltip=_figure_exact("limit_value", "limit"), export=_raw("limit_value")),
         Column("Verdict", lambda r: (r.get("verdict") or "").upper(), align=CENTER,
-               foreground=lambda r: BLOCK_COLOUR if r.get("verdict") == "block" else PASS_COLOUR,
+               foreground=lambda r: BLOCK_COLOUR if is_block(r) else PASS_COLOUR,
                tooltip=lambda r: r.get("message") or None),
         Column("Message", lambda r: r.get("message"), tooltip=lambda r: r.get("message") or None, width=320),
     )

@@ -21,8 +21,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from services.core.wording import counted
-
 from ..common import make_table, plain_label
 from ..models.decisions import OrderDecisionsModel, RuleVerdictsModel
 
@@ -147,15 +145,7 @@ class DecisionsView(QWidget):
     def set_trail(self, trail: Any) -> None:
         """``trail``: a ``services.trail_queries.DecisionTrail``."""
         self.title_label.setText(trail.title)
-        blocked = sum(1 for r in trail.risk_decisions if r.get("verdict") == "block")
-        # a snapshot a missing exchange rate left without money figures is said, not hidden in the count
-        unconverted = trail.snapshots_without_money
-        why = sorted({s.get("money_in") or "" for s in unconverted})
-        self.summary_label.setText(
-            f"{counted(len(trail.signals), 'signal')} · {counted(len(trail.order_decisions), 'decision')} · "
-            f"{counted(len(trail.risk_decisions), 'verdict')} ({blocked} block) · "
-            f"{counted(len(trail.state_changes), 'state change')} · {counted(len(trail.portfolio_snapshots), 'snapshot')}"
-            + (f" ({len(unconverted)} without money figures: {'; '.join(why)})" if unconverted else ""))
+        self.summary_label.setText(trail.summary)
         self._fit_summary(self.width())
         self.rules_proxy.set_sequence(None)
         self.orders_model.reset(trail.order_decisions)
