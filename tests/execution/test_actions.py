@@ -214,6 +214,9 @@ async def test_halt_blocks_execute_and_modifications_and_survives_restart(databa
         with pytest.raises(TradingHalted) as info:
             await second.service.execute(run.id, portfolio_value=Decimal(100000))
         assert info.value.exit_code == 3
+        # what to do, for a run and a ticket alike ("resume before executing" was said of one order too)
+        assert str(info.value) == ("trading is HALTED: nothing is sent until trading is resumed (the blotter's Resume, "
+                                   "`trading-console resume`)")
         with pytest.raises(TradingHalted):
             await second.actions.manual_order("AAPL", Side.BUY, Decimal(1))
         with pytest.raises(TradingHalted):

@@ -284,7 +284,7 @@ class RunExecution(RunPlanning):
             return  # a HALT stops the broker; a backtest replays history with no broker
         if self.unrecorded.halt_pending or await self._db(self._trading_state) is TradingState.HALTED:
             await self._db(self._audit_sync, AuditAction.RUN_HALTED_REFUSED, run_id, {"trading_state": str(TradingState.HALTED)})
-            raise TradingHalted("trading is HALTED: resume before executing")
+            raise TradingHalted("trading is HALTED: nothing is sent until trading is resumed (the blotter's Resume, `trading-console resume`)")
 
     def _trading_state(self) -> TradingState:
         with self.db.session() as session:
