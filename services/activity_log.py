@@ -42,6 +42,7 @@ class Category(StrEnum):
     STATUS = "status"  # what the console says about its own actions and health
     FILL = "fill"
     REJECT = "reject"
+    CANCEL = "cancel"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,7 @@ class ActivityLog:
         self._seq = 0
         self._clock = clock or (lambda: datetime.now(UTC))
         self._rejected: dict[int, None] = {}  # insertion-ordered set of order ids
+        self._canceled: dict[int, None] = {}  # likewise, the cancels the broker confirmed
         self._filled: dict[int, None] = {}  # the fills said (their ids), likewise
         self._connection = ConnectionStory()
 
@@ -109,7 +111,9 @@ class ActivityLog:
     # -- broker events ----------------------------------------------------------------------
 
     def note_changes(self, changes: ChangeSet) -> list[ActivityEntry]:
-        """One entry for the fills of a change set, one per newly rejected order."""
+        """One entry for the fills of a change set, one per newly rejected order, one for the
+        orders whose cancel the broker confirmed (a Cancel All, a Cancel, IB's own: the log
+        said the request and nothing of its end)."""
         added: list[ActivityEntry] = []
         # each fill once: its commission report (the feed's next version of it) is no new fill
         fills = [f for f in changes.fills if not f.superseded and f.id not in self._filled]
@@ -126,6 +130,16 @@ class ActivityLog:
                     del self._rejected[next(iter(self._rejected))]
                 added.append(self.append(describe_rejection(order), Level.WARNING, category=Category.REJECT,
                                          timeout_ms=15_000))
+        # the broker's own word: an order it never had (no permanent id: closed as never received,
+        # or canceled before it was sent) is no cancel at the broker
+        canceled = [o for o in changes.orders
+                    if o.status is OrderState.CANCELED and o.ib_perm_id is not None and o.id not in self._canceled]
+        for order in canceled:
+            self._canceled[order.id] = None
+        while len(self._canceled) > _SEEN_REJECTIONS:
+            del self._canceled[next(iter(self._canceled))]
+        if canceled:
+            added.append(self.append(describe_cancels(canceled), category=Category.CANCEL))
         return added
 
     def note_connection(self, event: ConnectionEvent) -> ActivityEntry | None:
@@ -152,6 +166,22 @@ def describe_fills(fills: Iterable[FillRecord], shown: int = 3) -> str:
     more = f" and {len(fills) - shown} more" if len(fills) > shown else ""
     noun = "Fill" if len(fills) == 1 else f"{len(fills)} fills"
     return f"{noun}: {', '.join(parts)}{more}"
+
+
+def describe_cancels(orders: Iterable[OrderRecord], shown: int = 3) -> str:
+    """``Canceled at the broker: BUY 7 AAPL LMT 223.00 (TC...-AAPL-7648AC)``, several in one line
+    as the fills are, a partly filled order with what it filled."""
+    orders = list(orders)
+
+    def one(o: OrderRecord) -> str:
+        limit = f" {o.order_type.value} {price(o.limit_price)}" if o.limit_price is not None else f" {o.order_type.value}"
+        filled = f", {grouped(o.filled_quantity)} of {grouped(o.quantity)} filled" if o.filled_quantity else ""
+        return f"{o.side.value} {grouped(o.quantity)} {o.symbol}{limit} ({o.client_order_id}{filled})"
+
+    parts = [one(o) for o in orders[:shown]]
+    more = f" and {len(orders) - shown} more" if len(orders) > shown else ""
+    head = "Canceled at the broker" if len(orders) == 1 else f"{len(orders)} canceled at the broker"
+    return f"{head}: {', '.join(parts)}{more}"
 
 
 def describe_rejection(order: OrderRecord) -> str:

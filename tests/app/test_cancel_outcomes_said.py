@@ -114,3 +114,34 @@ def test_cancel_all_warns_of_a_sender_still_at_work_after_the_wait(qloop, open_c
             await console.close()
 
     run(qloop, scenario())
+
+
+def test_cancel_all_says_the_cancels_the_broker_confirmed(qloop, open_console, monkeypatch):
+    """Cancel All's line said the request ("Cancel All: ... sent"), and the activity log nothing
+    when the broker confirmed the cancels: a trader scrolling it could not tell they happened.
+    Each confirmation batch is a line of its own (services.activity_log.describe_cancels)."""
+    from decimal import Decimal
+
+    from services.domain import OrderType, Side
+
+    _say_yes(monkeypatch)
+
+    async def scenario():
+        console = await open_console()
+        w = console.window
+        try:
+            working = await console.stack.actions.manual_order("AAPL", Side.BUY, Decimal(5), OrderType.LMT, Decimal("222"),
+                                                               require_market_health=False)
+            await wait_for(lambda: _status(console.stack.db, working.client_order_id) is OrderState.ACCEPTED, 10,
+                           "the limit order working at the simulator")
+            w.blotter_view.cancel_all_button.click()
+
+            def said() -> list[str]:
+                return [e.text for e in w.activity_log.entries() if "canceled at the broker" in e.text.lower()]
+
+            await wait_for(lambda: said(), 10, lambda: [e.text for e in w.activity_log.entries()][-5:])
+            assert said() == [f"Canceled at the broker: BUY 5 AAPL LMT 222.00 ({working.client_order_id})"]
+        finally:
+            await console.close()
+
+    run(qloop, scenario())

@@ -51,6 +51,22 @@ def test_fills_and_rejections_are_noted_once():
     assert read_back.text == "Fill: BUY 5 AAPL @ 228.50"
 
 
+def test_cancels_the_broker_confirmed_are_noted_once_and_unsent_closures_are_not():
+    """A Cancel All (or a Cancel, or IB's own) said its request and nothing of its end: the
+    orders the broker confirmed canceled are one line; an order the broker never had (no
+    permanent id: canceled before it was sent, closed as never received) is no cancel there."""
+    log = ActivityLog()
+    at_broker = replace(order(7, status=OrderState.CANCELED, symbol="AAPL", quantity="7", limit="223"), ib_perm_id=1000011)
+    partly = replace(order(8, status=OrderState.CANCELED, symbol="MSFT", quantity="10", filled="4", limit="405"), ib_perm_id=1000012)
+    never_sent = order(9, status=OrderState.CANCELED)  # no permanent id
+    [entry] = log.note_changes(ChangeSet(orders=(at_broker, never_sent, order(10))))
+    assert entry.category is Category.CANCEL and entry.level is Level.INFO and entry.in_status_bar
+    assert entry.text == f"Canceled at the broker: BUY 7 AAPL LMT 223.00 ({at_broker.client_order_id})"
+    assert log.note_changes(ChangeSet(orders=(at_broker,))) == []  # a later revision: said once
+    [entry] = log.note_changes(ChangeSet(orders=(partly, replace(at_broker, id=11))))
+    assert entry.text.startswith(f"2 canceled at the broker: BUY 10 MSFT LMT 405.00 ({partly.client_order_id}, 4 of 10 filled), ")
+
+
 def test_the_panel_filters_by_level_and_text(qtbot):
     from widgets.views.activity import ActivityView
 
