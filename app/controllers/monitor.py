@@ -183,7 +183,7 @@ class MonitorController(QObject):
         w.fills_model.apply(changes)
         holdings_moved = self.positions.take(changes.positions)
         self.audit.follow(batch.audit_newest)
-        w.activity_log.note_changes(changes)  # fills and rejections in the activity log, as the trading window's
+        w.activity_log.note_changes(changes)  # fills, rejections and confirmed cancels, as the trading window's
         now = datetime.now(UTC)
         for order in batch.orders:
             self.shown[order.id] = (str(order.status), batch.observed_at, now, self.batches)

@@ -171,7 +171,7 @@ class MonitoringController:
             # a run `execute` sent from a terminal filled under an old "last event" (the monitor's is
             # the same rule)
             w.connection_status.set_last_event_time(datetime.now(UTC))
-        w.activity_log.note_changes(changes)  # fills and rejections in the activity log
+        w.activity_log.note_changes(changes)  # fills, rejections and confirmed cancels in the activity log
         if changes.fills:
             self._filled_symbols.update(f.symbol for f in changes.fills)
             if not self._fill_marks_timer.isActive():  # not restarted: a long burst is marked as it goes
