@@ -413,16 +413,23 @@ def equity_history(db, account: str | None = None, limit: int = 5000) -> tuple[t
     shows, also after a restart. ``account`` None: the account of the newest snapshot (a
     monitor, which has no broker to ask). Never two accounts in one series: a paper and a live
     account in the same database drew one zig-zag line, its P&L measured across both."""
+    return account_equity(db, account, limit)[1]
+
+
+def account_equity(db, account: str | None = None,
+                   limit: int = 5000) -> tuple[str | None, tuple[tuple[datetime, Decimal], ...]]:
+    """(the account, ``equity_history`` of it): what the equity chart shows and whose it is (a
+    monitor's chart is the newest snapshot's account, which it did not say; None: none stored)."""
     with db.session() as session:
         query = select(EquitySnapshot.time, EquitySnapshot.equity).where(EquitySnapshot.project_id.is_(None))
         if not account:
             account = session.scalar(select(EquitySnapshot.account).where(EquitySnapshot.project_id.is_(None))
                                      .order_by(EquitySnapshot.time.desc(), EquitySnapshot.id.desc()).limit(1))
             if account is None:
-                return ()
+                return None, ()
         query = query.where(EquitySnapshot.account == account)
         rows = session.execute(query.order_by(EquitySnapshot.time.desc(), EquitySnapshot.id.desc()).limit(limit)).all()
-    return tuple((t, e) for t, e in reversed(rows))
+    return account, tuple((t, e) for t, e in reversed(rows))
 
 
 def last_event_time(db) -> datetime | None:

@@ -60,3 +60,13 @@ def theme_plot(plot: pg.PlotWidget, name: str) -> None:
         legend.setPen(pg.mkPen(foreground, width=0.5))
         for _sample, label in legend.items:
             label.setText(label.text, color=foreground)
+
+
+def retitle(plot: pg.PlotWidget, title: str) -> None:
+    """A new title, shown only if the title row is (``title_when_tall``): ``setTitle`` shows it
+    in a dock too short for it. The text keeps its theme colour (LabelItem keeps its options)."""
+    label = plot.plotItem.titleLabel
+    if label.isVisible():
+        plot.setTitle(title)
+    else:
+        label.setText(title)

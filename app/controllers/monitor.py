@@ -232,8 +232,8 @@ class MonitorController(QObject):
         self.window.charts_view.show_run_chart(run_chart(self._progress))
 
     async def show_equity(self) -> None:
-        history = await asyncio.to_thread(queries.equity_history, self.stack.db, None)
-        self.window.charts_view.set_equity(equity_points(history))
+        account, history = await asyncio.to_thread(queries.account_equity, self.stack.db, None)
+        self.window.charts_view.set_equity(equity_points(history), account)
 
     # ------------------------------------------------------------------ intents
     def _refuse(self, what: str) -> None:

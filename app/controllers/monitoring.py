@@ -325,11 +325,11 @@ class MonitoringController:
         """The stored equity snapshots of the account (P&L against the first one shown)."""
         stack = self.ctx.stack
         ticket = self._equity_asked.ask()
-        history = await self.ctx.db(queries.equity_history, stack.db, stack.provider.account or None)
+        account, history = await self.ctx.db(queries.account_equity, stack.db, stack.provider.account or None)
         if not self._equity_asked.is_newest(ticket):
             return
         self.equity_points = equity_points(history)
-        self.ctx.window.charts_view.set_equity(self.equity_points)
+        self.ctx.window.charts_view.set_equity(self.equity_points, account)
 
     async def mark_positions(self, symbols: set[str] | None = None) -> None:
         """Market prices for the held symbols (as the database holds them; ``symbols``: only

@@ -28,6 +28,9 @@ def test_equity_chart_reads_stored_snapshots_after_a_restart(qloop, open_console
             points = again.controller.equity_points
             assert [(t, v) for t, v, _ in points][: len(stored)] == list(stored)
             assert points[0][2] == 0  # P&L against the first stored value
+            # whose equity it is: the connected account's (the chart did not say)
+            account = again.stack.provider.account
+            assert account and f"Equity of {account} (left)" in again.window.charts_view.equity_plot.plotItem.titleLabel.text
         finally:
             await again.close()
 

@@ -73,7 +73,7 @@ def test_position_marks_read_before_a_fill_do_not_take_the_position_back(qloop, 
 def test_an_older_equity_read_coming_back_last_does_not_replace_the_chart(qloop, open_console, monkeypatch):
     from services.db.models import EquitySnapshot
 
-    answered_late, held, release = _first_answered_late(console_queries.equity_history)
+    answered_late, held, release = _first_answered_late(console_queries.account_equity)
 
     async def scenario():
         console = await open_console()
@@ -81,7 +81,7 @@ def test_an_older_equity_read_coming_back_last_does_not_replace_the_chart(qloop,
         monitoring = controller.monitoring
         try:
             monitoring._equity_timer.stop()  # only this test's reads
-            monkeypatch.setattr(console_queries, "equity_history", answered_late)
+            monkeypatch.setattr(console_queries, "account_equity", answered_late)
             older = asyncio.ensure_future(monitoring.show_equity())
             await wait_for(held.is_set, 10, "the first equity read")
             with stack.db.unit_of_work() as session:  # a sample stored after it was read

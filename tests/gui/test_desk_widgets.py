@@ -246,6 +246,31 @@ def test_chart_time_axes_show_clock_times_and_pnl_has_its_own_scale(qtbot):
     assert high - low < 2000  # the P&L's range, not the equity's
 
 
+def test_the_equity_chart_says_whose_account_it_draws(qtbot):
+    """The chart drew one account's equity (the connection's; a monitor's, the newest
+    snapshot's) and said not whose: its title and legend name it, also in a dock too short for
+    the title row (the legend stays), and the row is not shown there by a new name."""
+    from datetime import UTC, datetime, timedelta
+
+    from widgets.views.charts import ChartsView
+
+    charts = ChartsView()
+    qtbot.addWidget(charts)
+    t0 = datetime(2026, 12, 8, 14, 30, tzinfo=UTC)
+    points = [(t0, Decimal(100000), Decimal(0)), (t0 + timedelta(minutes=5), Decimal(100400), Decimal(400))]
+    charts.set_equity(points)
+    title = charts.equity_plot.plotItem.titleLabel
+    assert title.text.startswith("Equity (left)")
+    charts.set_equity(points, "DU1234567")
+    assert title.text == "Equity of DU1234567 (left) and P&L since the first sample (right) · times UTC"
+    legend = charts.equity_plot.plotItem.legend
+    assert legend.getLabel(charts.equity_curve).text == "equity of DU1234567"
+    charts.equity_plot.setTitle(None)  # a short dock's chart: no title row (widgets.plots.show_title)
+    charts.set_equity(points, "U7654321")
+    assert not title.isVisible() and "of U7654321" in title.text
+    assert legend.getLabel(charts.equity_curve).text == "equity of U7654321"
+
+
 def test_the_filled_notional_stays_flat_until_the_next_fill(qtbot):
     """Under Xvfb a limit order rested 18 minutes and filled at once: the run-progress line rose
     from 0 at its sending to 1,640 at its first fill, as though it had filled all along. The

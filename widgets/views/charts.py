@@ -18,7 +18,7 @@ from services.core.wording import counted
 
 from ..common import literal_ampersands, plain_label
 from ..models.positions import GAIN, LOSS
-from ..plots import PLOT_COLOURS, theme_plot, title_when_tall
+from ..plots import PLOT_COLOURS, retitle, theme_plot, title_when_tall
 from ..theme import follow_theme
 
 Point = tuple[datetime, Decimal]
@@ -136,6 +136,7 @@ def _pnl_side(colour: QColor) -> pg.PlotDataItem:
 
 #: What the run-progress chart says before it has a run to show (no fills and no target): its
 #: empty plot showed pyqtgraph's default 0.2-0.8 "notional" axis, amounts of no run at all.
+EQUITY_TITLE = "Equity{whose} (left) and P&L since the first sample (right)"
 NO_RUN = "No run yet: a run's filled notional and its target show here once a plan is executed"
 
 
@@ -185,7 +186,8 @@ class ChartsView(QWidget):
 
         # P&L on its own axis (right) and view box, sharing the time axis: on the equity's scale a
         # few hundred of P&L on a hundred thousand of equity is a flat line.
-        self.equity_plot = _plot("Equity (left) and P&L since the first sample (right)", "equity USD")
+        self.equity_plot = _plot(EQUITY_TITLE.format(whose=""), "equity USD")
+        self._equity_account: str | None = None
         self.equity_curve = self.equity_plot.plot([], [], name="equity", pen=pg.mkPen("#4f8fd6", width=2))
         item = self.equity_plot.plotItem
         item.showAxis("right")
@@ -339,9 +341,19 @@ class ChartsView(QWidget):
 
     # -- equity -----------------------------------------------------------------------------
 
-    def set_equity(self, points: Iterable[tuple[datetime, Decimal, Decimal]]) -> None:
-        """(time, equity, P&L) samples."""
+    def set_equity(self, points: Iterable[tuple[datetime, Decimal, Decimal]], account: str | None = None) -> None:
+        """(time, equity, P&L) samples of ``account`` (None: not known yet), which the title and
+        the legend name: the chart did not say whose account it drew (a monitor's is the newest
+        snapshot's, a trading window's its connection's)."""
         points = list(points)
+        if account != self._equity_account:
+            self._equity_account = account
+            whose = f" of {account}" if account else ""
+            retitle(self.equity_plot, f"{EQUITY_TITLE.format(whose=whose)} · times UTC")
+            legend = self.equity_plot.plotItem.legend
+            label = legend.getLabel(self.equity_curve) if legend is not None else None
+            if label is not None:  # the legend stays when the title row is dropped (a short dock)
+                label.setText(f"equity{whose}")
         self.equity_curve.setData(_xs(points), _ys(points, 1))
         gains, losses = pnl_sides((time, pnl) for time, _equity, pnl in points)
         self.pnl_curve.setData(_xs(gains), _ys(gains))
