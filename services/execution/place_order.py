@@ -18,6 +18,7 @@ from services.audit_actions import AuditAction
 from services.core.contracts import ContractSpec, contract_problem, spec_of
 from services.core.order_state import EventKind
 from services.core.risk import RiskReport
+from services.core.typed_numbers import plain
 from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.repositories import OrderRepository, ProjectRepository, SettingsRepository
 from services.domain import EventSource, OrderRecord, OrderType, Side, TradingState
@@ -109,12 +110,14 @@ class PlaceOrder(ActionPart):
         self.writer.submit(LocalOrderEvent(coid, EventKind.SUBMITTED, EventSource.USER, ib_order_id=ib_order_id,
                                            payload={"orderRef": coid, "orderId": ib_order_id,
                                                     **placed_by(getattr(self.provider, "client_id", None))}))
+        # its numbers as ``plain`` writes them, as the replace's own entry does: a replacement's
+        # quantity and kept limit come from the stored order ("6.000000", "405.00000000")
         await self._db(self._audit, AuditAction.ORDER_MANUAL if replaces_order_id is None else AuditAction.ORDER_REPLACE_NEW, order_id,
-                       {"client_order_id": coid, "symbol": request.symbol, "side": str(request.side), "quantity": str(request.quantity),
+                       {"client_order_id": coid, "symbol": request.symbol, "side": str(request.side), "quantity": plain(request.quantity),
                         "order_type": str(request.order_type),
-                        "limit_price": None if request.limit_price is None else str(request.limit_price),
+                        "limit_price": None if request.limit_price is None else plain(request.limit_price),
                         "tif": request.tif, "outside_rth": request.outside_rth,
-                        "stop_price": None if request.stop_price is None else str(request.stop_price),
+                        "stop_price": None if request.stop_price is None else plain(request.stop_price),
                         "replaces_order_id": replaces_order_id})
         await self.writer.flush()
         return await self._db(self._order, order_id)

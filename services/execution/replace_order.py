@@ -139,10 +139,12 @@ class ReplaceOrder(ActionPart):
             raise BadInput(f"order {order_id}: {problem}")
         new = replaced_order(order, *asked, stop)  # the one rule: each not asked for is the order's own
         new_quantity, new_limit, new_stop = new.quantity, new.limit_price, new.stop_price
-        payload = {"client_order_id": order.client_order_id, "quantity": str(new_quantity),
-                   "limit_price": None if new_limit is None else str(new_limit)}
+        # each number as ``plain`` writes it, as ``was`` below: one kept from the stored order was
+        # read back at its column's scale and said "7.000000" beside was's "7"
+        payload = {"client_order_id": order.client_order_id, "quantity": plain(new_quantity),
+                   "limit_price": None if new_limit is None else plain(new_limit)}
         if order.order_type.has_stop:
-            payload["stop_price"] = None if new_stop is None else str(new_stop)
+            payload["stop_price"] = None if new_stop is None else plain(new_stop)
         # what it was: the history, the audit log and `audit list` said only what it became (8 @
         # 408.50), the order's 5 @ 407 before it nowhere (a trader's walk)
         payload["was"] = {"quantity": plain(order.quantity),

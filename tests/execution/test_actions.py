@@ -252,3 +252,11 @@ async def test_replace_limit_order_without_confirmation_falls_back_to_cancel_and
     assert [(o.order_ref, o.status) for o in stack.sim.orders()] == [("SLOWLMT-1", "Cancelled"), ("SLOWLMT-1-R1", "Submitted")]
     events = [(e.event_type, e.to_state) for e in _events(stack.db, record.id)]
     assert ("replace_rejected", OrderState.SUBMITTED) in events
+    # the new order's audit entry writes its numbers as the replace's own entry does ("6", not
+    # the "6.000000" of 6 less the stored filled 0, nor the kept limit's "405.00000000")
+    from services.audit import AuditLog
+
+    [sent] = AuditLog(stack.db).list(action="order.replace_new", entity_id=result.new_order_id)
+    [replaced] = AuditLog(stack.db).list(action="order.replace", entity_id=record.id)
+    assert (sent.payload["quantity"], sent.payload["limit_price"]) == ("6", "405"), sent.payload
+    assert (replaced.payload["quantity"], replaced.payload["limit_price"]) == ("6", "405"), replaced.payload

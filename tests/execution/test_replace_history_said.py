@@ -56,3 +56,27 @@ async def test_an_orders_history_says_what_each_replace_asked_for(stack):
     await stack.actions.replace(stop_id, quantity=Decimal(6), stop_price=Decimal("104.5"))
     await _accepted(stack, stop_id)
     assert _replace_rows(stack.db, stop_id) == ["replace requested to 6 stop 104.50 limit 106.00, from 5 stop 105.00 limit 106.00"]
+
+
+async def test_a_replace_stores_its_numbers_as_the_rest_of_its_record_does(stack):
+    """A replace that leaves the quantity (or a price) as it was took it from the stored order,
+    read back at its column's scale: the order event's payload and the audit entry said
+    "quantity": "7.000000" (and "limit_price": "400.00000000") beside ``was``'s "7". Written as
+    ``plain`` writes them, as ``was`` and the change feed's quantities are; old rows read back
+    as before (``history_detail`` parses either)."""
+    from services.audit import AuditLog
+
+    stack.sim.set_price("MSFT", "405")
+    limit = await stack.actions.manual_order("MSFT", Side.BUY, Decimal(7), OrderType.LMT, Decimal("400"))
+    await _accepted(stack, limit.id)
+    await stack.actions.replace(limit.id, limit_price=Decimal("401.50"))  # the quantity kept: read back from the row
+    await _accepted(stack, limit.id)
+    await stack.actions.replace(limit.id, quantity=Decimal(8))  # the limit kept
+    await _accepted(stack, limit.id)
+    stored = [e.payload for e in queries.order_details(stack.db, limit.id).events if e.event_type == "replace_requested"]
+    audited = [e.payload for e in AuditLog(stack.db).list(action="order.replace", entity_id=limit.id)]
+    for payloads in (stored, sorted(audited, key=lambda p: p["was"]["quantity"])):
+        said = [(p["quantity"], p["limit_price"], p["was"]["quantity"], p["was"]["limit_price"]) for p in payloads]
+        assert said == [("7", "401.5", "7", "400"), ("8", "401.5", "7", "401.5")], payloads
+    assert _replace_rows(stack.db, limit.id) == ["replace requested to 7 @ 401.50, from 7 @ 400.00",
+                                                 "replace requested to 8 @ 401.50, from 7 @ 401.50"]
