@@ -412,6 +412,10 @@ async def assemble_stack(settings: Settings, *, demo: bool, live_token: str | No
             auto_reconnect=auto_reconnect,
             lease_ttl=settings.lease_ttl,
             write_timeout=settings.write_timeout,
+            # its audit entries say a run's mode as the window does: "demo" in demo mode (its paper
+            # runs go to the built-in simulator); every other session's as stored (a command of
+            # the default demo profile trades through TWS: paper)
+            profile="demo" if demo else None,
         )
     except BaseException:
         if simulator is not None:

@@ -51,7 +51,7 @@ async def _sleep_then_go_on(delay: float) -> bool:
 class ExecutionEngine:
     def __init__(self, db, provider: ExecutionProvider, *, actor: str | None = None, ack_timeout: float = 10.0,
                  reconcile_grace: float = 2.0, journal_path=None, clock: Callable[[], datetime] | None = None,
-                 lease_ttl: float = LEASE_TTL, write_timeout: float = WRITE_TIMEOUT) -> None:
+                 lease_ttl: float = LEASE_TTL, write_timeout: float = WRITE_TIMEOUT, profile: str | None = None) -> None:
         self.db = db
         self.provider = provider
         if getattr(provider, "contract_store", False) is None:
@@ -81,8 +81,10 @@ class ExecutionEngine:
         if clock is not None and hasattr(provider, "clock"):
             provider.clock = clock  # one clock for when a price was seen and for the price-age rule
         self.health = MarketHealth(provider, clock=clock) if hasattr(provider, "subscribe_notices") else None
+        # profile: "demo" for the demo window's engine, whose audit entries say its runs' mode as
+        # the window does (RunServiceBase.mode_said); None: as stored
         self.service = TradeService(db, provider, self.writer, self.reconciler, actor=actor, ack_timeout=ack_timeout,
-                                    leases=self.leases, clock=clock, health=self.health)
+                                    leases=self.leases, clock=clock, health=self.health, profile=profile)
         self.actions = OrderActions(db, provider, self.writer, self.service, actor=actor, health=self.health)
         # the desk: watched quotes, the account's figures and the order ticket (services.execution.manual)
         self.quotes = QuoteBook(provider)
@@ -100,7 +102,7 @@ class ExecutionEngine:
                market_data_type: str = "delayed", market_data_lines: int = MARKET_DATA_LINES,
                auto_reconnect: bool = True, actor: str | None = None,
                ack_timeout: float = 10.0, journal_path=None, lease_ttl: float = LEASE_TTL,
-               write_timeout: float = WRITE_TIMEOUT) -> ExecutionEngine:
+               write_timeout: float = WRITE_TIMEOUT, profile: str | None = None) -> ExecutionEngine:
         from .ib_provider import IbExecutionProvider
 
         provider = IbExecutionProvider(host=host, port=port, client_id=client_id, account=account, mode=mode,
@@ -108,7 +110,7 @@ class ExecutionEngine:
                                        market_data_type=market_data_type, market_data_lines=market_data_lines,
                                        auto_reconnect=auto_reconnect)
         return cls(db, provider, actor=actor, ack_timeout=ack_timeout, journal_path=journal_path, lease_ttl=lease_ttl,
-                   write_timeout=write_timeout)
+                   write_timeout=write_timeout, profile=profile)
 
     def subscribe_changes(self, callback: Callable[[ChangeSet], None]) -> Callable[[], None]:
         return self.writer.subscribe(callback)

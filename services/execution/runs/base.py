@@ -11,6 +11,7 @@ from typing import cast
 from sqlalchemy import Table, bindparam, select
 
 from services.audit_actions import AuditAction
+from services.core.wording import mode_word
 from services.db.convert import to_fill_record, to_order_record
 from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.models import TradeOrder, TradeRun
@@ -63,8 +64,12 @@ class RunServiceBase:
         leases: LeaseManager | None = None,
         clock: Callable[[], datetime] | None = None,
         health: MarketHealth | None = None,
+        profile: str | None = None,
     ) -> None:
         self.db = db
+        # the profile whose words the audit log says a run's mode in (``mode_said``): "demo" for
+        # the demo window's engine, whose paper runs go to the built-in simulator; None: as stored
+        self.profile = profile
         self.leases = leases or LeaseManager(db, client_id=getattr(provider, "client_id", None))
         self.provider = provider
         self.writer = writer
@@ -91,6 +96,12 @@ class RunServiceBase:
         """The runs this process is executing right now (auto-recovery leaves their NEW orders
         to their sender)."""
         return set(self._executing)
+
+    def mode_said(self, mode: TradeMode | str) -> str:
+        """A run's mode as its audit entries record it: as the window of this engine's profile
+        says it (``mode_word``: a demo session's paper run is "demo", the badge's word; "paper"
+        read as IB's paper account). The run itself is stored with its ``TradeMode``."""
+        return mode_word(str(mode), self.profile)
 
     def _check_live(self, mode: TradeMode, live_token: str | None) -> None:
         if TradeMode(mode) is TradeMode.LIVE and not is_live_token(live_token):

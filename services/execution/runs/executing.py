@@ -333,7 +333,7 @@ class RunExecution(RunPlanning):
             execute_many(session, _START_RUN, _START_RUN_PARAMS,
                          [(run_id, {**(params or {}), "plan_id": plan.id}, RunStatus.RUNNING, datetime.now(UTC), utcnow())])
             audit(self.db, self.actor, AuditAction.RUN_EXECUTE, "trade_run", run_id,
-                  {"orders": len(plan.orders), "mode": str(plan.mode), "account": self.provider.account,
+                  {"orders": len(plan.orders), "mode": self.mode_said(plan.mode), "account": self.provider.account,
                    "plan_id": plan.id, "plan_hash": plan.content_hash,
                    "gross_notional": plain(plan.gross_notional)}, session=session)
         return requests

@@ -218,7 +218,7 @@ class RunPlanning(RunServiceBase):
 
             def audit_created(run_id: int) -> None:
                 audit(self.db, self.actor, AuditAction.RUN_CREATE, "trade_run", run_id,
-                      {"project_id": project_id, "snapshot_id": snapshot, "mode": str(mode), "new_run": new_run}, session=session)
+                      {"project_id": project_id, "snapshot_id": snapshot, "mode": self.mode_said(mode), "new_run": new_run}, session=session)
 
             if new_run:
                 if inputs is not None:  # a new run has sent nothing: inserted with its inputs (no UPDATE after)
