@@ -24,6 +24,11 @@ from services.execution.errors import UnknownContract
 log = logging.getLogger(__name__)
 
 MAX_MARKED_SYMBOLS = 40
+# what a position's stored mark is (the ``positions`` command's MARK, the window's Price before a
+# quote of its own): the writer marks a position with each fill's price at its time, the equity
+# recorder with the quote it sampled while the console was connected, the newer kept
+# (services.db.repositories.portfolio: PositionRepository.mark, the upsert's _marking)
+STORED_MARK = "the newer of its last fill's price and the last quote the console stored while connected"
 
 
 def newest_mark(position: PositionRecord, price: Decimal, seen_at: datetime) -> PositionRecord:

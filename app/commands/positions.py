@@ -1,8 +1,12 @@
 """`trading-console positions [--project NAME] [--json]`: the stored positions, read-only.
 
-Per project, account and symbol: quantity, average cost (IB's, commissions included), the last
-stored market price (the equity recorder's mark; "no mark" when none was ever stored), market
-value, unrealized and realized P&L (net of commissions) and the commissions paid. Rows with
+Per project, account and symbol: quantity, average cost (IB's, commissions included), its mark
+(MARK: the newer of its last fill's price and the last quote the console stored while connected,
+services.position_marks.STORED_MARK; "no mark" when neither was ever stored), market value,
+unrealized and realized P&L (net of commissions) and the commissions paid. The mark is the price
+the window's positions tree starts from (the same stored records); the window shows a quote it
+was given since over it, which a command without a broker has not: so the column is not headed
+a market price, which read as the market's price now. Rows with
 project "(account)" are the account's own totals over every project; rows with project
 "unassigned" what the account holds that no project owns (the account's row less every project's:
 manual and external trades; `assign` moves them into a book; docs/project-books.md). Below the
@@ -16,7 +20,8 @@ without them, or when a project's lines are in accounts of different base curren
 and sums, with the currency they are in: null for "mixed", each currency's own sums beside, and
 ``rates_by_account``: each account's rates its lines took), ``rates_by_account`` (each account's
 stored exchange rates) and ``rates`` (those of the one account with rates stored; null with none
-or several: see ``rates_by_account``); amounts are strings. A book's unrealized P&L is over its
+or several: see ``rates_by_account``); amounts are strings. A line's ``market_price`` is its mark
+(the table's MARK), ``marked_at`` when it was the price. A book's unrealized P&L is over its
 lines with a mark: "no mark" (null) while none of its holdings has one yet, never 0.
 """
 
@@ -97,7 +102,9 @@ def _rates_dict(stored) -> dict | None:
 def _table(lines) -> str:
     from services.console_books import NO_MARK
 
-    header = ("PROJECT", "ACCOUNT", "SYMBOL", "QUANTITY", "AVG COST", "MARKET PRICE", "MARKET VALUE", "UNREALIZED",
+    # MARK: the stored mark (STORED_MARK), not the market's price now: "MARKET PRICE" said that
+    # of a fill's price hours old
+    header = ("PROJECT", "ACCOUNT", "SYMBOL", "QUANTITY", "AVG COST", "MARK", "MARKET VALUE", "UNREALIZED",
               "REALIZED", "COMMISSIONS")
     rows = [header]
     # as the window's positions tree shows them (its ColumnPlaces): each column of prices to one
@@ -167,6 +174,7 @@ def _positions(args: argparse.Namespace, settings) -> int:
     from services import console_queries as queries
     from services.books import project_books, stored_rates_by_account
     from services.console_books import NO_MARK
+    from services.position_marks import STORED_MARK
 
     url = settings.effective_db_url
 
@@ -194,8 +202,10 @@ def _positions(args: argparse.Namespace, settings) -> int:
             print("no positions" + (f" in project {args.project}" if args.project else ""))
         else:
             print(_table(lines))
+            print(f"\nMARK: each line's stored mark, {STORED_MARK}")
             if any(line.market_price is None for line in lines):
-                print(f"\n{NO_MARK}: no market price stored yet (marks are stored while the console is connected)")
+                print(f"{NO_MARK}: neither stored yet (a fill of the console's marks its position; quotes are stored "
+                      "while the console is connected)")
         if any(b.capital is not None or b.figures.by_currency for b in books):
             print("\n" + _books_table(books))
             if any(len(b.figures.by_currency) > 1 or b.figures.converts or b.figures.bases_differ or b.figures.missing_rates

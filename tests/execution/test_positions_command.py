@@ -460,3 +460,49 @@ async def test_each_column_of_prices_reads_to_one_number_of_places_as_the_window
     assert text.code == 0, text.err
     rows = {cells[2]: cells[4:6] for cells in (line.split() for line in text.out.splitlines()) if cells[:1] == ["(account)"]}
     assert rows == {"AAPL": ["221.6450", "228.500"], "KO": ["60.0000", "61.000"], "MSFT": ["229.2927", "229.125"]}, text.out
+
+
+async def test_the_commands_price_column_is_the_windows_stored_mark_under_its_name(stack, db_url):
+    """The command's price column is the mark the window's positions tree starts from (the stored
+    records: services.console_queries.positions, services.console_books.position_tree), not a
+    market price of the moment: right after a fill its position's mark is that fill's price,
+    after the console stored a quote that quote's. It was headed MARKET PRICE, which read as the
+    market's price now while it held a fill's of hours before; it is headed MARK and the line
+    under the table says what a mark is (the window says it in its Price column's tooltips)."""
+    from services.console_books import position_tree
+    from services.position_marks import STORED_MARK
+
+    stack.sim.set_price("AAPL", "200")
+    for ref, project, quantity in (("K-1", "alpha", 10), ("K-2", "beta", 5)):
+        record = await stack.actions.manual_order("AAPL", Side.BUY, Decimal(quantity), project=project, client_order_id=ref)
+        await _settle(stack, record.id, {OrderState.FILLED})
+    await _commissions_in(stack)
+
+    def window_marks() -> dict:
+        """Each line's price as the window's tree holds it before any quote of its own."""
+        tree = position_tree(queries.positions(stack.db), queries.project_names(stack.db))
+        return {(g.name if g.kind != "account" else None, p.symbol): p.market_price for g in tree for p in g.lines}
+
+    async def command_marks() -> dict:
+        said = await _positions_cli(db_url, "--json")
+        assert said.code == 0, said.err
+        return {(r["project"], r["symbol"]): Decimal(r["market_price"]) for r in said.json["positions"]}
+
+    with stack.db.session() as session:
+        fills = {f.order_ref: f.price for f in session.scalars(select(TradeFill))}
+    assert await command_marks() == window_marks() == {
+        (None, "AAPL"): fills["K-2"], ("alpha", "AAPL"): fills["K-1"], ("beta", "AAPL"): fills["K-2"]}
+
+    text = await _positions_cli(db_url)
+    assert text.code == 0, text.err
+    lines = text.out.splitlines()
+    assert re.split(r"\s{2,}", lines[0]) == ["PROJECT", "ACCOUNT", "SYMBOL", "QUANTITY", "AVG COST", "MARK", "MARKET VALUE",
+                                             "UNREALIZED", "REALIZED", "COMMISSIONS"], text.out
+    assert f"MARK: each line's stored mark, {STORED_MARK}" in text.out, text.out
+
+    stack.sim.set_price("AAPL", "210")
+    sample = await EquityRecorder(stack.db, stack.provider).sample()
+    assert sample is not None
+    quote = sample.marks["AAPL"]
+    assert await command_marks() == window_marks() == {
+        (None, "AAPL"): quote, ("alpha", "AAPL"): quote, ("beta", "AAPL"): quote}
