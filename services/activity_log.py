@@ -142,6 +142,11 @@ class ActivityLog:
             added.append(self.append(describe_cancels(canceled), category=Category.CANCEL))
         return added
 
+    def confirmed_canceled(self, order_ids: Iterable[int]) -> int:
+        """How many of ``order_ids`` this log has said canceled at the broker (a Cancel All's
+        line, said once its call returns, counts them: ``CanceledOrders.headline``)."""
+        return sum(1 for order_id in order_ids if order_id in self._canceled)
+
     def note_connection(self, event: ConnectionEvent) -> ActivityEntry | None:
         """The broker connection's changes worth a line: connected, lost (a warning until the
         next message), restored (services.execution.connection_words)."""

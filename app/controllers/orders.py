@@ -203,7 +203,7 @@ class OrdersController:
             # what it did and what may still work at the broker: the service's words
             # (CanceledOrders.headline and left_lines, the commands' too), each note a warning
             # that stays until the next message
-            self.ctx.status(order_ids.headline())
+            self.ctx.status(order_ids.headline(self.ctx.window.activity_log.confirmed_canceled(order_ids)))
             for line in order_ids.left_lines():
                 self.ctx.status(line, timeout_ms=0, level=Level.WARNING)
         self.audit.schedule_refresh()

@@ -137,10 +137,13 @@ class CanceledOrders(list):
         that a script reading either finds the same ids under the same accounts."""
         return {account: list(ids) for account, ids in self.by_account.items()}
 
-    def headline(self) -> str:
+    def headline(self, confirmed: int = 0) -> str:
         """What this Cancel All did, one line, said the same by the window (its status line) and
         ``cancel-all`` / ``halt --cancel-all``: the command said 'cancel requested for N working
-        orders' of a global cancel too, which cancels every open order of the login at the broker."""
+        orders' of a global cancel too, which cancels every open order of the login at the broker.
+        ``confirmed``: how many of its orders the broker has confirmed canceled by now (the
+        window's activity log said them before this line, which read as a request after its
+        answer when the broker was quick)."""
         if self.everything and self.unrecorded:
             return (f"Global cancel sent to the broker: {global_cancel_reach(self.login)} "
                     "(the database did not answer: which of this console's orders it canceled is written when it does)")
@@ -150,6 +153,11 @@ class CanceledOrders(list):
         if self.unrecorded:
             return (f"Cancel sent to the broker for {counted(len(self.at_broker_alone), 'order')} of this account "
                     "it holds open (the database did not answer: read from the broker)")
+        if self and confirmed >= len(self):
+            return f"Cancel All: this console's {counted(len(self), 'working order')} canceled at the broker"
+        if self and confirmed:
+            return (f"Cancel requested for this console's {counted(len(self), 'working order')} "
+                    f"({confirmed} canceled at the broker so far)")
         if self:
             return f"Cancel requested for this console's {counted(len(self), 'working order')}"
         if self.not_canceled:

@@ -140,7 +140,13 @@ def test_cancel_all_says_the_cancels_the_broker_confirmed(qloop, open_console, m
                 return [e.text for e in w.activity_log.entries() if "canceled at the broker" in e.text.lower()]
 
             await wait_for(lambda: said(), 10, lambda: [e.text for e in w.activity_log.entries()][-5:])
-            assert said() == [f"Canceled at the broker: BUY 5 AAPL LMT 222.00 ({working.client_order_id})"]
+            await console.controller.runner.drain(timeout=10)  # Cancel All's own line said too
+            assert said()[0] == f"Canceled at the broker: BUY 5 AAPL LMT 222.00 ({working.client_order_id})"
+            # read in the order it happened: no request said after its answer (the simulator answers
+            # at once, before Cancel All's call returns: "Cancel requested ..." came under the answer)
+            texts = [e.text for e in w.activity_log.entries()]
+            answered = texts.index(said()[0])
+            assert not [t for t in texts[answered:] if t.startswith("Cancel requested")], texts
         finally:
             await console.close()
 

@@ -107,6 +107,19 @@ async def test_a_cancel_all_closes_later_only_its_own_accounts_escaped_orders(da
     assert _statuses(database, mine + theirs) == [OrderState.CANCELED, OrderState.NEW, OrderState.NEW]
 
 
+def test_a_cancel_alls_line_says_what_the_broker_confirmed_before_it_was_said():
+    """The window says a Cancel All's line once its call returns; the broker may have confirmed
+    some or all of its cancels by then (the activity log said them first): the line is not a
+    bare request said after its answer."""
+    from services.execution.cancel_all_outcome import CanceledOrders
+
+    canceled = CanceledOrders([11, 12])
+    assert canceled.headline() == "Cancel requested for this console's 2 working orders"
+    assert canceled.headline(1) == "Cancel requested for this console's 2 working orders (1 canceled at the broker so far)"
+    assert canceled.headline(2) == "Cancel All: this console's 2 working orders canceled at the broker"
+    assert CanceledOrders([]).headline(0) == "Nothing to cancel: this console has no working orders"
+
+
 def test_a_cancel_all_of_an_unknown_account_stops_every_accounts_orders():
     """A Cancel All recorded before its account was (or with none connected) counts for every
     account: the safe side."""
