@@ -144,8 +144,11 @@ async def test_send_uses_the_stored_plan_of_the_current_preview_only():
 
 
 def test_describe_execute():
-    result = ExecuteResult(4, sent=("a", "b"), already_known=(), failed=(("c", "x"),), unsent=("c",), stopped="halted")
+    result = ExecuteResult(4, sent=("a", "b"), already_known=(), failed=(("c", "x"),), unsent=("c", "d"), stopped="halted")
+    # each order counted once, the counts adding up to the plan's 4: c failed (put back to NEW), d never tried
     assert describe_execute(4, result) == "Run 4: 2 sent, 0 already at the broker, 1 failed, 1 not sent (halted)"
+    assert describe_execute(4, ExecuteResult(4, sent=("a",), failed=(("c", "x"),), unsent=("c",))) == (
+        "Run 4: 1 sent, 0 already at the broker, 1 failed, 0 not sent")  # it said "1 failed, 1 not sent" of c
     assert execute_needs_attention(result)
     assert not execute_needs_attention(ExecuteResult(4, sent=("a",), already_known=()))
 

@@ -54,11 +54,11 @@ def test_each_way_a_run_falls_short_makes_it_incomplete_and_is_said(case):
 def test_the_command_says_the_send_in_the_window_s_words_and_the_run_s_end_after_them():
     """The window's status line after Execute and `execute`'s line say one send's counts alike
     (ExecuteResult.counts_said): the command said "sent 2, already at the broker 1, still working
-    1, not sent 1" beside the window's "2 sent, 1 already at the broker, 1 failed, 1 not sent",
+    1, not sent 1" beside the window's "2 sent, 1 already at the broker, 1 failed, 0 not sent",
     in another order and without the failed. What only a run waited for to its end knows follows."""
     result = ExecuteResult(3, sent=("a", "b"), already_known=("c",), failed=(("d", "unknown contract"),), unsent=("d",))
     outcome = _outcome(result, still_working=["b"], commissions_missing=["0001.01"], not_sent=["d"])
-    shared = "2 sent, 1 already at the broker, 1 failed, 1 not sent"
+    shared = "2 sent, 1 already at the broker, 1 failed, 0 not sent"  # d once: failed
     assert describe_execute(3, result) == f"Run 3: {shared}"
     assert outcome.headline() == (f"run 3 (paper, snapshot 1, plan 2): partial; {shared}; "
                                   "1 still working, 1 fill without a commission report")

@@ -181,9 +181,12 @@ class ExecuteResult:
         (services.core.wording.send_counts). ``not_sent``: the run's orders not sent as the caller
         knows them later (`execute` says them at the run's end, after its wait: the ones it lists
         on stderr and exits 5 for; recovery may have sent some of ``unsent`` meanwhile, a halt
-        closed some); by default this send's own ``unsent``, what the window knows right after it."""
-        return send_counts(len(self.sent), len(self.already_known), len(self.failed),
-                           len(self.unsent if not_sent is None else not_sent))
+        closed some); by default this send's own ``unsent``, what the window knows right after it.
+        The counts are of different orders and add up to the plan's: a failed order put back to
+        NEW is counted failed, not also not sent ("1 failed, 1 not sent" was said of one order)."""
+        failed = {client_order_id for client_order_id, _why in self.failed}
+        left = [c for c in (self.unsent if not_sent is None else not_sent) if c not in failed]
+        return send_counts(len(self.sent), len(self.already_known), len(self.failed), len(left))
 
     def cancel_all_notes(self) -> list[str]:
         """What became of the orders sent as another session's Cancel All came, said the same by
