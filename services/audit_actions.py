@@ -77,7 +77,8 @@ class ActionDoc:
 
 _ORDER_SENT = ("client_order_id", "symbol", "side", "quantity", "order_type", "limit_price", "tif", "outside_rth",
                "stop_price", "replaces_order_id")
-_REPLACE = ("client_order_id", "quantity", "limit_price", "[stop_price]")  # the stop: a STP / STP LMT order's, as it becomes
+# the stop: a STP / STP LMT order's, as it becomes; ``was``: the order's own numbers before the replace
+_REPLACE = ("client_order_id", "quantity", "limit_price", "[stop_price]", "was")
 _RECOVERY = ("client_order_id", "decision", "reason")
 _RECOVERY_WRITER = "record_decision (services/execution/recovery_writes.py)"
 
