@@ -51,6 +51,7 @@ from services.db.repositories.snapshots import BACKTEST_INPUT_NOTE, decisions_on
 from services.db.scope import not_backtest
 from services.domain import FillRecord, OrderDetails, OrderEventInfo, OrderRecord, OrderState, PositionRecord
 from services.execution.listings import position_key
+from services.position_marks import at_newest_marks, newest_marks
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,8 +325,10 @@ def fill_list(db, *, run_id: int | None = None, all_revisions: bool = False) -> 
 
 
 def positions(db) -> tuple[PositionRecord, ...]:
+    """Every stored position (a backtest's left out), each at its listing's newest stored mark
+    (services.position_marks.newest_marks: the account's row and its projects' at one price)."""
     with db.session() as session:
-        return tuple(to_position_record(p) for p in session.scalars(
+        return at_newest_marks(to_position_record(p) for p in session.scalars(
             select(Position).where(not_backtest(Position.account)).order_by(Position.symbol)))
 
 
@@ -383,20 +386,24 @@ def position_lines(db, project: str | None = None) -> tuple[PositionLine, ...]:
             total = Decimal(total or 0)
             by_project[(project_id, account, key)] = by_project.get((project_id, account, key), Decimal(0)) + total
             by_account[(account, key)] = by_account.get((account, key), Decimal(0)) + total
+    marks = newest_marks(rows)  # one listing at one price, whichever of its rows a fill moved last
+
+    def mark_of(account: str, symbol: str) -> tuple[Decimal | None, datetime | None]:
+        return marks.get((account, symbol), (None, None))
+
     lines = [
         PositionLine(
             names.get(r.project_id) if r.project_id is not None else None, r.account, r.symbol, r.quantity,
-            r.average_cost, r.market_price, r.marked_at, r.realized_pnl,
+            r.average_cost, *mark_of(r.account, r.symbol), r.realized_pnl,
             (by_project.get((r.project_id, r.account, r.symbol)) if r.project_id is not None
              else by_account.get((r.account, r.symbol))) or Decimal(0),
         )
         for r in rows
     ]
-    marks = {(r.account, r.symbol): (r.market_price, r.marked_at) for r in rows if r.project_id is None}
     book = [BookLine(line.project, line.account, line.symbol, line.quantity, line.average_cost, line.realized_pnl)
             for line in lines]
     for rest in unassigned_lines([b for b in book if b.project is None], [b for b in book if b.project is not None]):
-        price, when = marks.get((rest.account, rest.symbol), (None, None))
+        price, when = mark_of(rest.account, rest.symbol)
         # the commissions of orders no project placed (manual, external)
         lines.append(PositionLine(UNASSIGNED, rest.account, rest.symbol, rest.quantity, rest.average_cost, price, when,
                                   rest.realized_pnl, by_project.get((None, rest.account, rest.symbol)) or Decimal(0)))

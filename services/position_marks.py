@@ -41,6 +41,35 @@ def newest_mark(position: PositionRecord, price: Decimal, seen_at: datetime) -> 
     return replace(position, market_price=price, marked_at=seen_at, quoted=True)
 
 
+def newest_marks(rows: Iterable) -> dict[tuple[str, str], tuple[Decimal, datetime | None]]:
+    """(account, listing) -> the newest stored mark any of its rows holds (the account's row and
+    each project's): the writer marks only the rows a fill moves, so a project's row kept its own
+    last fill's price while the account's had a newer fill's, one listing at two prices side by
+    side (the ``positions`` command; the window's tree until a quote came). ``rows``: anything
+    with ``account``, ``symbol``, ``market_price`` and ``marked_at`` (a Position, a
+    PositionRecord)."""
+    newest: dict[tuple[str, str], tuple[Decimal, datetime | None]] = {}
+    for row in rows:
+        if row.market_price is None:
+            continue
+        key = (row.account, row.symbol)
+        held = newest.get(key)
+        if held is None or (row.marked_at is not None and (held[1] is None or row.marked_at > held[1])):
+            newest[key] = (row.market_price, row.marked_at)
+    return newest
+
+
+def at_newest_marks(positions: Iterable[PositionRecord]) -> tuple[PositionRecord, ...]:
+    """``positions``, each at its listing's newest stored mark (``newest_marks``)."""
+    positions = tuple(positions)
+    marks = newest_marks(positions)
+    out = []
+    for p in positions:
+        price, at = marks.get((p.account, p.symbol), (p.market_price, p.marked_at))
+        out.append(p if (price, at) == (p.market_price, p.marked_at) else replace(p, market_price=price, marked_at=at))
+    return tuple(out)
+
+
 NOT_LISTED = "not listed"
 
 

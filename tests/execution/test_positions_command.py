@@ -52,10 +52,12 @@ async def test_positions_command_and_stored_marks(stack, db_url):
     assert {(r.project, r.quantity) for r in before} == {(None, Decimal(11)), ("alpha", Decimal(6)), ("beta", Decimal(5))}
     with stack.db.session() as session:
         filled = {f.order_ref: f for f in session.scalars(select(TradeFill))}
-    # before any equity recorder ran, each row is marked by the last fill that moved it
-    last_fill = {None: filled["P-3"], "alpha": filled["P-3"], "beta": filled["P-2"]}
+    # before any equity recorder ran, every row of AAPL is marked by its newest fill, P-3's: beta's
+    # row, which P-3 did not move, said P-2's older price beside the account's (one listing at two
+    # prices; services.position_marks.newest_marks), and the window's tree starts from the same
     assert {r.project: (r.market_price, r.marked_at) for r in before} == {
-        project: (f.price, f.fill_time) for project, f in last_fill.items()}
+        project: (filled["P-3"].price, filled["P-3"].fill_time) for project in (None, "alpha", "beta")}
+    assert {p.market_price for p in queries.positions(stack.db) if p.symbol == "AAPL"} == {filled["P-3"].price}
     text = await _positions_cli(db_url)
     assert text.code == 0, text.err
     assert "no mark" not in text.out and "(account)" in text.out and "alpha" in text.out
