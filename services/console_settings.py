@@ -152,6 +152,15 @@ def with_watchlist(settings: Any, keys: list[str]) -> Any:
     return replace(settings, ui=replace(settings.ui, watchlist=tuple(keys)))
 
 
+def as_saved(settings: Any, written: Any) -> Any:
+    """``settings`` once ``written`` went to the settings file: ``written`` is the baseline of the
+    next save (``loaded``: a save writes what differs from it). Left at the settings as the session
+    loaded them, a value put back to it (Host "100k" saved, then 127.0.0.1 again; the theme light,
+    then dark) differed from nothing and was never written: the file kept the other for the next
+    start. A value from the environment or the command line stays in the baseline, never written."""
+    return replace(settings, loaded=replace(written, loaded=None))
+
+
 def change_from_dialog(settings: Any, data: dict[str, Any]) -> SettingsChange:
     """What the submitted dialog ``data`` changes; fields it leaves out keep their value."""
     connection = data.get("ib") or {}

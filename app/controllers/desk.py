@@ -5,7 +5,6 @@ watched listings and their streams), services.execution.account (the figures); t
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -352,8 +351,7 @@ class DeskController:
     async def _save_watchlist(self) -> None:
         part = self.settings_part
         part.settings = console_settings.with_watchlist(part.settings, self.quotes.keys)
-        if part.save_settings is not None:
-            await asyncio.to_thread(part.save_settings, part.settings)
+        await part.save()
 
     def _on_quote(self, quote: Quote) -> None:
         if self.quotes.is_watched(quote.key):  # the ticket's own listing streams too, unlisted

@@ -30,7 +30,16 @@ class SettingsController:
         self.ctx.window.apply_theme(name)
         if self.save_settings is not None:
             self.settings = console_settings.with_theme(self.settings, name)
-            self.ctx.runner.run(asyncio.to_thread(self.save_settings, self.settings), what="Save settings")
+            self.ctx.runner.run(self.save(), what="Save settings")
+
+    async def save(self) -> None:
+        """The settings file written with the settings now (off the GUI thread); what it wrote is
+        the baseline of the next save (``console_settings.as_saved``)."""
+        if self.save_settings is None:
+            return
+        written = self.settings
+        await asyncio.to_thread(self.save_settings, written)
+        self.settings = console_settings.as_saved(self.settings, written)
 
     def _on_settings_requested(self) -> None:
         self.ctx.runner.run(self.open(), what="Settings")
@@ -59,7 +68,6 @@ class SettingsController:
         if change.theme is not None:
             self.ctx.window.apply_theme(change.theme)
         self.settings = change.settings
-        if self.save_settings is not None:
-            await asyncio.to_thread(self.save_settings, self.settings)
+        await self.save()
         self.ctx.status("Settings saved (connection and database changes apply at the next start)")
         await self.audit.refresh()

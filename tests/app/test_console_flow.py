@@ -262,6 +262,36 @@ def test_settings_dialog_saves_connection_to_the_file_and_risk_to_the_database(q
     run(qloop, scenario())
 
 
+def test_a_setting_put_back_in_the_same_session_is_saved_back(qloop, open_console, console_settings):
+    """A trader's walk under Xvfb: Host typed as "100k" and saved, then put back to 127.0.0.1 and
+    saved again: the dialog showed 127.0.0.1 and said "Settings saved", the file kept "100k" for
+    the next start. Each save wrote only what differed from the settings as the session loaded
+    them, and 127.0.0.1 was what it loaded; so too a theme switched to light and back to dark
+    (View menu), which then opened light. What was saved is now the baseline of the next save."""
+    import tomllib
+
+    from app.settings import load_settings, save_settings
+
+    def in_file() -> dict:
+        return tomllib.loads(console_settings.config_file.read_text())
+
+    async def scenario():
+        console = await open_console()
+        controller = console.controller
+        controller.save_settings = save_settings
+        try:
+            await controller.apply_settings({"ib": {"host": "100k"}, "theme": "light"})
+            assert in_file()["ib"]["host"] == "100k" and in_file()["ui"]["theme"] == "light"
+            await controller.apply_settings({"ib": {"host": "127.0.0.1"}, "theme": "dark"})
+            assert (in_file()["ib"]["host"], in_file()["ui"]["theme"]) == ("127.0.0.1", "dark")
+            again = load_settings(env={"TC_CONFIG_FILE": str(console_settings.config_file)})
+            assert (again.ib.host, again.ui.theme) == ("127.0.0.1", "dark")
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
+
+
 def test_settings_the_services_refuse_leave_the_file_the_theme_and_the_database_as_they_were(qloop, open_console,
                                                                                             console_settings, monkeypatch):
     """The database half is checked and stored first: a value the trade settings service
