@@ -19,6 +19,21 @@ class RiskVerdict(NamedTuple):
     blocked: bool
 
 
+HALT_CODE = "trading_halted"  # the block of every order previewed while trading is HALTED (services.core.risk_rules)
+# a preview blocked by the halt alone, shown once trading resumed: its BLOCKED says nothing of the
+# rules any more (a trader's walk under Xvfb: Resume, and the panel still said "trading is HALTED")
+RESUMED_SINCE = "previewed while trading was HALTED; trading resumed since: Preview again"
+
+
+def blocked_by_the_halt_alone(report: Any) -> bool:
+    """Whether every block of ``report`` (its orders' and the run's) is the halt's: a preview made
+    while trading was HALTED, which passed every other rule."""
+    if report is None:
+        return False
+    blocks = [*(b for o in report.orders for b in getattr(o, "blocks", ())), *(getattr(report, "run_blocks", ()) or ())]
+    return bool(blocks) and all(getattr(b, "code", None) == HALT_CODE for b in blocks)
+
+
 def risk_verdict(report: Any, halted: bool, sent_run: int | None = None) -> RiskVerdict:
     """What the risk results say above their table: blocked by a rule, nothing to trade, sent
     (``sent_run``: the preview's run went; it said READY over orders already filled, where the
@@ -30,6 +45,8 @@ def risk_verdict(report: Any, halted: bool, sent_run: int | None = None) -> Risk
         n_blocked = sum(1 for o in orders if getattr(o, "blocks", ()))
         n_run = len(getattr(report, "run_blocks", ()) or ())
         detail = f"{counted(n_blocked, 'order')} blocked" + (f", {counted(n_run, 'run-level block')}" if n_run else "")
+        if not halted and blocked_by_the_halt_alone(report):
+            detail += f": {RESUMED_SINCE}"
         return RiskVerdict(f"BLOCKED — {detail}", "blocked", True)
     if not orders:  # nothing to send is not a green light for anything
         return RiskVerdict("NOTHING TO TRADE — the book already holds the targets", "", False)

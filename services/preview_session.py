@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
+from services.console_risk import RESUMED_SINCE, blocked_by_the_halt_alone
 from services.run_progress import PlannedOrder, ProgressSnapshot
 
 if TYPE_CHECKING:  # annotations only: no import of the execution layer at run time
@@ -98,6 +99,8 @@ class PreviewSession:
         if preview.run_executed_another:
             return ExecuteGate(False, superseded(preview))
         if preview.blocked:
+            if blocked_by_the_halt_alone(preview.report):  # not halted now: returned above
+                return ExecuteGate(False, "Blocked: " + RESUMED_SINCE)
             return ExecuteGate(False, "Blocked by risk: see Risk results")
         if not preview.drafts:
             return ExecuteGate(False, "Nothing to trade: the account is at the targets")
@@ -116,6 +119,8 @@ class PreviewSession:
         if self.preview.run_executed_another:
             return superseded(self.preview) + "."
         if self.preview.blocked:
+            if blocked_by_the_halt_alone(self.preview.report):
+                return "The run is BLOCKED: " + RESUMED_SINCE + "."
             return "The run is BLOCKED by risk; nothing can be sent."
         if self.form_changed:
             return FORM_CHANGED + "."
@@ -130,6 +135,8 @@ class PreviewSession:
         note = f"plan {preview.plan.id} (run {preview.run_id}) previewed, not sent"
         if preview.run_executed_another:
             note += f": the run executed plan {preview.executed_plan_id}; {NEW_RUN_STEP}"
+        elif preview.blocked and not self.halted and blocked_by_the_halt_alone(preview.report):
+            note += f": BLOCKED, {RESUMED_SINCE}"
         elif preview.blocked:
             # Execute only greys out: the line beside it says why and where the reasons are
             note += ": BLOCKED by risk, see Risk results"

@@ -67,6 +67,7 @@ class TradingController:
         halted = TradingState(state) is TradingState.HALTED
         self._show_gate(self.session.set_halted(halted))
         self.ctx.window.risk_view.set_trading_halted(halted)
+        self._show_progress_line(self._progress)  # a preview blocked by the halt alone: Preview again
 
     def _run_busy(self, operation: str, work, what: str) -> None:
         """``work`` on the task runner with the preview panel's ``operation`` buttons off from
@@ -316,6 +317,13 @@ class TradingController:
         finally:
             self._status_reading = False
 
+    def _show_progress_line(self, progress) -> None:
+        line = self.session.progress_line(progress)
+        if line:
+            self.ctx.window.preview_view.set_progress(progress.filled_notional, progress.target_notional, line)
+        else:
+            self.ctx.window.preview_view.clear_progress()
+
     def show_progress(self, orders: Iterable[OrderRecord] = (), fills: Iterable[FillRecord] = (), *,
                       recorded: bool = True) -> None:
         """The presenter computes; the panels only show what it says. ``recorded=False``: orders
@@ -328,11 +336,7 @@ class TradingController:
             # nothing of the shown run works any more: the writer ended it, its state is read again
             self._status_reading = True
             self.ctx.runner.run(self._read_status(), what="Run progress")
-        line = self.session.progress_line(progress)
-        if line:
-            self.ctx.window.preview_view.set_progress(progress.filled_notional, progress.target_notional, line)
-        else:
-            self.ctx.window.preview_view.clear_progress()
+        self._show_progress_line(progress)
         charts = self.ctx.window.charts_view
         # whose run: the ticket's may be another project's than the one selected
         charts.set_run_caption(run_caption(progress))

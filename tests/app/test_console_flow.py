@@ -209,6 +209,16 @@ def test_halt_blocks_execute_until_resumed(qloop, open_console, monkeypatch):
 
             w.blotter_view.halt_button.click()  # now "Resume"
             await wait_for(lambda: w.blotter_view.trading_state is TradingState.ACTIVE, 10, "resumed")
+            # the preview made while halted says that only a new preview will do (a trader's walk:
+            # the panel kept "BLOCKED" over "trading is HALTED" after Resume, and nothing said so)
+            resumed_since = "previewed while trading was HALTED; trading resumed since: Preview again"
+            assert w.risk_view.verdict_label.text().endswith(resumed_since), w.risk_view.verdict_label.text()
+            assert w.preview_view.progress.format().endswith(resumed_since), w.preview_view.progress.format()
+            assert not w.preview_view.execute_button.isEnabled()
+            w.preview_view.preview_button.click()
+            await wait_for(lambda: not controller.current_preview.blocked, 15, "a preview that passes")
+            assert w.risk_view.verdict_label.text().startswith("READY")
+            assert w.preview_view.execute_button.isEnabled()
         finally:
             await console.close()
 

@@ -48,8 +48,9 @@ def _draft(symbol, coid="C1"):
     return SimpleNamespace(client_order_id=coid, symbol=symbol, side=Side.BUY, reference_price=D("100"), fx_rate=D(1), quantity=D(10))
 
 
-def _preview(*, blocked=False, drafts=("AAPL",), run_id=5, plan=True, executed_plan_id=None):
+def _preview(*, blocked=False, drafts=("AAPL",), run_id=5, plan=True, executed_plan_id=None, report=None):
     return SimpleNamespace(run_id=run_id, blocked=blocked, drafts=tuple(_draft(s, f"C{i}") for i, s in enumerate(drafts)),
+                           report=report,
                            plan=SimpleNamespace(id=9, content_hash="h9") if plan else None, plan_id=9 if plan else None,
                            executed_plan_id=executed_plan_id,
                            run_executed_another=executed_plan_id is not None and executed_plan_id != (9 if plan else None))
@@ -354,6 +355,41 @@ def test_the_risk_headline_and_the_execute_gate_read_a_preview_alike():
         verdict = risk_verdict(report(False, ("AAPL", "MSFT")), halted, sent_run=7)
         assert not gate.enabled and verdict.look != "ready" and not verdict.blocked
         assert verdict.text == "SENT — run 7: 2 orders passed every rule at preview"
+
+
+def test_a_preview_blocked_by_the_halt_alone_says_preview_again_once_trading_resumed():
+    """A trader's walk under Xvfb: a preview made while trading was HALTED (every order blocked
+    by trading_halted), then Resume: the risk panel still said "BLOCKED — 1 order blocked" over
+    "NVDA: trading is HALTED", the bar beside Execute "BLOCKED by risk, see Risk results", and
+    nothing said that only a new preview would do. Blocked by another rule too, it says as before."""
+    from services.console_risk import risk_verdict
+
+    def block(code):
+        return SimpleNamespace(code=code)
+
+    def report(*codes):
+        return SimpleNamespace(verdict="blocked", run_blocks=(), orders=(SimpleNamespace(blocks=tuple(block(c) for c in codes)),))
+
+    by_halt = report("trading_halted")
+    session = PreviewSession()
+    session.set_halted(True)
+    session.start(_preview(blocked=True, drafts=("NVDA",), report=by_halt), 3)
+    assert risk_verdict(by_halt, True).text == "BLOCKED — 1 order blocked"
+    assert session.unsent_note() == "plan 9 (run 5) previewed, not sent: BLOCKED by risk, see Risk results"
+    gate = session.set_halted(False)  # Resume
+    assert gate == (False, "Blocked: previewed while trading was HALTED; trading resumed since: Preview again")
+    assert session.refusal() == "The run is BLOCKED: previewed while trading was HALTED; trading resumed since: Preview again."
+    assert session.unsent_note() == ("plan 9 (run 5) previewed, not sent: BLOCKED, previewed while trading was HALTED; "
+                                     "trading resumed since: Preview again")
+    verdict = risk_verdict(by_halt, False)
+    assert verdict.text == "BLOCKED — 1 order blocked: previewed while trading was HALTED; trading resumed since: Preview again"
+    assert verdict.blocked and verdict.look == "blocked"
+    # another rule's block holds after Resume: said as before
+    both = report("trading_halted", "max_order_notional")
+    session.start(_preview(blocked=True, drafts=("NVDA",), report=both), 3)
+    assert session.gate() == (False, "Blocked by risk: see Risk results")
+    assert session.unsent_note().endswith(": BLOCKED by risk, see Risk results")
+    assert risk_verdict(both, False).text == "BLOCKED — 1 order blocked"
 
 
 def test_a_live_preview_s_dialog_says_what_the_preview_does_with_the_word():
