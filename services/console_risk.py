@@ -23,6 +23,7 @@ HALT_CODE = "trading_halted"  # the block of every order previewed while trading
 # a preview blocked by the halt alone, shown once trading resumed: its BLOCKED says nothing of the
 # rules any more (a trader's walk under Xvfb: Resume, and the panel still said "trading is HALTED")
 RESUMED_SINCE = "previewed while trading was HALTED; trading resumed since: Preview again"
+RESUMED_SINCE_SHORT = "BLOCKED while trading was HALTED, Preview again"  # the run-progress bar's share of it
 
 
 def blocked_by_the_halt_alone(report: Any) -> bool:

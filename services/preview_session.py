@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
-from services.console_risk import RESUMED_SINCE, blocked_by_the_halt_alone
+from services.console_risk import RESUMED_SINCE, RESUMED_SINCE_SHORT, blocked_by_the_halt_alone
 from services.run_progress import PlannedOrder, ProgressSnapshot
 
 if TYPE_CHECKING:  # annotations only: no import of the execution layer at run time
@@ -136,7 +136,8 @@ class PreviewSession:
         if preview.run_executed_another:
             note += f": the run executed plan {preview.executed_plan_id}; {NEW_RUN_STEP}"
         elif preview.blocked and not self.halted and blocked_by_the_halt_alone(preview.report):
-            note += f": BLOCKED, {RESUMED_SINCE}"
+            # short: the last sent plan's outcome follows on the same bar (the long words were elided)
+            note += f": {RESUMED_SINCE_SHORT}"
         elif preview.blocked:
             # Execute only greys out: the line beside it says why and where the reasons are
             note += ": BLOCKED by risk, see Risk results"

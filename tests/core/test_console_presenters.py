@@ -379,8 +379,7 @@ def test_a_preview_blocked_by_the_halt_alone_says_preview_again_once_trading_res
     gate = session.set_halted(False)  # Resume
     assert gate == (False, "Blocked: previewed while trading was HALTED; trading resumed since: Preview again")
     assert session.refusal() == "The run is BLOCKED: previewed while trading was HALTED; trading resumed since: Preview again."
-    assert session.unsent_note() == ("plan 9 (run 5) previewed, not sent: BLOCKED, previewed while trading was HALTED; "
-                                     "trading resumed since: Preview again")
+    assert session.unsent_note() == "plan 9 (run 5) previewed, not sent: BLOCKED while trading was HALTED, Preview again"
     verdict = risk_verdict(by_halt, False)
     assert verdict.text == "BLOCKED — 1 order blocked: previewed while trading was HALTED; trading resumed since: Preview again"
     assert verdict.blocked and verdict.look == "blocked"
