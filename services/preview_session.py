@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
-from services.console_risk import RESUMED_SINCE, RESUMED_SINCE_SHORT, blocked_by_the_halt_alone
+from services.console_risk import RESUMED_SINCE, RESUMED_SINCE_SHORT, blocked_by_the_halt_alone, risk_verdict
 from services.run_progress import PlannedOrder, ProgressSnapshot
 
 if TYPE_CHECKING:  # annotations only: no import of the execution layer at run time
@@ -55,6 +55,17 @@ class PreviewSession:
         self.previewed_form = None if form is None else dict(form)
         self.form_changed = False
         return self.gate()
+
+    def previewed_line(self) -> str:
+        """The activity log's line for the preview shown: whose plan, its run and the risk
+        headline ("Previewed Project Demo momentum · snapshot momentum_2026-11-21.json in run 3:
+        READY — 12 orders pass every rule"); a preview left no line there, so a trader scrolling
+        back saw orders sent with nothing saying what was reviewed before them. "" without one."""
+        if self.preview is None:
+            return ""
+        subject = self.preview.subject_line or "the snapshot"
+        verdict = risk_verdict(self.preview.report, self.halted)
+        return f"Previewed {subject} in run {self.preview.run_id}: {verdict.text}"
 
     def clear(self) -> None:
         self.preview = None

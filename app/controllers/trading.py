@@ -138,6 +138,7 @@ class TradingController:
         w.preview_view.set_skipped(result.skipped, result.notes)
         w.preview_view.set_targeted(result.targeted)
         w.risk_view.set_report(result.report, risk_limit_rows(risk_params))
+        self.ctx.status(self.session.previewed_line())  # the activity log's record of what was reviewed
         self._show_gate(gate)
         w.preview_view.set_busy("execute", False)  # the plan shown is the one Execute confirms and sends
         self.show_progress()  # the preview, not sent, beside the last sent plan's outcome
