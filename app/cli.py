@@ -62,12 +62,48 @@ class CommandParser(argparse.ArgumentParser):
         self._json_asked = "--json" in arguments
         return super().parse_known_args(arguments, namespace)
 
+    def parse_args(self, args=None, namespace=None):
+        """As argparse's, but an option the chosen command does not have is said by that command's
+        parser, with its usage and the option it has that is nearest ("did you mean --type?"):
+        the top-level parser said it with the top-level usage, which lists no command's options."""
+        parsed, unknown = self.parse_known_args(args, namespace)
+        if unknown:
+            parser = _chosen_parser(self, parsed)
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}{_nearest_option(parser, unknown)}")
+        return parsed
+
     def error(self, message: str) -> NoReturn:
         if self._json_asked:
             import json
 
             print(json.dumps({"error": "bad_input", "message": f"{self.prog}: {message}"}), flush=True)
         super().error(message)
+
+
+def _chosen_parser(parser: argparse.ArgumentParser, parsed: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the command (and its action: `audit verify`) ``parsed`` chose."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            chosen = getattr(parsed, action.dest, None) if action.dest else None
+            if chosen in action.choices:
+                return _chosen_parser(action.choices[chosen], parsed)
+    return parser
+
+
+def _nearest_option(parser: argparse.ArgumentParser, unknown: Sequence[str]) -> str:
+    """" (did you mean --type?)" for the first unknown option near one ``parser`` has; "" else."""
+    import difflib
+
+    options = [o for action in parser._actions for o in action.option_strings if o.startswith("--")]
+    for word in unknown:
+        if word.startswith("--"):
+            name = word.split("=", 1)[0]
+            # a name spelled out longer ("--order-type" for --type), else one a letter or two off
+            near = [o for o in options if len(o) > 5 and name.endswith("-" + o[2:])] or \
+                difflib.get_close_matches(name, options, n=1, cutoff=0.7)
+            if near:
+                return f" (did you mean {near[0]}?)"
+    return ""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -694,8 +694,8 @@ def test_the_preview_names_the_project_and_snapshot_it_was_built_from(qloop, ope
             # and the activity log keeps a line of what was reviewed (a preview left none there)
             run_id = controller.current_preview.run_id
             said = [e.text for e in w.activity_log.entries() if e.text.startswith("Previewed ")]
-            assert said == [f"Previewed Project Value · snapshot value_2026-11-21.csv in run {run_id}: "
-                            f"{w.risk_view.verdict_label.text()}"], said
+            assert said == [(f"Previewed Project Value · snapshot value_2026-11-21.csv in run {run_id}: "
+                             f"{w.risk_view.verdict_label.text()}")], said
             # another snapshot shown: the preview and its name go together
             assert w.snapshots_view.select_snapshot(imported[0])
             await wait_for(lambda: w.snapshot_items_model.rowCount() == 4, 10, "the older snapshot shown")

@@ -477,3 +477,21 @@ def test_the_trail_command_heads_a_trail_as_the_decisions_panel_does(fields, sai
 
     trail = DecisionTrail(run_id=2, plan_id=2, **fields)
     assert render(trail).splitlines()[0] == said == trail.title
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["order", "--symbol", "AAPL", "--side", "BUY", "--quantity", "5", "--order-type", "LMT"],
+     "trading-console order: error: unrecognized arguments: --order-type LMT (did you mean --type?)"),
+    (["orders", "--stauts", "FILLED"], "trading-console orders: error: unrecognized arguments: --stauts FILLED (did you mean --status?)"),
+    (["audit", "verify", "--nope"], "trading-console audit verify: error: unrecognized arguments: --nope"),
+])
+def test_an_option_a_command_does_not_have_is_said_by_that_command_with_the_nearest_it_has(capsys, argv, said):
+    """`order ... --order-type LMT` was refused with the top-level usage (no option of `order` in
+    it) and "trading-console: error: unrecognized arguments": the command's own usage and the
+    option it has nearest the one typed."""
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == said, err
+    assert err.startswith(f"usage: {said.split(':')[0]} "), err  # the command's usage, not the top level's

@@ -75,7 +75,7 @@ def test_a_missing_settings_file_and_an_unknown_project_are_json_errors(db_url):
 @pytest.mark.parametrize(("command", "says"), [
     (("tca", "--run", "x"), "trading-console tca: argument --run: not a number: 'x'"),
     (("trail",), "trading-console trail: one of the arguments --run --plan is required"),
-    (("audit", "verify"), "trading-console: unrecognized arguments: --json"),  # verify has no --json
+    (("audit", "verify"), "trading-console audit verify: unrecognized arguments: --json"),  # verify has no --json
     (("backtest", "--fill"), "trading-console backtest: argument --fill: expected one argument"),
 ])
 def test_a_usage_error_of_a_command_asked_for_json_is_one_json_error(command, says):
