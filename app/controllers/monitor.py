@@ -36,6 +36,7 @@ from services.change_feed import (
 )
 from services.console_charts import equity_points, followed_run_caption, run_chart
 from services.domain import TradingState
+from services.execution.action_outcomes import STATE_CHANGED_ELSEWHERE, trading_state_line
 from services.history_queries import run_history
 from services.monitor_queries import run_plan
 from services.run_progress import ProgressSnapshot, RunProgress
@@ -157,11 +158,18 @@ class MonitorController(QObject):
     def _on_reach(self, lost: Exception | None) -> None:
         show_reach(self.window, lost, self.stack.db.url)
 
-    def _show_trading_state(self, state: TradingState) -> None:
+    def _show_trading_state(self, state: TradingState, *, say: bool = False) -> None:
         """HALTED by ``trading-console halt`` or another window: the badge and the blotter say so
-        (the monitor has no Execute to gate)."""
+        (the monitor has no Execute to gate). ``say``: a change the feed brought is said in the
+        activity log and the status bar in the trading window's words for another process's
+        change (app.controllers.orders.show_trading_state): the monitor's log kept the fills but
+        neither the halt nor the resume, the badge alone changing."""
+        changed = state is not self.window.blotter_view.trading_state
         self.window.blotter_view.set_trading_state(state)
         self.window.set_trading_state(state)
+        if say and changed:
+            self.window.activity_log.append(trading_state_line(state, STATE_CHANGED_ELSEWHERE),
+                                            Level.WARNING if state is TradingState.HALTED else Level.INFO)
 
     # ------------------------------------------------------------------ a batch
     async def apply(self, batch: FeedBatch) -> None:
@@ -177,7 +185,7 @@ class MonitorController(QObject):
             await self._read_again()
             return
         if batch.trading_state is not None:
-            self._show_trading_state(batch.trading_state)
+            self._show_trading_state(batch.trading_state, say=True)
         changes = batch.changes
         w.orders_model.apply(changes)
         w.fills_model.apply(changes)

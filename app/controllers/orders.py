@@ -18,7 +18,7 @@ from services.activity_log import Level
 from services.core.replace_rules import replace_becomes
 from services.core.wording import counted, describe_order
 from services.domain import TradingState
-from services.execution.action_outcomes import Halted, trading_state_line
+from services.execution.action_outcomes import STATE_CHANGED_ELSEWHERE, Halted, trading_state_line
 from services.execution.cancel_all_outcome import global_cancel_reach
 from services.execution.errors import ExecutionError
 from services.execution.headless import RECOVERY_INTERVAL_SECONDS
@@ -85,7 +85,7 @@ class OrdersController:
         changed = state is not self.ctx.window.blotter_view.trading_state
         self._set_trading_state(state)
         if changed and state is not self._changing_to:  # this window's own halt says itself when it returns
-            self._say_trading_state(state, " (the trading state in force changed)")
+            self._say_trading_state(state, STATE_CHANGED_ELSEWHERE)
 
     def _set_trading_state(self, state: TradingState) -> None:
         """Shown beyond the Halt button: the window's banner, and Execute follows it."""

@@ -147,6 +147,10 @@ class Halted:
         return f"{counted(len(self.unsent_canceled), 'order')} of runs not sent yet canceled"
 
 
+#: Said after a trading state another process set (a window's activity log, the trader's or a monitor's).
+STATE_CHANGED_ELSEWHERE = " (the trading state in force changed)"
+
+
 def trading_state_line(state: TradingState, why: str = "", *, also: str = "") -> str:
     """A trading state set, in one line with what it lets out: "Trading ACTIVE: new orders and
     replaces go out" (the window's activity log, ``halt`` and ``resume`` alike); ``why``: said

@@ -67,3 +67,44 @@ def test_a_monitors_activity_log_holds_its_messages_and_other_processes_fills(
             await monitor.close()
 
     run(qloop, scenario(), timeout=60)
+
+
+def test_a_monitors_activity_log_says_the_halt_and_the_resume_another_process_sets(
+        qloop, qtbot, database, db_url, console_settings):
+    """Walked under Xvfb: the trading window halted, the monitor's badge turned HALTED but its
+    Activity log kept only the fills, no line for the halt (nor, later, the resume), where the
+    trading window's log said "Trading HALTED: only cancels go out". The monitor says each change
+    in the trading window's words for another process's change, a halt as a warning; the state
+    read at opening is the badge's alone."""
+    from services.activity_log import Level
+    from services.db.repositories.settings import SettingsRepository
+    from services.domain import TradingState
+    from tests.app.test_monitor_mode import open_monitor
+
+    def set_state(state: TradingState) -> None:
+        with database.unit_of_work() as session:
+            SettingsRepository(session).set_trading_state(state)
+
+    async def scenario():
+        monitor = await open_monitor(qtbot, replace(console_settings, db_url=db_url, profile="paper"))
+        w = monitor.window
+
+        def said() -> list[tuple[str, Level]]:
+            return [(e.text, e.level) for e in w.activity_log.entries() if e.text.startswith("Trading ")]
+
+        try:
+            assert said() == []
+            await asyncio.to_thread(set_state, TradingState.HALTED)
+            await wait_until(lambda: said(), 10, lambda: f"the halt in the monitor's log: {said()}")
+            assert said() == [("Trading HALTED (the trading state in force changed): only cancels go out",
+                               Level.WARNING)]
+            assert w.statusBar().currentMessage() == said()[-1][0]
+            await asyncio.to_thread(set_state, TradingState.ACTIVE)
+            await wait_until(lambda: len(said()) == 2, 10, lambda: f"the resume in the monitor's log: {said()}")
+            assert said()[1] == ("Trading ACTIVE (the trading state in force changed): new orders and replaces go out",
+                                 Level.INFO)
+            assert monitor.controller.last_error is None
+        finally:
+            await monitor.close()
+
+    run(qloop, scenario(), timeout=60)
