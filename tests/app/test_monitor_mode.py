@@ -97,8 +97,9 @@ def _exercise_every_trading_intent(monitor: Monitor, order_id: int) -> None:
     w = monitor.window
     assert w.trading_actions_enabled() == []
     menu = w.blotter_view.context_menu_for(w.orders_model.get(order_id))
-    assert {shown_text(a.text()): a.isEnabled() for a in menu.actions() if shown_text(a.text()) in ("Cancel", "Replace…")} == {
-        "Cancel": False, "Replace…": False}
+    assert {shown_text(a.text()): a.isEnabled() for a in menu.actions()
+            if shown_text(a.text()).startswith(("Cancel", "Replace"))} == {
+        "Cancel (read-only monitor)": False, "Replace… (read-only monitor)": False}
     blotter, preview = w.blotter_view, w.preview_view
     blotter.cancel_requested.emit(order_id)
     blotter.replace_requested.emit(order_id, None, None, None)

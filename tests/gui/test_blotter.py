@@ -753,3 +753,16 @@ def test_halt_and_cancel_all_questions_say_when_the_database_did_not_answer(blot
     assert text.startswith("The database did not answer: this console's open orders could not be counted")
     assert "one cancel request for each order the broker holds open for the connected account" in text
     assert buttons["Cancel this console's orders (?)"] is True and default == "Keep the orders"
+
+
+def test_a_monitors_cancel_and_replace_say_it_is_read_only(blotter):
+    """Walked under Xvfb with the trading window halted: a monitor's right-click menu showed a
+    greyed Cancel saying nothing and "Replace… (trading is HALTED)", as if a resume would let the
+    monitor replace. Both say the monitor is read-only, halted or not."""
+    blotter.read_only = True
+    for state in (TradingState.HALTED, TradingState.ACTIVE):
+        blotter.set_trading_state(state)
+        menu = blotter.context_menu_for(blotter.model.get(1))  # a working order
+        items = {shown_text(a.text()): a.isEnabled() for a in menu.actions()
+                 if shown_text(a.text()).startswith(("Cancel", "Replace"))}
+        assert items == {"Cancel (read-only monitor)": False, "Replace… (read-only monitor)": False}, state

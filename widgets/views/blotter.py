@@ -76,6 +76,9 @@ def halt_question(working: int | None) -> str:
 
 #: The blotter's Replace item while trading is HALTED: off, saying why (cancels still go out).
 REPLACE_WHILE_HALTED = "&Replace… (trading is HALTED)"
+#: A monitor's Cancel and Replace items: off, saying why (whatever the order's status or the trading state).
+CANCEL_READ_ONLY = "&Cancel (read-only monitor)"
+REPLACE_READ_ONLY = "&Replace… (read-only monitor)"
 
 CANCEL_CONSOLE = "console"  # one cancel per working order this console knows
 CANCEL_BROKER = "broker"  # IB's global cancel: every open order of the account, TWS's included
@@ -350,13 +353,16 @@ class BlotterView(QWidget):
     def context_menu_for(self, order: OrderRecord) -> QMenu:
         """The right-click menu for one order (tests trigger its actions directly)."""
         menu = QMenu(self)
-        cancel = menu.addAction("&Cancel")
+        # a monitor's items say it is read-only: they said nothing, or "trading is HALTED" over a
+        # Replace a monitor never offers (walked under Xvfb with the trading window halted)
+        cancel = menu.addAction(CANCEL_READ_ONLY if self.read_only else "&Cancel")
         cancel.setEnabled(order.status.is_cancelable and not self.read_only)  # an unsent NEW one too
         cancel.triggered.connect(lambda: self.cancel_requested.emit(order.id))
         # a halt refuses every replace (services.execution.replace_order): offered while HALTED, the
         # dialog was filled in for an error; the item says why it is off
         halted = self._trading_state is TradingState.HALTED
-        replace = menu.addAction(REPLACE_WHILE_HALTED if halted else "&Replace…")
+        replace = menu.addAction(REPLACE_READ_ONLY if self.read_only
+                                 else REPLACE_WHILE_HALTED if halted else "&Replace…")
         replace.setEnabled(order.status.is_working and not self.read_only and not halted)
         replace.triggered.connect(lambda: self.request_replace(order))
         menu.addSeparator()
