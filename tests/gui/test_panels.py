@@ -1239,3 +1239,34 @@ def test_a_long_list_of_problems_keeps_the_backtest_form_in_view(qtbot):
     assert view.form_scroll.height() >= form - STATUS_LINES * view.status_label.fontMetrics().lineSpacing()
     view.show_status("backtest 3: done, 83 trading days")
     assert view.status_label.toolTip() == ""
+
+
+def test_the_focus_comes_back_to_preview_when_the_preview_ends(qtbot):
+    """Walked under Xvfb: Preview pressed, the button turned off while the preview ran and Qt
+    handed the focus on (the Fills table held it after); the keyboard's trader lost their place.
+    It comes back to Preview when the preview ends, unless it was moved meanwhile."""
+    from PySide6.QtWidgets import QApplication, QLineEdit, QVBoxLayout, QWidget
+
+    window = QWidget()
+    qtbot.addWidget(window)
+    view = PreviewView(PreviewOrdersModel())
+    elsewhere = QLineEdit()
+    layout = QVBoxLayout(window)
+    layout.addWidget(view)
+    layout.addWidget(elsewhere)
+    window.show()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    view.preview_button.setFocus()
+    assert view.preview_button.hasFocus()
+    view.set_busy("preview", True)
+    assert QApplication.focusWidget() is not view.preview_button  # Qt moved it on
+    view.set_busy("preview", False)
+    assert view.preview_button.hasFocus()
+    # moved by the trader meanwhile: left where they put it
+    view.set_busy("preview", True)
+    moved_to = QApplication.focusWidget()
+    chosen = view.portfolio_edit if moved_to is elsewhere else elsewhere
+    chosen.setFocus()
+    view.set_busy("preview", False)
+    assert chosen.hasFocus()

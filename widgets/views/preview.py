@@ -9,6 +9,7 @@ from typing import Any
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QComboBox,
     QFormLayout,
@@ -239,9 +240,19 @@ class PreviewView(QWidget):
 
     def set_busy(self, operation: str, busy: bool) -> None:
         if operation in ("preview", "all"):
+            # a focused button turned off hands the focus to the next widget in the chain (walked
+            # under Xvfb: after Preview the Fills table held it); it comes back to Preview when the
+            # preview ends, unless the trader moved it meanwhile
+            had_focus = busy and self.preview_button.hasFocus()
             self.preview_button.setEnabled(not busy)
             self.preview_action.setEnabled(not busy)
             self.new_run_action.setEnabled(not busy)
+            if had_focus:
+                self._focus_moved_to = QApplication.focusWidget()
+            elif not busy:
+                moved_to, self._focus_moved_to = self._focus_moved_to, None
+                if moved_to is not None and QApplication.focusWidget() is moved_to:
+                    self.preview_button.setFocus(Qt.FocusReason.OtherFocusReason)
         if operation in ("execute", "all"):
             self._execute_busy = busy
             self.execute_button.setEnabled(not busy and self._execute_allowed)
@@ -249,6 +260,7 @@ class PreviewView(QWidget):
 
     _execute_allowed = False
     _execute_busy = False
+    _focus_moved_to: QWidget | None = None  # where the focus went as a focused Preview turned off
 
     def set_execute_enabled(self, enabled: bool, reason: str = "") -> None:
         """The controller decides (a preview exists, risk is ready, trading not halted); the
