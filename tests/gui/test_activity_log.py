@@ -150,3 +150,25 @@ def test_the_sound_setting_is_remembered(qtbot, tmp_path):
     second = MainWindow(mode="demo", ui_state_file=state)
     qtbot.addWidget(second)
     assert second.activity_sound.enabled and second.sound_action.isChecked()
+
+
+def test_a_message_with_no_room_left_is_kept_not_cleared(qtbot, monkeypatch):
+    """A permanent label grown wider (a monitor's "account DU1" for "no account") left the
+    message less room than "…": Qt elided it to nothing, which its message signal reads as a
+    cleared message, and the message was gone (currentMessage() "", a flaky monitor test), not
+    only narrowed. It is kept, drawn as "…" until there is room, its words in the tooltip."""
+    from tests.gui.test_names_shown_as_typed import tooltip_shown
+    from widgets.views.status import ElidingStatusBar
+
+    bar = ElidingStatusBar()
+    qtbot.addWidget(bar)
+    bar.resize(400, 30)
+    bar.show()
+    said = "Monitor (read-only): reconcile is done at the trading workstation"
+    monkeypatch.setattr(bar, "message_room", lambda: 2)  # less than "…" takes
+    bar.showMessage(said, 10_000)
+    assert bar.currentMessage() == said
+    assert tooltip_shown(bar.toolTip()) == said
+    monkeypatch.setattr(bar, "message_room", lambda: 1000)  # room again: the words come back
+    bar._refit()
+    assert bar.currentMessage() == said and bar.toolTip() == ""

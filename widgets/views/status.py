@@ -5,12 +5,14 @@ event; and the large mode badge."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import ClassVar
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QStatusBar, QWidget
 
+from services.core.wording import accounts_said
 from services.domain import TradingState
 from services.urls import database_name, redact_url
 
@@ -117,6 +119,9 @@ class ElidingStatusBar(QStatusBar):
         room = self.message_room()
         self._shown = (self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, room)
                        if room > 0 else self._full)  # not laid out: drawn as Qt draws it, fitted once laid out
+        # a room narrower than "…" elides to nothing, which Qt's message signal reads as cleared:
+        # the message was lost, not only hidden (a monitor's account label grown by its name)
+        self._shown = self._shown or "…"
         self.setToolTip(plain_tooltip(self._full) if self._shown != self._full else "")
         super().showMessage(self._shown, timeout)
 
@@ -215,6 +220,11 @@ class ConnectionStatusBar(QWidget):
 
     def set_account(self, account: str | None) -> None:
         self.account_label.setText(f"account {account}" if account else "no account")
+
+    def set_accounts(self, accounts: Sequence[str]) -> None:
+        """A monitor's: the accounts the database's orders and positions are of (it connects to
+        no broker, and said "no account" over a window of DU1234567's orders)."""
+        self.account_label.setText(accounts_said(accounts))
 
     def set_database(self, url: str) -> None:
         self._database = database_name(url)
