@@ -131,6 +131,8 @@ class MonitorController(QObject):
         w.connection_status.set_last_event_time(last_event)  # the stored one; a newer stays
         self._show_trading_state(self.stack.feed.trading_state or TradingState.ACTIVE)  # as read at prime
         self.positions.load(positions, names)
+        # whose data it shows: it has no broker connection to name one
+        w.connection_status.set_accounts([p.account for p in positions] + [o.account for o in w.orders_model.records() if o.account])
         newest_run = self.progress.newer_run(w.orders_model.records())
         if newest_run is not None:
             await self._follow_run(newest_run)

@@ -256,3 +256,12 @@ def audit_entity(entity_type: str | None, entity_id: object) -> str:
     if entity_id is None or entity_id == "":
         return entity_type or "-"
     return f"{entity_type or ''}:{entity_id}"
+
+
+def accounts_said(accounts: Iterable[str]) -> str:
+    """``account DU1234567``, ``accounts DU1, U2``, or ``no account yet``: whose data a window
+    with no broker of its own (a monitor) shows, as a trading window names its connection's."""
+    named = sorted({a for a in accounts if a})
+    if not named:
+        return "no account yet"
+    return f"account{'s' if len(named) > 1 else ''} {', '.join(named)}"

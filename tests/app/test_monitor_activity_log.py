@@ -108,3 +108,20 @@ def test_a_monitors_activity_log_says_the_halt_and_the_resume_another_process_se
             await monitor.close()
 
     run(qloop, scenario(), timeout=60)
+
+
+def test_a_monitor_names_the_accounts_whose_data_it_shows(qloop, qtbot, database, db_url, console_settings):
+    """Walked under Xvfb: the monitor's status bar said "no account" over a window of
+    DU1234567's orders (it has no broker to name one): it names the accounts of what it read."""
+    from tests.app.test_monitor_mode import open_monitor
+
+    _fill(database, "X-1")  # an order of DU1
+
+    async def scenario():
+        monitor = await open_monitor(qtbot, replace(console_settings, db_url=db_url, profile="paper"))
+        try:
+            assert monitor.window.connection_status.account_label.text() == "account DU1"
+        finally:
+            await monitor.close()
+
+    run(qloop, scenario(), timeout=60)

@@ -111,7 +111,7 @@ def _exercise_every_trading_intent(monitor: Monitor, order_id: int) -> None:
     w.reconcile_requested.emit()
     assert monitor.controller.refused == ["cancel", "replace", "cancel all", "halt", "execute", "import", "settings",
                                           "reconcile"]
-    assert "read-only" in w.statusBar().currentMessage()
+    assert "read-only" in w.statusBar().currentMessage(), [(e.text, e.timeout_ms) for e in w.activity_log.entries()][-4:]
 
 
 def _writes_are_refused_below_the_window(monitor: Monitor) -> None:
