@@ -39,6 +39,7 @@ from services.core.snapshot_rows import (
     csv_rows,
     json_rows,
 )
+from services.core.wording import percent
 
 DEFAULT_SEC_TYPE = "STK"
 DEFAULT_EXCHANGE = "SMART"
@@ -420,8 +421,10 @@ def _validate_rows(
                 problems.append(
                     SnapshotProblem(
                         line, "weight", "gross_weight_above_max",
-                        f"gross weight reaches {_plain(gross) if gross.is_finite() else 'beyond any limit'} on this row, "
-                        f"above the maximum {_plain(max_gross_weight)}",
+                        # in percent, as every panel shows a weight ("reaches 1.15 ... above the maximum 1" read
+                        # beside a table of 15.00% weights)
+                        f"gross weight reaches {percent(gross) if gross.is_finite() else 'beyond any limit'} on this row, "
+                        f"above the maximum {percent(max_gross_weight)}",
                     )
                 )
         if not bad:

@@ -106,7 +106,7 @@ def test_preview_bad_input_lists_every_problem(capsys, tmp_path):
     err = capsys.readouterr().err
     assert code == EXIT_BAD_INPUT
     assert "malformed_example.csv, line 3, column weight: weight 'twenty' is not a finite number" in err
-    assert "malformed_example.csv, line 8, column weight: gross weight reaches 1.1 on this row" in err
+    assert "malformed_example.csv, line 8, column weight: gross weight reaches 110.00% on this row, above the maximum 100.00%" in err
     assert "p.csv, line 3, column price: price -3 is zero or negative" in err
     assert "--risk: unknown risk parameter 'nope'" in err
     assert err.startswith("trading-console: 8 problems in the input\n"), err  # as every command's failure begins
