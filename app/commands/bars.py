@@ -179,7 +179,7 @@ def show_bars(args: argparse.Namespace, settings) -> int:
         elif not rows:
             print("no bars cached")
         else:
-            width = max(len(r.symbol) for r in rows)
+            width = max(len("SYMBOL"), *(len(r.symbol) for r in rows))  # the heading's own width too
             print(f"{'SYMBOL'.ljust(width)}  {'SERIES':<13}  {'BARS':>6}  FIRST       LAST")
             for r in rows:
                 print(f"{r.symbol.ljust(width)}  {r.what_to_show:<13}  {r.bars:>6}  {r.first}  {r.last}")

@@ -495,3 +495,18 @@ def test_an_option_a_command_does_not_have_is_said_by_that_command_with_the_near
     err = capsys.readouterr().err
     assert err.strip().splitlines()[-1] == said, err
     assert err.startswith(f"usage: {said.split(':')[0]} "), err  # the command's usage, not the top level's
+
+
+def test_bars_show_keeps_its_columns_under_their_headings_for_a_short_symbol(capsys, tmp_path, _sqlite_template):
+    """`bars show` of AAPL alone printed "SYMBOL  SERIES           BARS" over "AAPL  TRADES             15":
+    the symbol column was as wide as the longest symbol, not its heading, so every column after it
+    stood two places left of its heading."""
+    url = _at_head(tmp_path, _sqlite_template)
+    bars = tmp_path / "bars.csv"
+    bars.write_text("date,symbol,open,high,low,close,volume\n2025-01-02,AAPL,243.1,244.2,241.0,243.85,5000\n")
+    assert main(["--db-url", url, "bars", "import", str(bars)]) == EXIT_OK
+    capsys.readouterr()
+    assert main(["--db-url", url, "bars", "show"]) == EXIT_OK
+    heading, row = capsys.readouterr().out.splitlines()
+    assert [heading.index(word) for word in ("SERIES", "BARS", "FIRST", "LAST")] == [
+        row.index("TRADES"), row.index("1  2025") + 1 - len("BARS"), row.index("2025-01-02"), row.rindex("2025-01-02")]
