@@ -89,12 +89,14 @@ def _unknown(name: str) -> str:
             f"(the newest, {head()}, is also called head)")
 
 
-def resolve(rev: str, current: str | None, *, upgrade: bool | None = None) -> str:
+def resolve(rev: str, current: str | None, *, upgrade: bool | None = None,
+            current_said: str = "the database's revision") -> str:
     """``rev`` as the one revision it names (``base`` for none), read as Alembic reads it (head,
     base, a revision or its first characters, ``+N`` / ``-N`` from ``current``, ``REV+N`` /
     ``REV-N``) along this console's one line of revisions, or :class:`BadRevision`. ``upgrade``
     True: a revision below ``current`` is refused (Alembic did nothing and said so not), False
-    (a downgrade): one above it is."""
+    (a downgrade): one above it is. ``current_said``: what ``current`` is to the trader (`db sql`'s
+    is its ``--from``, no database's)."""
     order = [revision for revision, _ in history()]
 
     def index_of(name: str, typed: str | None = None) -> int:  # -1: base; ``typed``: what an unknown name is said as
@@ -118,9 +120,9 @@ def resolve(rev: str, current: str | None, *, upgrade: bool | None = None) -> st
             start = index_of(relative["anchor"], rev.strip())
             start_name = "base" if start == -1 else order[start]
         elif current is None or at is not None:
-            start, start_name = (-1 if at is None else at), f"the database's revision, {current or 'base'}"
+            start, start_name = (-1 if at is None else at), f"{current_said}, {current or 'base'}"
         else:
-            raise BadRevision(f"{rev!r} counts from the database's revision, {current}, which this console does not know "
+            raise BadRevision(f"{rev!r} counts from {current_said}, {current}, which this console does not know "
                               "(a newer version migrated it): name the revision")
         target = start + int(relative["step"])
         if target >= len(order):
@@ -254,7 +256,13 @@ def offline_sql(dialect: str = "mysql", rev: str = "head", *, from_rev: str | No
     output = io.StringIO()
     config = alembic_config(url, output=output)
     start = resolve(from_rev, None) if from_rev else None
-    target = resolve(rev, None if start in (None, "base") else start, upgrade=True)
+    target = resolve(rev, None if start in (None, "base") else start, current_said="the revision of --from")
+    order = ["base", *(revision for revision, _ in history())]
+    if start is not None and order.index(target) < order.index(start):
+        # a database's words were said here ("below the database's revision ...: `db downgrade REV`
+        # goes back to it"), of a command that reads no database: the DDL only ever goes forward
+        raise BadRevision(f"{rev!r} is {target}, below the revision of --from, {start}: `db sql` prints upgrades "
+                          f"only: name a REV after --from, or a --from before {target}")
     command.upgrade(config, f"{start}:{target}" if start else target, sql=True)
     return output.getvalue()
 

@@ -222,19 +222,32 @@ def test_a_run_that_does_not_exist_is_said_by_orders_and_fills_as_by_tca_and_tra
                                "(the newest, {head}, is also called head)")),
     (["db", "sql", "head+2"], ("'head+2' goes past the newest revision, {head}: none follows {head} "
                               "(`trading-console db history` lists them)")),
+    (["db", "sql", "--from", "0003_lease", "0001_initial"],
+     ("'0001_initial' is 0001_initial, below the revision of --from, 0003_lease: `db sql` prints upgrades only: "
+      "name a REV after --from, or a --from before 0001_initial")),
+    (["db", "sql", "--from", "0003_lease", "-1"],
+     ("'-1' is 0002_plans, below the revision of --from, 0003_lease: `db sql` prints upgrades only: "
+      "name a REV after --from, or a --from before 0002_plans")),
+    (["db", "sql", "--from", "0003_lease", "+40"],
+     ("'+40' goes past the newest revision, {head}: {after_lease} follow the revision of --from, 0003_lease "
+      "(`trading-console db history` lists them)")),
 ])
 def test_a_relative_revision_that_names_none_is_said_in_the_consoles_words(capsys, tmp_path, argv, expected):
     """Alembic said "Relative revision +30 didn't produce 30 migrations", "Walked too far",
     "AssertionError: (details in the log file)" (exit 1) for `db upgrade 0001+40` and `db sql
     head+2`; `db upgrade base-1` went to the newest revision and `db upgrade -1` did nothing,
-    saying only where the database was."""
+    saying only where the database was. `db sql --from 0003_lease 0001_initial`, which reads no
+    database, said "below the database's revision, 0003_lease: nothing changed; `trading-console
+    db downgrade 0001_initial` goes back to it", and `--from 0003_lease +40` counted from "the
+    database's revision"."""
     from services.db import migrate
 
     revisions = [revision for revision, _ in migrate.history()]
     url = f"sqlite:///{tmp_path / 'x.sqlite3'}"
     assert main(["--db-url", url, "db", "upgrade", "0002_plans"]) == EXIT_OK
     code, said = _said(capsys, ["--db-url", url, *argv])
-    words = expected.format(head=head(), after=len(revisions) - 2, after_first=len(revisions) - 1, count=len(revisions))
+    words = expected.format(head=head(), after=len(revisions) - 2, after_first=len(revisions) - 1, count=len(revisions),
+                            after_lease=len(revisions) - 3)
     assert (code, said) == (EXIT_BAD_INPUT, [f"trading-console: {words}"])
     assert migrate.current(url) == "0002_plans"  # nothing changed
 
