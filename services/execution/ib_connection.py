@@ -143,7 +143,9 @@ class ConnectAttempt:
         if self.fatal is not None:
             code, message = self.fatal
             if code == 326:
-                return f"client id {client_id} already in use (IB error 326)"
+                # what to do too: said alone, a `serve` or the window holding the id left the trader guessing
+                return (f"client id {client_id} already in use (IB error 326): another connection (a window, `serve`, "
+                        f"another command) holds it; connect with another client id, or stop that one")
             return f"IB error {code}: {message}"
         if isinstance(exc, ConnectionRefusedError):
             return "connection refused (nothing listens on that port: is TWS / IB Gateway running with the API enabled?)"

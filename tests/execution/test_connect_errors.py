@@ -59,7 +59,9 @@ async def test_client_id_in_use_fails_at_once_naming_it(simulator):
         loop = asyncio.get_running_loop()
         started = loop.time()
         text = await _connect(simulator.port, client_id=7, timeout=30)
-        assert "client id 7 already in use (IB error 326)" in text
+        # said with what to do: the reason alone left the trader guessing which connection and how out
+        assert text.endswith("client id 7 already in use (IB error 326): another connection (a window, `serve`, "
+                             "another command) holds it; connect with another client id, or stop that one"), text
         assert loop.time() - started < 30  # the server's refusal ends it, not the timeout
     finally:
         await holder.disconnect()
