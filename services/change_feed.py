@@ -33,7 +33,7 @@ broker's records only, as the trading window does.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -371,10 +371,12 @@ class ChangeFeed:
         return batch
 
 
-def batch_lines(batch: FeedBatch) -> Iterable[dict]:
+def batch_lines(batch: FeedBatch, project_names: Mapping[int, str] | None = None) -> Iterable[dict]:
     """One plain dict per order, fill or position change and per snapshot stored (what ``watch``
     prints), oldest first within each kind; every value JSON-ready (Decimals as :func:`plain` text, as ``orders`` and
-    ``fills`` write them; times ISO 8601)."""
+    ``fills`` write them; times ISO 8601). ``project_names``: a position's project by its name, as
+    ``positions`` and the window say it ("project 1" was said of alpha's book)."""
+    names = project_names or {}
     seen = batch.observed_at.isoformat()
     for o in batch.orders:
         yield {"kind": "order", "id": o.id, "client_order_id": o.client_order_id, "run_id": o.run_id,
@@ -388,7 +390,8 @@ def batch_lines(batch: FeedBatch) -> Iterable[dict]:
                "commission": _text(f.commission), "currency": f.currency, "superseded": f.superseded,
                "fill_time": f.fill_time.isoformat(), "observed_at": seen}
     for p in batch.positions:
-        yield {"kind": "position", "project_id": p.project_id, "account": p.account, "symbol": p.symbol,
+        project = None if p.project_id is None else names.get(p.project_id, str(p.project_id))
+        yield {"kind": "position", "project_id": p.project_id, "project": project, "account": p.account, "symbol": p.symbol,
                "quantity": plain(p.quantity), "average_cost": plain(p.average_cost), "realized_pnl": plain(p.realized_pnl),
                "currency": p.currency, "updated_at": p.updated_at.isoformat(), "observed_at": seen}
     for s in batch.snapshots:
@@ -415,7 +418,8 @@ def line_text(line: dict) -> str:
         return (f"{line['created_at']}  snapshot #{line['id']:<6} imported into project {line['project']}: "
                 f"{counted(line['item_count'], 'item')} "
                 f"({line['source_name']})")
-    return (f"{line['updated_at']}  position {line['account']:<10} project {line['project_id'] or '-':<5} "
+    project = line.get("project") or line["project_id"] or "-"  # the account's own row: every project together
+    return (f"{line['updated_at']}  position {line['account']:<10} project {project:<5} "
             f"{line['symbol']:<10} {line['quantity']} avg {line['average_cost']} realized {line['realized_pnl']}")
 
 

@@ -55,6 +55,7 @@ def _follow(url: str, as_json: bool, interval: float) -> int:
 
     from app.composition import open_read_only_database
     from services.change_feed import REPLACED_LINE, ChangeFeed, FeedBatch, batch_lines, line_text, reach_line
+    from services.console_queries import project_names
     from services.urls import redact_url
 
     stop = threading.Event()
@@ -70,6 +71,7 @@ def _follow(url: str, as_json: bool, interval: float) -> int:
         while not stop.wait(0 if batch else interval):  # after a change, look again at once
             try:
                 batch = feed.poll()
+                names = project_names(db) if batch.positions else {}  # a position's book said by its name
             except SQLAlchemyError as exc:  # a database restart: say so once, keep looking
                 batch = None
                 if not unreachable:  # the monitor window's words (reach_line)
@@ -81,7 +83,7 @@ def _follow(url: str, as_json: bool, interval: float) -> int:
                 unreachable = False
             if batch.replaced:  # the monitor window's words
                 print(f"trading-console: {REPLACED_LINE}", file=sys.stderr, flush=True)
-            lines = [json.dumps(line, sort_keys=True) if as_json else line_text(line) for line in batch_lines(batch)]
+            lines = [json.dumps(line, sort_keys=True) if as_json else line_text(line) for line in batch_lines(batch, names)]
             if lines:
                 try:
                     sys.stdout.write("\n".join(lines) + "\n")

@@ -104,6 +104,9 @@ async def test_watch_json_prints_every_orders_final_status_of_a_run_executed_by_
     await wait_until(lambda: {line["exec_id"] for line in watcher.lines if line["kind"] == "fill"} == exec_ids, 10,
                      "every fill printed")
     assert {line["symbol"] for line in watcher.lines if line["kind"] == "position"} == set(SYMBOLS) - {REJECTED}
+    # a project's book by its name, as `positions` and the window say it ("project 1" before); the
+    # account's own row (every project together) by none
+    assert {line["project"] for line in watcher.lines if line["kind"] == "position"} == {None, "watched"}
     before = table_fingerprint(database)
     assert await watcher.stop() == 0, watcher.stderr
     assert table_fingerprint(database) == before

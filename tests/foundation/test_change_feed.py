@@ -381,3 +381,18 @@ def test_a_database_created_again_under_its_name_starts_the_feed_again(database,
     _set_status(database, new, OrderState.FILLED, "1")
     [order] = feed.poll().orders  # followed from there
     assert order.id == new and order.status is OrderState.FILLED
+
+
+def test_a_positions_book_is_said_by_its_projects_name():
+    """`watch` said "project 1" where `positions` and the window say "alpha"; the account's own
+    row (every project together) "-", as before."""
+    from services.change_feed import FeedBatch
+    from services.domain import PositionRecord
+
+    now = datetime.now(UTC)
+    rows = (PositionRecord(1, "DU1", "AAPL", Decimal(5), Decimal(100), Decimal(0), now),
+            PositionRecord(None, "DU1", "AAPL", Decimal(5), Decimal(100), Decimal(0), now))
+    lines = list(batch_lines(FeedBatch(now, positions=rows), {1: "alpha"}))
+    assert [line["project"] for line in lines] == ["alpha", None]
+    assert " project alpha " in line_text(lines[0]) and " project -     " in line_text(lines[1])
+    assert [line["project"] for line in batch_lines(FeedBatch(now, positions=rows))] == ["1", None]  # no names given
