@@ -135,12 +135,19 @@ def replace_becomes(order: OrderRecord, quantity: Decimal | None, limit_price: D
     return replaced_to(new.quantity, new.limit_price, new.stop_price)
 
 
+def nothing_to(status: object, action: str) -> str:
+    """``the order is FILLED: nothing to cancel``: an order past what ``action`` can change, in
+    one wording for a cancel and a replace (a cancel said "order 1 is already FILLED", a replace
+    "the order is CANCELED: nothing to replace")."""
+    return f"the order is {status}: nothing to {action}"
+
+
 def state_problem(order: OrderRecord) -> str | None:
     """Why ``order`` cannot be replaced in the state it is in, whatever is typed (final, or a
     request pending); None when its state allows a replace."""
     status = order.status
     if status.is_terminal or status not in WORKING_ORDER_STATES:
-        return f"the order is {status}: nothing to replace"
+        return nothing_to(status, "replace")
     if status in PENDING:
         return f"the order has a request pending ({status})"
     return None

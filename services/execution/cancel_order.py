@@ -13,6 +13,7 @@ import logging
 from services.audit_actions import AuditAction
 from services.core.ib_codes import CodeClass, classify
 from services.core.order_state import EventKind
+from services.core.replace_rules import nothing_to
 from services.domain import EventSource, OrderRecord, OrderState
 
 from .action_context import ActionPart
@@ -43,7 +44,7 @@ class CancelOrder(ActionPart):
                 raise
             return await self._without_database(shown, exc)
         if not order.status.is_cancelable:
-            raise BadInput(f"order {order_id} is already {order.status}")
+            raise BadInput(f"order {order_id}: {nothing_to(order.status, 'cancel')}")
         note = ""
         if not reached_the_broker(order):
             self.writer.submit(LocalOrderEvent(order.client_order_id, EventKind.CANCEL_REQUESTED, EventSource.USER,
@@ -69,7 +70,7 @@ class CancelOrder(ActionPart):
         goes), and its cancel is the writer's to write when the database answers, as the
         broker's answer is. The audit entry waits for the database (services.execution.unrecorded)."""
         if not shown.status.is_cancelable:
-            raise BadInput(f"order {shown.id} is already {shown.status}")
+            raise BadInput(f"order {shown.id}: {nothing_to(shown.status, 'cancel')}")
         at_the_broker = reached_the_broker(shown)
         if at_the_broker:
             await self._cancel_at_broker(shown, wait=False)

@@ -92,7 +92,8 @@ async def test_cancel_one_order(stack):
     assert (after.id, after.client_order_id, after.status) == (record.id, record.client_order_id, OrderState.CANCELED)
     assert after.filled_quantity == 0
     assert stack.sim.open_orders() == []
-    with pytest.raises(BadInput):
+    # in a replace's words (services.core.replace_rules.nothing_to): "order 1 is already CANCELED" before
+    with pytest.raises(BadInput, match=rf"^order {record.id}: the order is CANCELED: nothing to cancel$"):
         await stack.actions.cancel(record.id)
     transitions = [(e.from_state, e.to_state) for e in _events(stack.db, record.id) if e.from_state != e.to_state]
     assert (OrderState.ACCEPTED, OrderState.CANCEL_REQUESTED) in transitions
