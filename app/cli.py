@@ -125,7 +125,23 @@ def build_parser() -> argparse.ArgumentParser:
     for module_name in COMMAND_MODULES:
         module = importlib.import_module(module_name)
         module.register(subparsers)
+    _describe_by_help(subparsers)
     return parser
+
+
+def _describe_by_help(subparsers: argparse._SubParsersAction) -> None:
+    """A command registered without a description says its one-line help at the top of its own
+    ``--help`` (`reconcile --help`, `cancel --help` said nothing of what the command does), and so
+    do the actions of a command with actions (`trade-settings set`)."""
+    for listed in subparsers._choices_actions:
+        command = subparsers.choices.get(listed.dest)
+        if command is None:
+            continue
+        if not command.description and listed.help:
+            command.description = listed.help[:1].upper() + listed.help[1:] + "."
+        for action in command._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _describe_by_help(action)
 
 
 _BUILT = threading.local()

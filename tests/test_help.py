@@ -61,6 +61,14 @@ def test_every_option_has_a_help_text(name, parser):
     assert missing == [], f"`{name}`: options without help: {missing}"
 
 
+@pytest.mark.parametrize(("name", "parser"), [p for p in _all_parsers() if p[0]], ids=lambda v: v if isinstance(v, str) else "")
+def test_every_commands_help_says_what_it_does(name, parser):
+    """`reconcile --help`, `cancel --help`, `replace --help`, `backtests --help` and
+    `trade-settings --help` listed options and nothing of what the command does (a helper's walk
+    of the commands): a command without a description of its own says its one-line help."""
+    assert parser.description, f"`{name} --help` says nothing of what it does"
+
+
 def test_execute_takes_allow_short_with_preview_s_meaning():
     """``preview`` (and ``preview --save``) had --allow-short, ``execute`` of the same FILE did not."""
     commands = _subparsers(build_parser())
