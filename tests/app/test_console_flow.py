@@ -508,6 +508,7 @@ def test_recover_now_cancels_an_unacknowledged_order_and_replaces_it_once(qloop,
     run(qloop, scenario())
 
 
+@pytest.mark.slow  # over 3 s a case: out of --quick (README), in the whole suite
 def test_execute_sends_the_plan_the_dialog_confirmed_or_nothing(qloop, open_console, monkeypatch):
     """A preview finishing while the confirmation was open made another plan current, and Execute
     then sent that newer plan, not the one whose numbers the trader confirmed (LIVE or paper).

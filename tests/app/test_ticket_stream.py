@@ -53,6 +53,7 @@ def test_a_stream_ib_ends_under_the_ticket_is_said_in_the_ticket(qloop, open_con
     run(qloop, scenario())
 
 
+@pytest.mark.slow  # over 3 s a case: out of --quick (README), in the whole suite
 @pytest.mark.parametrize("while_", ["its quote is read", "its stream starts"])
 def test_the_later_of_two_quick_symbol_choices_wins_and_the_earlier_stream_is_released(qloop, open_console, monkeypatch,
                                                                                         while_):
@@ -100,6 +101,7 @@ def test_the_later_of_two_quick_symbol_choices_wins_and_the_earlier_stream_is_re
     run(qloop, scenario())
 
 
+@pytest.mark.slow  # over 3 s a case: out of --quick (README), in the whole suite
 def test_a_symbol_typed_over_another_gets_its_quote_with_its_verdict_before_the_field_is_left(qloop, open_console):
     """Walked under Xvfb: the ticket reopened on NVDA, AAPL typed over it; after the typing pause
     the verdict was AAPL's while the quote above it stayed NVDA's until the field was left

@@ -33,6 +33,7 @@ def test_status_bar_shows_the_writers_problems_until_they_are_gone(qloop, open_c
     run(qloop, scenario())
 
 
+@pytest.mark.slow  # over 3 s a case: out of --quick (README), in the whole suite
 def test_status_bar_shows_the_market_health_with_its_reason(qloop, open_console):
     """The market-health gate's reason (a data farm broken) stays in the status bar until the
     farm is back (the gateway's 2103, then 2104)."""

@@ -149,6 +149,7 @@ async def test_a_history_request_dropped_by_error_100_is_asked_again(make_simula
         await provider.disconnect()
 
 
+@pytest.mark.slow  # over 3 s a case: out of --quick (README), in the whole suite
 async def test_snapshots_asked_at_once_by_several_callers_share_the_lines(make_simulator, ib_log_guard):
     """Each ``market_prices`` call had its own budget of half the lines: three at once (a
     preview, a ticket, the monitor) held one and a half times the account's lines, and IB

@@ -49,6 +49,7 @@ async def two_processes(database, simulator):
         await placer.close()
 
 
+@pytest.mark.slow  # over 3 s a case: out of --quick (README), in the whole suite
 async def test_recovery_leaves_the_unacknowledged_orders_of_a_live_client_to_it(two_processes):
     a, b = two_processes
     db, sim = a.db, a.sim
@@ -95,6 +96,7 @@ async def test_recovery_leaves_the_unacknowledged_orders_of_a_live_client_to_it(
                               .where(AuditLog.action == "order.recovery_skip")) == len(coids)
 
 
+@pytest.mark.slow  # over 3 s a case: out of --quick (README), in the whole suite
 async def test_a_cancel_recovery_cannot_send_records_no_cancel_request(two_processes):
     """A placer known to be gone (its process key names a process that no longer runs): its
     orders are recovery's as before, but B's cancel cannot reach them (another client's): no

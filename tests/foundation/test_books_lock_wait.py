@@ -64,6 +64,7 @@ def test_a_capital_change_while_a_frozen_writer_holds_the_audit_chain_is_stored_
     assert AuditLog(database).verify(full=True).ok
 
 
+@pytest.mark.slow  # over 3 s a case: out of --quick (README), in the whole suite
 def test_assign_through_a_lock_never_released_says_so_and_writes_nothing(database, db_url, capsys, monkeypatch):
     """The frozen writer never goes on: ``assign`` gives up after its lock waits with the one
     line that says so (exit 5, as for any database failure), and nothing of it is stored."""
