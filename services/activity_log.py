@@ -16,15 +16,38 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from services.core.wording import grouped, price
-from services.domain import ChangeSet, FillRecord, OrderRecord, OrderState
+from services.domain import ChangeSet, FillRecord, OrderRecord, OrderState, TradingState
 from services.execution.connection_words import ConnectionStory
 from services.execution.events import ConnectionEvent
 
 DEFAULT_CAPACITY = 2_000
-#: Rejections already reported, remembered so a later revision of the same order is not
-#: reported again (bounded like the log itself).
-_SEEN_REJECTIONS = 10_000
+#: Rejections and cancels (by order) and fills already reported, remembered so a later revision of
+#: the same row is not reported again (bounded like the log itself).
+_SEEN_ORDERS = 10_000
 _SEEN_FILLS = 50_000
+
+
+class _SaidOnce:
+    """The ids of rows already said (an order's, a fill's), in the order said, the oldest
+    forgotten past ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        self._ids: dict[int, None] = {}  # insertion-ordered set
+        self._limit = limit
+
+    def first_time(self, rows: Iterable) -> list:
+        """The ``rows`` (each with an ``id``) not said before, now remembered as said."""
+        new = []
+        for row in rows:
+            if row.id not in self._ids:
+                self._ids[row.id] = None
+                new.append(row)
+        while len(self._ids) > self._limit:
+            del self._ids[next(iter(self._ids))]
+        return new
+
+    def __contains__(self, row_id: object) -> bool:
+        return row_id in self._ids
 
 
 class Level(StrEnum):
@@ -73,9 +96,9 @@ class ActivityLog:
         self._listeners: list[Listener] = []
         self._seq = 0
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._rejected: dict[int, None] = {}  # insertion-ordered set of order ids
-        self._canceled: dict[int, None] = {}  # likewise, the cancels the broker confirmed
-        self._filled: dict[int, None] = {}  # the fills said (their ids), likewise
+        self._rejected = _SaidOnce(_SEEN_ORDERS)  # the rejected orders said
+        self._canceled = _SaidOnce(_SEEN_ORDERS)  # the orders said canceled at the broker
+        self._filled = _SaidOnce(_SEEN_FILLS)  # the fills said
         self._connection = ConnectionStory()
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -116,28 +139,16 @@ class ActivityLog:
         said the request and nothing of its end)."""
         added: list[ActivityEntry] = []
         # each fill once: its commission report (the feed's next version of it) is no new fill
-        fills = [f for f in changes.fills if not f.superseded and f.id not in self._filled]
-        for f in fills:
-            self._filled[f.id] = None
-        while len(self._filled) > _SEEN_FILLS:
-            del self._filled[next(iter(self._filled))]
+        fills = self._filled.first_time(f for f in changes.fills if not f.superseded)
         if fills:
             added.append(self.append(describe_fills(fills), category=Category.FILL))
-        for order in changes.orders:
-            if order.status is OrderState.REJECTED and order.id not in self._rejected:
-                self._rejected[order.id] = None
-                if len(self._rejected) > _SEEN_REJECTIONS:
-                    del self._rejected[next(iter(self._rejected))]
-                added.append(self.append(describe_rejection(order), Level.WARNING, category=Category.REJECT,
-                                         timeout_ms=15_000))
+        for order in self._rejected.first_time(o for o in changes.orders if o.status is OrderState.REJECTED):
+            added.append(self.append(describe_rejection(order), Level.WARNING, category=Category.REJECT,
+                                     timeout_ms=15_000))
         # the broker's own word: an order it never had (no permanent id: closed as never received,
         # or canceled before it was sent) is no cancel at the broker
-        canceled = [o for o in changes.orders
-                    if o.status is OrderState.CANCELED and o.ib_perm_id is not None and o.id not in self._canceled]
-        for order in canceled:
-            self._canceled[order.id] = None
-        while len(self._canceled) > _SEEN_REJECTIONS:
-            del self._canceled[next(iter(self._canceled))]
+        canceled = self._canceled.first_time(o for o in changes.orders
+                                             if o.status is OrderState.CANCELED and o.ib_perm_id is not None)
         if canceled:
             added.append(self.append(describe_cancels(canceled), category=Category.CANCEL))
         return added
@@ -146,6 +157,12 @@ class ActivityLog:
         """How many of ``order_ids`` this log has said canceled at the broker (a Cancel All's
         line, said once its call returns, counts them: ``CanceledOrders.headline``)."""
         return sum(1 for order_id in order_ids if order_id in self._canceled)
+
+    def note_trading_state(self, state: TradingState, line: str) -> ActivityEntry:
+        """A trading state set, the trader's own or another process's, said in ``line`` (the
+        service's words: services.execution.action_outcomes.trading_state_line, ``halt``'s and
+        ``resume``'s too), a halt as a warning: the trading window and a monitor say it alike."""
+        return self.append(line, Level.WARNING if state is TradingState.HALTED else Level.INFO)
 
     def note_connection(self, event: ConnectionEvent) -> ActivityEntry | None:
         """The broker connection's changes worth a line: connected, lost (a warning until the

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from services.core.risk_rules import TRADING_HALTED
 from services.core.wording import counted
 
 
@@ -19,7 +20,6 @@ class RiskVerdict(NamedTuple):
     blocked: bool
 
 
-HALT_CODE = "trading_halted"  # the block of every order previewed while trading is HALTED (services.core.risk_rules)
 # a preview blocked by the halt alone, shown once trading resumed: its BLOCKED says nothing of the
 # rules any more (a trader's walk under Xvfb: Resume, and the panel still said "trading is HALTED")
 RESUMED_SINCE = "previewed while trading was HALTED; trading resumed since: Preview again"
@@ -32,7 +32,7 @@ def blocked_by_the_halt_alone(report: Any) -> bool:
     if report is None:
         return False
     blocks = [*(b for o in report.orders for b in getattr(o, "blocks", ())), *(getattr(report, "run_blocks", ()) or ())]
-    return bool(blocks) and all(getattr(b, "code", None) == HALT_CODE for b in blocks)
+    return bool(blocks) and all(getattr(b, "code", None) == TRADING_HALTED for b in blocks)
 
 
 def risk_verdict(report: Any, halted: bool, sent_run: int | None = None) -> RiskVerdict:

@@ -170,8 +170,7 @@ class MonitorController(QObject):
         self.window.blotter_view.set_trading_state(state)
         self.window.set_trading_state(state)
         if say and changed:
-            self.window.activity_log.append(trading_state_line(state, STATE_CHANGED_ELSEWHERE),
-                                            Level.WARNING if state is TradingState.HALTED else Level.INFO)
+            self.window.activity_log.note_trading_state(state, trading_state_line(state, STATE_CHANGED_ELSEWHERE))
 
     # ------------------------------------------------------------------ a batch
     async def apply(self, batch: FeedBatch) -> None:

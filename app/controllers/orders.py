@@ -266,8 +266,7 @@ class OrdersController:
         """The activity log's line, the trader's own halt or another process's alike: what the
         state lets out, and a halt as a warning (it said a bare "Trading HALTED" as info);
         ``also``: what the change did besides."""
-        self.ctx.status(trading_state_line(state, why, also=also),  # the service's words, `halt`'s and `resume`'s too
-                        level=Level.WARNING if state is TradingState.HALTED else Level.INFO)
+        self.ctx.window.activity_log.note_trading_state(state, trading_state_line(state, why, also=also))
 
     def _on_details_requested(self, order_id: int) -> None:
         self.ctx.runner.run(self._show_details(order_id), what=f"Order {order_id}")

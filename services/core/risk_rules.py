@@ -35,6 +35,7 @@ from .wording import price as price_text
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
 
+TRADING_HALTED = "trading_halted"  # the block code of every order while trading is HALTED (services.console_risk reads it)
 DELAYED_KINDS = frozenset({"delayed", "delayed_frozen"})  # plans.PRICE_KINDS that lag the market
 
 
@@ -311,7 +312,7 @@ def trading_state_allows(state: TradingState, *, is_cancel: bool = False, before
     if is_cancel or state is TradingState.ACTIVE:
         return PASS
     if state is TradingState.HALTED:
-        return rule.block("trading is HALTED: only cancels are allowed", code="trading_halted")
+        return rule.block("trading is HALTED: only cancels are allowed", code=TRADING_HALTED)
     if grows_exposure(before, after):
         return rule.block(f"trading is REDUCING: {plain(before)} -> {plain(after)} grows exposure", code="reducing_only")
     return PASS
@@ -326,7 +327,7 @@ class TradingStateRule(RiskRule):
         if state is TradingState.ACTIVE:
             return []
         if state is TradingState.HALTED:
-            return [(i, self.block(f"{o.symbol}: trading is HALTED", o.symbol, "trading_halted")) for i, o in enumerate(orders)]
+            return [(i, self.block(f"{o.symbol}: trading is HALTED", o.symbol, TRADING_HALTED)) for i, o in enumerate(orders)]
         positions = ctx.positions
         out = []
         for i, o in enumerate(orders):

@@ -655,6 +655,19 @@ def test_the_replace_dialog_says_what_replace_sends_once_something_changed(qtbot
     assert not dialog.hint_label.isVisible() and dialog.error_label.isVisible()
 
 
+def _menus_opened(blotter, monkeypatch) -> list[int]:
+    """The ids of the orders whose menu the blotter opens from here on, each menu opened without
+    its modal loop."""
+    built: list[int] = []
+
+    class Shown:  # the menu as opened, without its modal loop
+        def exec(self, *_args) -> None: ...
+        def deleteLater(self) -> None: ...
+
+    monkeypatch.setattr(blotter, "context_menu_for", lambda o: built.append(o.id) or Shown())
+    return built
+
+
 def test_the_menu_key_opens_the_menu_of_the_selected_order_not_the_one_below(blotter, monkeypatch):
     """Walked under Xvfb with the keyboard: the menu key on the selected working order opened the
     menu of the order below it (its Cancel and Replace off: a canceled one); below a working one,
@@ -664,13 +677,7 @@ def test_the_menu_key_opens_the_menu_of_the_selected_order_not_the_one_below(blo
     from PySide6.QtGui import QContextMenuEvent
     from PySide6.QtWidgets import QApplication
 
-    built = []
-
-    class Shown:  # the menu as opened, without its modal loop
-        def exec(self, *_args) -> None: ...
-        def deleteLater(self) -> None: ...
-
-    monkeypatch.setattr(blotter, "context_menu_for", lambda o: built.append(o.id) or Shown())
+    built = _menus_opened(blotter, monkeypatch)
     table = blotter.table
     for row in range(blotter.proxy.rowCount()):
         table.setCurrentIndex(blotter.proxy.index(row, 0))
@@ -685,13 +692,7 @@ def test_shift_f10_opens_the_menu_of_the_selected_order_as_the_menu_key_does(blo
     from PySide6.QtCore import Qt as QtNS
     from PySide6.QtTest import QTest
 
-    built = []
-
-    class Shown:  # the menu as opened, without its modal loop
-        def exec(self, *_args) -> None: ...
-        def deleteLater(self) -> None: ...
-
-    monkeypatch.setattr(blotter, "context_menu_for", lambda o: built.append(o.id) or Shown())
+    built = _menus_opened(blotter, monkeypatch)
     table = blotter.table
     table.setCurrentIndex(blotter.proxy.index(1, 0))
     QTest.keyClick(table, QtNS.Key.Key_F10, QtNS.KeyboardModifier.ShiftModifier)
